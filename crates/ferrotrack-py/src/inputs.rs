@@ -1,0 +1,123 @@
+//! Turning Python arguments into numbers without a Python loop.
+
+use pyo3::buffer::{Element, PyBuffer};
+use pyo3::prelude::*;
+
+use crate::errors::bad_argument;
+
+/// A float from a Python number (int, float, bool, numpy scalar, anything with `__float__`).
+#[inline]
+pub fn number(value: &Bound<'_, PyAny>) -> Option<f64> {
+    value.extract::<f64>().ok()
+}
+
+/// Nanoseconds since the epoch from an int (ns) or a float (seconds, like `time.time()`).
+pub fn timestamp_ns(value: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if let Ok(ns) = value.extract::<i64>() {
+        return Ok(ns);
+    }
+    match value.extract::<f64>() {
+        Ok(s) if s.is_finite() => Ok((s * 1e9).round() as i64),
+        _ => Err(bad_argument(
+            value.py(),
+            "timestamp: expected int nanoseconds or float seconds since the epoch".into(),
+        )),
+    }
+}
+
+fn as_vec<T: Element + Copy, U>(
+    obj: &Bound<'_, PyAny>,
+    convert: fn(T) -> U,
+) -> Option<PyResult<Vec<U>>> {
+    let buf = PyBuffer::<T>::get(obj).ok()?;
+    Some(match buf.as_slice_ptr() {
+        // SAFETY: the buffer stays exported (and its memory alive) while `buf` lives,
+        // and the GIL is held, so no Python code mutates it during the copy.
+        Some(ptr) => Ok(unsafe { ptr.as_ref() }
+            .iter()
+            .copied()
+            .map(convert)
+            .collect()),
+        None => buf
+            .to_vec(obj.py())
+            .map(|v| v.into_iter().map(convert).collect()),
+    })
+}
+
+fn one_dimensional(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    if let Ok(buf) = pyo3::buffer::PyUntypedBuffer::get(obj) {
+        if buf.dimensions() > 1 {
+            return Err(bad_argument(
+                obj.py(),
+                format!(
+                    "{what}: expected a one-dimensional array, got {} dimensions",
+                    buf.dimensions()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Values of a numeric buffer (numpy array, `array.array`, memoryview) or a sequence, as f64.
+pub fn float_array(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f64>> {
+    one_dimensional(obj, what)?;
+    let tried = as_vec::<f64, f64>(obj, |v| v)
+        .or_else(|| as_vec::<f32, f64>(obj, f64::from))
+        .or_else(|| as_vec::<i64, f64>(obj, |v| v as f64))
+        .or_else(|| as_vec::<i32, f64>(obj, f64::from))
+        .or_else(|| as_vec::<i16, f64>(obj, f64::from))
+        .or_else(|| as_vec::<i8, f64>(obj, f64::from))
+        .or_else(|| as_vec::<u64, f64>(obj, |v| v as f64))
+        .or_else(|| as_vec::<u32, f64>(obj, f64::from))
+        .or_else(|| as_vec::<u16, f64>(obj, f64::from))
+        .or_else(|| as_vec::<u8, f64>(obj, f64::from));
+    match tried {
+        Some(v) => v,
+        None => sequence(obj, what, "float"),
+    }
+}
+
+/// Steps from an integer buffer or a sequence of ints.
+pub fn int_array(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<i64>> {
+    one_dimensional(obj, what)?;
+    let tried = as_vec::<i64, i64>(obj, |v| v)
+        .or_else(|| as_vec::<i32, i64>(obj, i64::from))
+        .or_else(|| as_vec::<i16, i64>(obj, i64::from))
+        .or_else(|| as_vec::<i8, i64>(obj, i64::from))
+        .or_else(|| as_vec::<u32, i64>(obj, i64::from))
+        .or_else(|| as_vec::<u16, i64>(obj, i64::from))
+        .or_else(|| as_vec::<u8, i64>(obj, i64::from));
+    match tried {
+        Some(v) => v,
+        None => sequence(obj, what, "int"),
+    }
+}
+
+fn sequence<T: for<'a, 'py> FromPyObject<'a, 'py>>(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    kind: &str,
+) -> PyResult<Vec<T>> {
+    if obj.is_instance_of::<pyo3::types::PyString>() || obj.is_instance_of::<pyo3::types::PyBytes>()
+    {
+        return Err(bad_argument(
+            obj.py(),
+            format!("{what}: expected a numeric array, got str/bytes"),
+        ));
+    }
+    if let Ok(buf) = pyo3::buffer::PyUntypedBuffer::get(obj) {
+        let fmt = buf.format().to_string_lossy().into_owned();
+        return Err(bad_argument(
+            obj.py(),
+            format!("{what}: expected a numeric array of {kind}s, got a buffer of format {fmt:?}"),
+        ));
+    }
+    obj.extract::<Vec<T>>().map_err(|_| {
+        let ty = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        bad_argument(
+            obj.py(),
+            format!("{what}: expected a numeric array or a sequence of {kind}s, got {ty} with non-numeric items"),
+        )
+    })
+}

@@ -1,0 +1,19 @@
+//! `ferrotrack.core._native`: the Python face of the ferrotrack store.
+
+mod errors;
+mod inputs;
+mod name_cache;
+mod run_files;
+mod writer;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<writer::MetricWriter>()?;
+    m.add_function(wrap_pyfunction!(run_files::recover_run, m)?)?;
+    m.add_function(wrap_pyfunction!(run_files::read_run, m)?)?;
+    m.add("FORMAT_VERSION", ferrotrack_store::FORMAT_VERSION)?;
+    m.add("MAX_NAME_BYTES", ferrotrack_store::MAX_NAME_BYTES)?;
+    Ok(())
+}

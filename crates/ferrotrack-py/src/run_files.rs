@@ -1,0 +1,65 @@
+//! Functions over run folders that need no writer: recovery and reading.
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_arrow::PyTable;
+
+use ferrotrack_store::recovery::RecoveryReport;
+use ferrotrack_store::schema::point_schema;
+use ferrotrack_store::Summary;
+
+use crate::errors::to_py;
+
+/// A summary as `{name: {count, first, last, min, max, first_step, last_step, last_timestamp, nan_count}}`.
+pub fn summary_dict<'py>(py: Python<'py>, summary: &Summary) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    for (name, s) in summary.iter() {
+        let d = PyDict::new(py);
+        d.set_item("count", s.count)?;
+        d.set_item("first", s.first)?;
+        d.set_item("last", s.last)?;
+        d.set_item("min", s.min)?;
+        d.set_item("max", s.max)?;
+        d.set_item("first_step", s.first_step)?;
+        d.set_item("last_step", s.last_step)?;
+        d.set_item("last_timestamp", s.last_timestamp)?;
+        d.set_item("nan_count", s.nan_count)?;
+        out.set_item(name, d)?;
+    }
+    Ok(out)
+}
+
+/// A recovery report as a dict of lists.
+pub fn recovery_dict<'py>(py: Python<'py>, r: &RecoveryReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("quarantined", r.quarantined.clone())?;
+    d.set_item("removed_covered", r.removed_covered.clone())?;
+    d.set_item("rebuilt_summaries", r.rebuilt_summaries.clone())?;
+    Ok(d)
+}
+
+/// Recovers every rank of a run folder (only when no process writes to it).
+#[pyfunction]
+pub fn recover_run<'py>(
+    py: Python<'py>,
+    run_dir: std::path::PathBuf,
+) -> PyResult<Bound<'py, PyDict>> {
+    let report = py
+        .detach(|| ferrotrack_store::recovery::recover_run(&run_dir))
+        .map_err(|e| to_py(py, e))?;
+    recovery_dict(py, &report)
+}
+
+/// Every point of a run folder (all ranks, or one), each once, as an Arrow table.
+#[pyfunction]
+#[pyo3(signature = (run_dir, rank=None))]
+pub fn read_run(
+    py: Python<'_>,
+    run_dir: std::path::PathBuf,
+    rank: Option<u32>,
+) -> PyResult<PyTable> {
+    let batches = py
+        .detach(|| ferrotrack_store::reader::read_run(&run_dir, rank))
+        .map_err(|e| to_py(py, e))?;
+    PyTable::try_new(batches, point_schema()).map_err(Into::into)
+}

@@ -1,0 +1,378 @@
+//! `MetricWriter`: the hot path from Python into the store.
+
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use pyo3_arrow::PyTable;
+
+use ferrotrack_store::compaction::CompactionPolicy;
+use ferrotrack_store::schema::point_schema;
+use ferrotrack_store::{Durability, Front, MetricWriter as StoreWriter, StoreError, WriterConfig};
+
+use crate::errors::{bad_argument, not_a_number, to_py};
+use crate::inputs::{float_array, int_array, number, timestamp_ns};
+use crate::name_cache::NameCache;
+use crate::run_files::{recovery_dict, summary_dict};
+
+type Guard<'a> = parking_lot::MutexGuard<'a, Front<NameCache>>;
+
+/// Appends metric points of one run (one rank) and writes them as Parquet segments.
+///
+/// `log` costs a fraction of a list append: the name is looked up by the identity of
+/// the `str` object, the point is pushed to four columns under one short lock, and
+/// the flush thread does everything else without the GIL.
+#[pyclass(frozen, module = "ferrotrack.core._native")]
+pub struct MetricWriter {
+    inner: StoreWriter<NameCache>,
+}
+
+impl MetricWriter {
+    /// Locks the front, refusing when closed or when a background flush failed.
+    #[inline]
+    fn lock(&self, py: Python<'_>) -> PyResult<Guard<'_>> {
+        if self.inner.has_failed() {
+            if let Some(e) = self.inner.take_error() {
+                return Err(to_py(py, e));
+            }
+        }
+        let front = self.inner.front();
+        if front.is_closed() {
+            return Err(to_py(py, closed(&self.inner)));
+        }
+        Ok(front)
+    }
+
+    /// Makes room when the memory cap is reached: flushes in this thread, GIL released.
+    #[inline]
+    fn room<'a>(&'a self, py: Python<'_>, front: Guard<'a>) -> PyResult<Guard<'a>> {
+        if !self.inner.is_full(&front) {
+            return Ok(front);
+        }
+        drop(front);
+        py.detach(|| self.inner.flush()).map_err(|e| to_py(py, e))?;
+        self.lock(py)
+    }
+
+    #[inline]
+    fn name_id(py: Python<'_>, front: &mut Guard<'_>, name: &Bound<'_, PyString>) -> PyResult<u32> {
+        if let Some(id) = front.ext.get(name) {
+            return Ok(id);
+        }
+        let text = name.to_str()?;
+        let id = front.buffer.intern(text).map_err(|e| to_py(py, e))?;
+        front.ext.put(name, id);
+        Ok(id)
+    }
+
+    fn log_mapping(
+        &self,
+        py: Python<'_>,
+        mapping: &Bound<'_, PyAny>,
+        step: Option<i64>,
+    ) -> PyResult<()> {
+        let items: Bound<'_, PyDict> = match mapping.cast::<PyDict>() {
+            Ok(d) => d.clone(),
+            Err(_) => PyDict::from_sequence(&mapping.call_method0("items")?).map_err(|_| {
+                bad_argument(
+                    py,
+                    "log: expected a metric name (str) or a mapping of names to numbers".into(),
+                )
+            })?,
+        };
+        let front = self.lock(py)?;
+        let mut front = self.room(py, front)?;
+        let mut scratch = std::mem::take(&mut front.ext.scratch);
+        scratch.clear();
+        let mut result = Ok(());
+        for (key, value) in items.iter() {
+            let Ok(name) = key.cast::<PyString>() else {
+                let ty = key
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                result = Err(bad_argument(
+                    py,
+                    format!("log: metric names must be str, got {ty}"),
+                ));
+                break;
+            };
+            let id = match Self::name_id(py, &mut front, name) {
+                Ok(id) => id,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            match number(&value) {
+                Some(v) => scratch.push((id, v)),
+                None => {
+                    result = Err(not_a_number(py, &name.to_string_lossy(), &value));
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            for &(id, v) in &scratch {
+                front.buffer.push(id, v, step, None);
+            }
+            self.inner.after_append(&mut front);
+        }
+        front.ext.scratch = scratch;
+        result
+    }
+}
+
+fn closed<E: Default + Send + 'static>(w: &StoreWriter<E>) -> StoreError {
+    StoreError::Closed {
+        dir: w.config().run_dir.clone(),
+    }
+}
+
+#[pymethods]
+impl MetricWriter {
+    #[new]
+    #[pyo3(signature = (run_dir, *, rank=0, flush_interval=1.0, max_rows=1<<19, memory_cap_bytes=64<<20,
+                        durability="on_close", background=true, compact_small_rows=256*1024, compact_fanin=8))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        run_dir: std::path::PathBuf,
+        rank: u32,
+        flush_interval: f64,
+        max_rows: usize,
+        memory_cap_bytes: usize,
+        durability: &str,
+        background: bool,
+        compact_small_rows: u64,
+        compact_fanin: usize,
+    ) -> PyResult<Self> {
+        if !(flush_interval.is_finite() && flush_interval > 0.0) {
+            return Err(bad_argument(
+                py,
+                format!(
+                    "flush_interval: expected a positive number of seconds, got {flush_interval}"
+                ),
+            ));
+        }
+        if max_rows == 0 || memory_cap_bytes == 0 {
+            return Err(bad_argument(
+                py,
+                "max_rows and memory_cap_bytes must be positive".into(),
+            ));
+        }
+        let durability: Durability = durability
+            .parse()
+            .map_err(|e: String| bad_argument(py, e))?;
+        let config = WriterConfig {
+            rank,
+            flush_interval: Duration::from_secs_f64(flush_interval),
+            max_rows,
+            memory_cap_bytes,
+            durability,
+            compaction: CompactionPolicy {
+                small_rows: compact_small_rows,
+                fanin: compact_fanin,
+                ..CompactionPolicy::default()
+            },
+            background,
+            ..WriterConfig::new(run_dir)
+        };
+        let inner = py
+            .detach(|| StoreWriter::open(config))
+            .map_err(|e| to_py(py, e))?;
+        Ok(MetricWriter { inner })
+    }
+
+    /// Logs one point, `log(name, value, step=None, timestamp=None)`, or several
+    /// points at one step, `log({name: value, ...}, step=None)`.
+    #[pyo3(signature = (name, value=None, step=None, timestamp=None))]
+    #[inline]
+    fn log(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        value: Option<&Bound<'_, PyAny>>,
+        step: Option<i64>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let Ok(name) = name.cast::<PyString>() else {
+            let step = match (step, value) {
+                (Some(s), _) => Some(s),
+                (None, Some(v)) => Some(v.extract::<i64>().map_err(|_| {
+                    bad_argument(py, "log(mapping, step): step must be an int".into())
+                })?),
+                (None, None) => None,
+            };
+            return self.log_mapping(py, name, step);
+        };
+        let Some(value) = value else {
+            return Err(bad_argument(
+                py,
+                format!(
+                    "metric {:?}: log(name, value) needs a value",
+                    name.to_string_lossy()
+                ),
+            ));
+        };
+        let Some(v) = number(value) else {
+            return Err(not_a_number(py, &name.to_string_lossy(), value));
+        };
+        let ts = match timestamp {
+            Some(t) => Some(timestamp_ns(t)?),
+            None => None,
+        };
+        let front = self.lock(py)?;
+        let mut front = self.room(py, front)?;
+        let id = Self::name_id(py, &mut front, name)?;
+        front.buffer.push(id, v, step, ts);
+        self.inner.after_append(&mut front);
+        Ok(())
+    }
+
+    /// Logs several metrics at one step: `log_many({"loss": 0.1, "acc": 0.9}, step=3)`.
+    #[pyo3(signature = (mapping, step=None))]
+    fn log_many(
+        &self,
+        py: Python<'_>,
+        mapping: &Bound<'_, PyAny>,
+        step: Option<i64>,
+    ) -> PyResult<()> {
+        self.log_mapping(py, mapping, step)
+    }
+
+    /// Logs a whole array of one metric: numpy arrays or any numeric buffer, no Python loop.
+    /// `steps` (same length) default to continuing the metric's automatic steps.
+    #[pyo3(signature = (name, values, steps=None))]
+    fn log_array(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyString>,
+        values: &Bound<'_, PyAny>,
+        steps: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let label = name.to_string_lossy().into_owned();
+        let values = float_array(values, &format!("log_array({label:?}) values"))?;
+        let steps = match steps {
+            Some(s) => {
+                let steps = int_array(s, &format!("log_array({label:?}) steps"))?;
+                if steps.len() != values.len() {
+                    return Err(bad_argument(
+                        py,
+                        format!(
+                            "log_array({label:?}): values and steps must have the same length, got {} and {}",
+                            values.len(),
+                            steps.len()
+                        ),
+                    ));
+                }
+                Some(steps)
+            }
+            None => None,
+        };
+        let front = self.lock(py)?;
+        let mut front = self.room(py, front)?;
+        let id = Self::name_id(py, &mut front, name)?;
+        front.buffer.push_array(id, &values, steps.as_deref());
+        self.inner.after_append(&mut front);
+        Ok(())
+    }
+
+    /// Writes every waiting point to a segment now.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(e) = self.inner.take_error() {
+            drop(e); // superseded by this flush's own outcome
+        }
+        py.detach(|| self.inner.flush()).map_err(|e| to_py(py, e))
+    }
+
+    /// Flushes, compacts, syncs per the durability policy, and refuses further points.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.close()).map_err(|e| to_py(py, e))?;
+        self.inner.front().ext.clear();
+        Ok(())
+    }
+
+    /// Replaces the run metadata (a JSON object) that the flush thread keeps in `run.json`.
+    fn set_run_meta(&self, py: Python<'_>, json: &str) -> PyResult<()> {
+        py.detach(|| self.inner.set_run_meta(json))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Per-metric summary (count, first, last, min, max, first_step, last_step,
+    /// last_timestamp, nan_count), waiting points included.
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let summary = py.detach(|| self.inner.summary());
+        summary_dict(py, &summary)
+    }
+
+    /// Every point of this writer's rank, written and waiting, via the Arrow C stream interface.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let batches = py
+            .detach(|| self.inner.read_all())
+            .map_err(|e| to_py(py, e))?;
+        let table = PyTable::try_new(batches, point_schema())?;
+        Bound::new(py, table)?.call_method1("__arrow_c_stream__", (requested_schema,))
+    }
+
+    /// The schema of the exported points.
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let table = PyTable::try_new(Vec::new(), point_schema())?;
+        Bound::new(py, table)?.call_method0("__arrow_c_schema__")
+    }
+
+    /// Counters: points_written, segment_bytes_written, segments_written, compactions, pending.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        d.set_item("points_written", s.points_written)?;
+        d.set_item("segment_bytes_written", s.segment_bytes_written)?;
+        d.set_item("segments_written", s.segments_written)?;
+        d.set_item("compactions", s.compactions)?;
+        d.set_item("pending", self.inner.pending())?;
+        Ok(d)
+    }
+
+    /// What recovery did when this writer opened its rank.
+    fn recovery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        recovery_dict(py, self.inner.recovery())
+    }
+
+    /// The run folder.
+    #[getter]
+    fn run_dir(&self) -> std::path::PathBuf {
+        self.inner.config().run_dir.clone()
+    }
+
+    /// This writer's rank.
+    #[getter]
+    fn rank(&self) -> u32 {
+        self.inner.config().rank
+    }
+
+    /// Whether `close()` has completed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<Bound<'_, PyAny>>,
+        _exc: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.close(py)
+    }
+}

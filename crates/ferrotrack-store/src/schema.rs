@@ -1,0 +1,94 @@
+//! The Arrow schema of points and the Parquet settings that make them small.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::{WriterProperties, WriterVersion};
+use parquet::schema::types::ColumnPath;
+
+use crate::buffer::Columns;
+use crate::FORMAT_VERSION;
+
+/// Key of the format version in every file's key-value metadata.
+pub const KEY_FORMAT_VERSION: &str = "ferrotrack.format_version";
+/// Key of the writer's rank in a segment's metadata.
+pub const KEY_RANK: &str = "ferrotrack.rank";
+/// Keys of the first and last sequence number a segment covers.
+pub const KEY_SEQ_LO: &str = "ferrotrack.seq_lo";
+pub const KEY_SEQ_HI: &str = "ferrotrack.seq_hi";
+
+/// The schema of a segment: `name` dictionary<int32, utf8>, `step` int64,
+/// `timestamp` timestamp[ns, UTC], `value` float64.
+pub fn point_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new_with_metadata(
+                vec![
+                    Field::new(
+                        "name",
+                        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                        false,
+                    ),
+                    Field::new("step", DataType::Int64, false),
+                    Field::new(
+                        "timestamp",
+                        DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                        false,
+                    ),
+                    Field::new("value", DataType::Float64, false),
+                ],
+                HashMap::from([(KEY_FORMAT_VERSION.to_owned(), FORMAT_VERSION.to_string())]),
+            ))
+        })
+        .clone()
+}
+
+/// Builds a record batch from buffered columns; `names` maps ids to names.
+pub fn columns_to_batch(cols: Columns, names: &[Arc<str>]) -> RecordBatch {
+    let keys = Int32Array::from_iter_values(cols.name.iter().map(|&id| id as i32));
+    let values = StringArray::from_iter_values(names.iter().map(|n| n.as_ref()));
+    let name = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
+        .expect("every buffered name id is interned");
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(name),
+        Arc::new(Int64Array::from(cols.step)),
+        Arc::new(TimestampNanosecondArray::from(cols.timestamp).with_timezone("UTC")),
+        Arc::new(Float64Array::from(cols.value)),
+    ];
+    RecordBatch::try_new(point_schema(), columns).expect("columns match the point schema")
+}
+
+/// Parquet settings: zstd, delta-encoded step and timestamp, byte-stream-split values.
+pub fn writer_properties(extra: &[(&str, String)]) -> WriterProperties {
+    let mut kv = vec![parquet::file::metadata::KeyValue::new(
+        KEY_FORMAT_VERSION.to_owned(),
+        FORMAT_VERSION.to_string(),
+    )];
+    kv.extend(
+        extra
+            .iter()
+            .map(|(k, v)| parquet::file::metadata::KeyValue::new((*k).to_owned(), v.clone())),
+    );
+    WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_2_0)
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid zstd level"),
+        ))
+        .set_max_row_group_row_count(Some(1 << 20))
+        .set_column_dictionary_enabled(ColumnPath::from("step"), false)
+        .set_column_encoding(ColumnPath::from("step"), Encoding::DELTA_BINARY_PACKED)
+        .set_column_dictionary_enabled(ColumnPath::from("timestamp"), false)
+        .set_column_encoding(ColumnPath::from("timestamp"), Encoding::DELTA_BINARY_PACKED)
+        .set_column_dictionary_enabled(ColumnPath::from("value"), false)
+        .set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT)
+        .set_key_value_metadata(Some(kv))
+        .build()
+}

@@ -1,0 +1,133 @@
+//! Writing and reading one Parquet file atomically.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+use crate::durability::{sync_dir, sync_file};
+use crate::error::{StoreError, StoreResult};
+use crate::layout::temp_path;
+
+/// Writes `batches` to `path` through a temporary file and a rename, so that no
+/// reader ever sees a partial file. With `sync`, the file is fsynced before the
+/// rename and the folder after it. Returns the file's size in bytes.
+pub fn write_parquet_atomic(
+    path: &Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    props: WriterProperties,
+    sync: bool,
+) -> StoreResult<u64> {
+    let tmp = temp_path(path);
+    let result = write_parquet(&tmp, schema, batches, props, sync).and_then(|bytes| {
+        std::fs::rename(&tmp, path).map_err(|e| StoreError::io("rename", path, e))?;
+        if sync {
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+            }
+        }
+        Ok(bytes)
+    });
+    if result.is_err() {
+        // A failed write leaves no temporary behind; the caller keeps the points.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_parquet(
+    path: &Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    props: WriterProperties,
+    sync: bool,
+) -> StoreResult<u64> {
+    let file = File::create(path).map_err(|e| StoreError::io("create", path, e))?;
+    let mut writer =
+        ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props))
+            .map_err(|e| StoreError::parquet(path, e))?;
+    for batch in batches {
+        writer
+            .write(batch)
+            .map_err(|e| parquet_write_error(path, e))?;
+    }
+    let buffered = writer
+        .into_inner()
+        .map_err(|e| parquet_write_error(path, e))?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| StoreError::io("write", path, e.into_error()))?;
+    if sync {
+        file.sync_all()
+            .map_err(|e| StoreError::io("fsync", path, e))?;
+    }
+    let bytes = file
+        .metadata()
+        .map_err(|e| StoreError::io("stat", path, e))?
+        .len();
+    Ok(bytes)
+}
+
+/// Parquet wraps I/O errors; unwrap them so that a full disk reads as one.
+fn parquet_write_error(path: &Path, err: parquet::errors::ParquetError) -> StoreError {
+    match err {
+        parquet::errors::ParquetError::External(inner) => {
+            match inner.downcast::<std::io::Error>() {
+                Ok(io) => StoreError::io("write", path, *io),
+                Err(other) => StoreError::parquet(path, other),
+            }
+        }
+        other => StoreError::parquet(path, other),
+    }
+}
+
+/// Reads every record batch of a Parquet file.
+pub fn read_parquet(path: &Path) -> StoreResult<Vec<RecordBatch>> {
+    let file = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.with_batch_size(1 << 16).build())
+        .map_err(|e| StoreError::parquet(path, e))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::parquet(path, e))
+}
+
+/// Rows and key-value metadata of a Parquet file, read from its footer only.
+pub fn parquet_footer(path: &Path) -> StoreResult<(u64, Vec<(String, String)>)> {
+    let file = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
+    let reader = SerializedFileReader::new(file).map_err(|e| StoreError::parquet(path, e))?;
+    let meta = reader.metadata().file_metadata();
+    let kv = meta
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((meta.num_rows() as u64, kv))
+}
+
+/// fsyncs every path given, then their folders.
+pub fn sync_paths<'a>(paths: impl IntoIterator<Item = &'a Path>) -> StoreResult<()> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for p in paths {
+        if p.exists() {
+            sync_file(p)?;
+        }
+        if let Some(d) = p.parent() {
+            dirs.insert(d.to_path_buf());
+        }
+    }
+    for d in dirs {
+        sync_dir(&d)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,482 @@
+//! The metric writer: a buffer in front, a flush thread behind, segments on disk.
+//!
+//! Two locks, always taken in the order sink → front:
+//! - `front` guards the buffer that `log` appends to; it is held for nanoseconds.
+//! - `sink` serialises flushes, so segments are written in sequence order and the
+//!   summary sees points in the order they were logged.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampNanosecondType};
+use arrow_array::RecordBatch;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::buffer::{Buffer, Columns};
+use crate::compaction::{merge, CompactionPolicy, SegmentInfo};
+use crate::durability::Durability;
+use crate::error::{StoreError, StoreResult};
+use crate::layout::{metrics_dir, summary_path, SegmentId};
+use crate::meta::RunMeta;
+use crate::reader::read_run;
+use crate::recovery::{recover_rank, RecoveryReport};
+use crate::schema::{
+    columns_to_batch, point_schema, writer_properties, KEY_RANK, KEY_SEQ_HI, KEY_SEQ_LO,
+};
+use crate::segment::{sync_paths, write_parquet_atomic};
+use crate::summary::Summary;
+
+/// How a writer behaves.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// The run folder (`.../run=<id>`).
+    pub run_dir: PathBuf,
+    /// This process's rank; each rank writes its own segments.
+    pub rank: u32,
+    /// Longest time a point waits in memory before the flush thread writes it.
+    pub flush_interval: Duration,
+    /// The flush thread is woken as soon as this many points wait.
+    pub max_rows: usize,
+    /// Past this many bytes of waiting points, `log` flushes itself instead of growing.
+    pub memory_cap_bytes: usize,
+    pub durability: Durability,
+    pub compaction: CompactionPolicy,
+    /// Whether a background thread flushes; without it only explicit flushes write.
+    pub background: bool,
+}
+
+impl WriterConfig {
+    /// Defaults for a run folder: 1 s interval, 512 Ki rows, 64 MiB cap, fsync at close.
+    pub fn new(run_dir: impl Into<PathBuf>) -> Self {
+        WriterConfig {
+            run_dir: run_dir.into(),
+            rank: 0,
+            flush_interval: Duration::from_secs(1),
+            max_rows: 1 << 19,
+            memory_cap_bytes: 64 << 20,
+            durability: Durability::OnClose,
+            compaction: CompactionPolicy::default(),
+            background: true,
+        }
+    }
+}
+
+/// Counters of what a writer has written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    pub points_written: u64,
+    pub segment_bytes_written: u64,
+    pub segments_written: u64,
+    pub compactions: u64,
+}
+
+/// What `log` locks: the buffer, plus room `E` for the binding's own cache.
+#[derive(Debug, Default)]
+pub struct Front<E> {
+    pub buffer: Buffer,
+    pub ext: E,
+    flush_requested: bool,
+    closed: bool,
+}
+
+impl<E> Front<E> {
+    /// Whether the writer was closed.
+    #[inline]
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
+#[derive(Debug, Default)]
+struct Signal {
+    requested: bool,
+    stop: bool,
+}
+
+#[derive(Debug)]
+struct Sink {
+    next_seq: u64,
+    summary: Summary,
+    segments: Vec<SegmentInfo>,
+    unsynced: Vec<PathBuf>,
+    stats: WriterStats,
+    meta: Option<RunMeta>,
+}
+
+struct Shared<E> {
+    config: WriterConfig,
+    front: Mutex<Front<E>>,
+    sink: Mutex<Sink>,
+    signal: Mutex<Signal>,
+    wake: Condvar,
+    failed: AtomicBool,
+    error: Mutex<Option<StoreError>>,
+}
+
+/// Appends points, flushes them to Parquet segments, keeps their summary.
+pub struct MetricWriter<E: Default + Send + 'static = ()> {
+    shared: Arc<Shared<E>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    recovery: RecoveryReport,
+}
+
+impl<E: Default + Send + 'static> MetricWriter<E> {
+    /// Opens (or resumes) the writer of `config.rank` in `config.run_dir`.
+    ///
+    /// The rank's files are recovered first: leftovers set aside, a stale summary
+    /// rebuilt, automatic steps continued after the last step of each metric.
+    pub fn open(config: WriterConfig) -> StoreResult<Self> {
+        let mdir = metrics_dir(&config.run_dir);
+        std::fs::create_dir_all(&mdir).map_err(|e| StoreError::io("create", &mdir, e))?;
+        let (state, recovery) = recover_rank(&config.run_dir, config.rank)?;
+        let mut buffer = Buffer::new();
+        for (name, stat) in state.summary.iter() {
+            let id = buffer.intern(name)?;
+            buffer.continue_steps_after(id, stat.last_step);
+        }
+        let shared = Arc::new(Shared {
+            front: Mutex::new(Front {
+                buffer,
+                ext: E::default(),
+                flush_requested: false,
+                closed: false,
+            }),
+            sink: Mutex::new(Sink {
+                next_seq: state.next_seq,
+                summary: state.summary,
+                segments: state.segments,
+                unsynced: Vec::new(),
+                stats: WriterStats::default(),
+                meta: None,
+            }),
+            signal: Mutex::new(Signal::default()),
+            wake: Condvar::new(),
+            failed: AtomicBool::new(false),
+            error: Mutex::new(None),
+            config,
+        });
+        let thread = if shared.config.background {
+            let s = shared.clone();
+            let handle = std::thread::Builder::new()
+                .name("ferrotrack-flush".into())
+                .spawn(move || s.flush_loop())
+                .map_err(|e| StoreError::io("start flush thread for", &s_dir(&shared), e))?;
+            Some(handle)
+        } else {
+            None
+        };
+        Ok(MetricWriter {
+            shared,
+            thread: Mutex::new(thread),
+            recovery,
+        })
+    }
+
+    /// The configuration the writer runs with.
+    pub fn config(&self) -> &WriterConfig {
+        &self.shared.config
+    }
+
+    /// What recovery did when the writer opened.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Locks the front for appending. Hold it briefly.
+    #[inline]
+    pub fn front(&self) -> MutexGuard<'_, Front<E>> {
+        self.shared.front.lock()
+    }
+
+    /// Whether waiting points exceed the memory cap: the caller must [`flush`](Self::flush)
+    /// (without the lock) before appending more.
+    #[inline]
+    pub fn is_full(&self, front: &Front<E>) -> bool {
+        front.buffer.used_bytes() >= self.shared.config.memory_cap_bytes
+    }
+
+    /// Wakes the flush thread once the buffer holds `max_rows` points. Call after appending.
+    #[inline]
+    pub fn after_append(&self, front: &mut Front<E>) {
+        if front.buffer.len() >= self.shared.config.max_rows && !front.flush_requested {
+            front.flush_requested = true;
+            let mut signal = self.shared.signal.lock();
+            signal.requested = true;
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Whether a background flush failed since the last [`take_error`](Self::take_error).
+    #[inline]
+    pub fn has_failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Relaxed)
+    }
+
+    /// The error of a failed background flush, once. Its points are still buffered.
+    pub fn take_error(&self) -> Option<StoreError> {
+        let err = self.shared.error.lock().take();
+        self.shared.failed.store(false, Ordering::Relaxed);
+        err
+    }
+
+    /// Writes every waiting point to a segment now.
+    pub fn flush(&self) -> StoreResult<()> {
+        let mut sink = self.shared.sink.lock();
+        self.shared
+            .flush_locked(&mut sink, self.shared.config.compaction)
+    }
+
+    /// Sets the run metadata that the flush thread rewrites with a fresh heartbeat, and writes it.
+    pub fn set_run_meta(&self, json: &str) -> StoreResult<()> {
+        let mut sink = self.shared.sink.lock();
+        match &mut sink.meta {
+            Some(meta) => meta.replace(json)?,
+            None => {
+                sink.meta = Some(RunMeta::new(
+                    self.shared.config.run_dir.join("run.json"),
+                    json,
+                )?)
+            }
+        }
+        let sync = self.shared.config.durability == Durability::EveryFlush;
+        sink.meta
+            .as_mut()
+            .map_or(Ok(()), |m| m.beat_and_write(sync))
+    }
+
+    /// Flushes, compacts and syncs everything, then refuses further points.
+    /// Idempotent; on failure the writer stays open and nothing is lost.
+    pub fn close(&self) -> StoreResult<()> {
+        {
+            let mut front = self.shared.front.lock();
+            if front.closed {
+                return Ok(());
+            }
+            front.closed = true;
+        }
+        if let Err(e) = self.shared.finish() {
+            self.shared.front.lock().closed = false;
+            return Err(e);
+        }
+        self.stop_thread();
+        Ok(())
+    }
+
+    fn stop_thread(&self) {
+        self.shared.signal.lock().stop = true;
+        self.shared.wake.notify_one();
+        if let Some(handle) = self.thread.lock().take() {
+            let _ = handle.join();
+        }
+    }
+
+    /// Whether the writer was closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.front.lock().closed
+    }
+
+    /// Summaries of every metric, the waiting points included.
+    pub fn summary(&self) -> Summary {
+        let sink = self.shared.sink.lock();
+        let mut summary = sink.summary.clone();
+        let front = self.shared.front.lock();
+        summary.update(front.buffer.columns(), front.buffer.names());
+        summary
+    }
+
+    /// Every point of this rank, written and waiting, as record batches in logging order.
+    pub fn read_all(&self) -> StoreResult<Vec<RecordBatch>> {
+        let _sink = self.shared.sink.lock();
+        let mut batches = read_run(&self.shared.config.run_dir, Some(self.shared.config.rank))?;
+        let front = self.shared.front.lock();
+        if !front.buffer.is_empty() {
+            batches.push(columns_to_batch(
+                front.buffer.columns().clone(),
+                front.buffer.names(),
+            ));
+        }
+        Ok(batches)
+    }
+
+    /// What was written so far.
+    pub fn stats(&self) -> WriterStats {
+        self.shared.sink.lock().stats
+    }
+
+    /// Number of points waiting in memory.
+    pub fn pending(&self) -> usize {
+        self.shared.front.lock().buffer.len()
+    }
+}
+
+impl<E: Default + Send + 'static> Drop for MetricWriter<E> {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            eprintln!(
+                "ferrotrack: closing the writer of {} failed: {e}",
+                self.shared.config.run_dir.display()
+            );
+        }
+        self.stop_thread();
+    }
+}
+
+fn s_dir<E>(shared: &Shared<E>) -> PathBuf {
+    shared.config.run_dir.clone()
+}
+
+impl<E: Send> Shared<E> {
+    fn flush_loop(&self) {
+        loop {
+            let stop = {
+                let mut signal = self.signal.lock();
+                if !signal.requested && !signal.stop {
+                    self.wake.wait_for(&mut signal, self.config.flush_interval);
+                }
+                signal.requested = false;
+                signal.stop
+            };
+            if stop {
+                return;
+            }
+            let mut sink = self.sink.lock();
+            let result = self
+                .flush_locked(&mut sink, self.config.compaction)
+                .and_then(|()| self.beat(&mut sink));
+            if let Err(e) = result {
+                *self.error.lock() = Some(e);
+                self.failed.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn beat(&self, sink: &mut Sink) -> StoreResult<()> {
+        let sync = self.config.durability == Durability::EveryFlush;
+        sink.meta
+            .as_mut()
+            .map_or(Ok(()), |m| m.beat_and_write(sync))
+    }
+
+    fn finish(&self) -> StoreResult<()> {
+        let mut sink = self.sink.lock();
+        self.flush_locked(&mut sink, self.config.compaction.at_close())?;
+        if self.config.durability == Durability::OnClose {
+            sync_paths(sink.unsynced.iter().map(|p| p.as_path()))?;
+            sink.unsynced.clear();
+        }
+        self.beat(&mut sink)
+    }
+
+    /// Takes the waiting points and writes them as the next segment. On failure the
+    /// points go back to the front of the buffer.
+    fn flush_locked(&self, sink: &mut Sink, policy: CompactionPolicy) -> StoreResult<()> {
+        let (columns, names) = {
+            let mut front = self.front.lock();
+            front.flush_requested = false;
+            if front.buffer.is_empty() {
+                drop(front);
+                return self.compact(sink, policy);
+            }
+            (front.buffer.take(), front.buffer.names().to_vec())
+        };
+        let rows = columns.len() as u64;
+        let mut summary = sink.summary.clone();
+        summary.update(&columns, &names);
+        let seq = sink.next_seq;
+        summary.max_seq = seq;
+        let id = SegmentId::single(self.config.rank, seq);
+        let path = metrics_dir(&self.config.run_dir).join(id.file_name());
+        let batch = columns_to_batch(columns, &names);
+        let props = writer_properties(&[
+            (KEY_RANK, self.config.rank.to_string()),
+            (KEY_SEQ_LO, seq.to_string()),
+            (KEY_SEQ_HI, seq.to_string()),
+        ]);
+        let sync = self.config.durability == Durability::EveryFlush;
+        let bytes = match write_parquet_atomic(
+            &path,
+            point_schema(),
+            std::slice::from_ref(&batch),
+            props,
+            sync,
+        ) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.front.lock().buffer.restore(batch_to_columns(&batch));
+                return Err(e);
+            }
+        };
+        sink.next_seq += 1;
+        sink.summary = summary;
+        sink.segments.push(SegmentInfo {
+            id,
+            path: path.clone(),
+            rows,
+        });
+        if self.config.durability == Durability::OnClose {
+            sink.unsynced.push(path);
+        }
+        sink.stats.points_written += rows;
+        sink.stats.segment_bytes_written += bytes;
+        sink.stats.segments_written += 1;
+        self.write_summary(sink)?;
+        self.compact(sink, policy)
+    }
+
+    fn write_summary(&self, sink: &mut Sink) -> StoreResult<()> {
+        let path = summary_path(&self.config.run_dir, self.config.rank);
+        sink.summary
+            .write(&path, self.config.durability == Durability::EveryFlush)?;
+        if self.config.durability == Durability::OnClose && !sink.unsynced.contains(&path) {
+            sink.unsynced.push(path);
+        }
+        Ok(())
+    }
+
+    fn compact(&self, sink: &mut Sink, policy: CompactionPolicy) -> StoreResult<()> {
+        let sync = self.config.durability != Durability::None;
+        while let Some(range) = policy.plan(&sink.segments) {
+            let merged = merge(&self.config.run_dir, &sink.segments[range.clone()], sync)?;
+            let removed: Vec<PathBuf> = sink.segments[range.clone()]
+                .iter()
+                .map(|s| s.path.clone())
+                .collect();
+            sink.unsynced.retain(|p| !removed.contains(p));
+            sink.segments.splice(range, std::iter::once(merged));
+            sink.stats.compactions += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Recovers buffered columns from a batch built by [`columns_to_batch`] (failure path only).
+fn batch_to_columns(batch: &RecordBatch) -> Columns {
+    let name = batch.column(0).as_dictionary::<Int32Type>();
+    Columns {
+        name: name.keys().values().iter().map(|&k| k as u32).collect(),
+        step: batch
+            .column(1)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec(),
+        timestamp: batch
+            .column(2)
+            .as_primitive::<TimestampNanosecondType>()
+            .values()
+            .to_vec(),
+        value: batch
+            .column(3)
+            .as_primitive::<Float64Type>()
+            .values()
+            .to_vec(),
+    }
+}
+
+/// Reads a run folder's points without a writer (all ranks).
+pub fn read_points(run_dir: &Path) -> StoreResult<Vec<RecordBatch>> {
+    read_run(run_dir, None)
+}

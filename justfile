@@ -1,0 +1,44 @@
+# ferrotrack development recipes. No `just` yet? Run `./just <recipe>`: it installs one into .venv/.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+venv := justfile_directory() / ".venv"
+py := venv / "bin/python"
+export PATH := venv / "bin" + ":" + env_var("PATH")
+export VIRTUAL_ENV := venv
+
+# List the recipes.
+default:
+    @just --list
+
+# Create .venv/ with every package editable and the extension built (release); fast when up to date.
+setup:
+    bash scripts/setup.sh
+
+# The demo: log real runs, then show what was stored and the analysis.
+demo: setup
+    {{py}} examples/demo.py
+
+# All tests: Rust (cargo test) and Python (pytest, slow integration tests included).
+test: setup
+    cargo test --quiet
+    {{py}} -m pytest -q
+
+# Lint everything: ruff, mypy, rustfmt, clippy.
+lint: setup
+    {{py}} -m ruff check .
+    {{py}} -m ruff format --check .
+    {{py}} -m mypy
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# Format Python and Rust sources.
+fmt: setup
+    {{py}} -m ruff check --fix .
+    {{py}} -m ruff format .
+    cargo fmt --all
+
+# Benchmarks: write their tables to docs/benchmarks.md.
+bench: setup
+    {{py}} bench/log_throughput.py
+    cargo bench -p ferrotrack-store --quiet -- --quick

@@ -1,0 +1,79 @@
+"""Type stubs of the native extension ``ferrotrack.core._native``."""
+
+from collections.abc import Mapping
+from os import PathLike
+from types import TracebackType
+from typing import Any, Literal, Self, TypedDict
+
+FORMAT_VERSION: int
+MAX_NAME_BYTES: int
+
+class MetricSummaryDict(TypedDict):
+    count: int
+    first: float
+    last: float
+    min: float | None
+    max: float | None
+    first_step: int
+    last_step: int
+    last_timestamp: int
+    nan_count: int
+
+class RecoveryDict(TypedDict):
+    quarantined: list[str]
+    removed_covered: list[str]
+    rebuilt_summaries: list[int]
+
+class ArrowTable:
+    """An Arrow table (arro3-style) readable by ``polars.from_arrow`` and ``pyarrow.table``."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+    def __len__(self) -> int: ...
+
+class MetricWriter:
+    def __init__(
+        self,
+        run_dir: str | PathLike[str],
+        *,
+        rank: int = 0,
+        flush_interval: float = 1.0,
+        max_rows: int = 524288,
+        memory_cap_bytes: int = 67108864,
+        durability: Literal["none", "on_close", "every_flush"] = "on_close",
+        background: bool = True,
+        compact_small_rows: int = 262144,
+        compact_fanin: int = 8,
+    ) -> None: ...
+    def log(
+        self,
+        name: str | Mapping[str, float],
+        value: float | int | None = None,
+        step: int | None = None,
+        timestamp: int | float | None = None,
+    ) -> None: ...
+    def log_many(self, mapping: Mapping[str, float], step: int | None = None) -> None: ...
+    def log_array(self, name: str, values: Any, steps: Any | None = None) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    def set_run_meta(self, json: str) -> None: ...
+    def summary(self) -> dict[str, MetricSummaryDict]: ...
+    def stats(self) -> dict[str, int]: ...
+    def recovery(self) -> RecoveryDict: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+    def __arrow_c_schema__(self) -> object: ...
+    @property
+    def run_dir(self) -> str: ...
+    @property
+    def rank(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+def recover_run(run_dir: str | PathLike[str]) -> RecoveryDict: ...
+def read_run(run_dir: str | PathLike[str], rank: int | None = None) -> ArrowTable: ...
