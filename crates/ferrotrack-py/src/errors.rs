@@ -56,7 +56,7 @@ pub fn not_a_number(py: Python<'_>, name: &str, value: &Bound<'_, PyAny>) -> PyE
     raise!(
         py,
         "InvalidValueError",
-        format!("metric {name:?}: expected a number (int or float), got {ty}")
+        format!("metric '{name}': expected a number (int or float), got {ty}")
     )
 }
 

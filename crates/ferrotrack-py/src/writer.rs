@@ -208,13 +208,7 @@ impl MetricWriter {
             return self.log_mapping(py, name, step);
         };
         let Some(value) = value else {
-            return Err(bad_argument(
-                py,
-                format!(
-                    "metric {:?}: log(name, value) needs a value",
-                    name.to_string_lossy()
-                ),
-            ));
+            return Err(not_a_number(py, &name.to_string_lossy(), &py.None().into_bound(py)));
         };
         let Some(v) = number(value) else {
             return Err(not_a_number(py, &name.to_string_lossy(), value));

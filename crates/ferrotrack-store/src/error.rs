@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A metric name was empty or too long.
-    #[error("invalid metric name {name:?}: {reason}")]
+    #[error("invalid metric name '{name}': {reason}")]
     InvalidName { name: String, reason: String },
     /// The writer was closed before this call.
     #[error("the metric writer for {dir} is closed; start or resume a run to log more")]

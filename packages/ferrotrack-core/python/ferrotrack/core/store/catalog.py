@@ -1,0 +1,358 @@
+"""The read side of the store: which runs exist, what their ``run.json`` says, their status.
+
+Everything here follows ``docs/format.md``. Nothing imports polars at module level, so this
+module stays cheap for the tracking API; the few functions that need it import it inside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ferrotrack.core.errors import InvalidArgumentError, RunNotFoundError, StoreCorruptError
+from ferrotrack.core.store.layout import resolve_root, validate_experiment
+from ferrotrack.core.store.process import is_alive
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "STATUSES",
+    "combine_summaries",
+    "RunRecord",
+    "RunRef",
+    "SegmentName",
+    "effective_status",
+    "find_run",
+    "flatten",
+    "heartbeat_is_stale",
+    "iter_run_refs",
+    "list_runs",
+    "live_segments",
+    "read_json",
+    "read_summary",
+    "summary_paths",
+    "write_json_atomic",
+]
+
+STATUSES = ("running", "finished", "failed", "killed", "crashed")
+"""Every status a reader reports (``crashed`` is never written by a writer)."""
+
+_EXPERIMENT_PREFIX = "experiment="
+_RUN_PREFIX = "run="
+_SEGMENT = re.compile(r"^part-(\d+)-(\d+)(?:-(\d+))?\.parquet$")
+_SUMMARY = re.compile(r"^summary(?:-(\d+))?\.parquet$")
+HEARTBEAT_MIN_S = 10.0
+HEARTBEAT_MARGIN_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunRef:
+    """Where one run lives: its experiment, its id, its folder."""
+
+    experiment: str
+    run_id: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run with its ``run.json`` and the status a reader reports for it."""
+
+    ref: RunRef
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    status: str = "running"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SegmentName:
+    """The identity of a segment, parsed from its file name (``part-<rank>-<lo>[-<hi>]``)."""
+
+    rank: int
+    lo: int
+    hi: int
+
+    @classmethod
+    def parse(cls, name: str) -> SegmentName | None:
+        """The segment a file name stands for; ``None`` for any other file."""
+        m = _SEGMENT.match(name)
+        if m is None:
+            return None
+        rank, lo = int(m.group(1)), int(m.group(2))
+        hi = int(m.group(3)) if m.group(3) is not None else lo
+        return cls(rank, lo, hi) if hi >= lo else None
+
+    def covered_by(self, other: SegmentName) -> bool:
+        """Whether a compaction ``other`` holds every flush of this segment."""
+        return (
+            self.rank == other.rank
+            and other.lo <= self.lo
+            and self.hi <= other.hi
+            and self != other
+        )
+
+
+def live_segments(run_path: Path) -> tuple[list[tuple[SegmentName, Path]], list[Path]]:
+    """``(live, covered)`` segments of a run, decided from file names alone.
+
+    Live segments come sorted by rank then sequence: reading them in that order gives every
+    point once, in logged order per rank (the compaction rule of ``docs/format.md``).
+    """
+    found: list[tuple[SegmentName, Path]] = []
+    try:
+        with os.scandir(run_path / "metrics") as it:
+            for entry in it:
+                seg = SegmentName.parse(entry.name)
+                if seg is not None:
+                    found.append((seg, Path(entry.path)))
+    except FileNotFoundError:
+        return [], []
+    # A covering segment sorts before everything it covers (same lo, larger hi first).
+    found.sort(key=lambda s: (s[0].rank, s[0].lo, -s[0].hi))
+    live: list[tuple[SegmentName, Path]] = []
+    covered: list[Path] = []
+    for seg, path in found:
+        if live and seg.covered_by(live[-1][0]):
+            covered.append(path)
+        else:
+            live.append((seg, path))
+    return live, covered
+
+
+def summary_paths(run_path: Path) -> dict[int, Path]:
+    """The summary file of every rank of a run, by rank."""
+    out: dict[int, Path] = {}
+    try:
+        with os.scandir(run_path) as it:
+            for entry in it:
+                m = _SUMMARY.match(entry.name)
+                if m is not None:
+                    out[int(m.group(1) or 0)] = Path(entry.path)
+    except FileNotFoundError:
+        pass
+    return dict(sorted(out.items()))
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object file; ``{}`` when it does not exist."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    try:
+        obj = json.loads(data)
+    except ValueError as exc:
+        raise StoreCorruptError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise StoreCorruptError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def write_json_atomic(path: Path, obj: Mapping[str, Any]) -> None:
+    """Replaces a JSON file atomically (temporary file, fsync, rename), as the writer does."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def heartbeat_is_stale(meta: Mapping[str, Any], now_ns: int) -> bool:
+    """Whether the heartbeat is older than ``max(3 × flush_interval, 10 s) + 5 s``."""
+    beat = meta.get("heartbeat")
+    if not isinstance(beat, int):
+        beat = meta.get("started")
+    if not isinstance(beat, int):
+        return False
+    interval = meta.get("flush_interval")
+    interval_s = float(interval) if isinstance(interval, int | float) else 1.0
+    limit_s = max(3.0 * interval_s, HEARTBEAT_MIN_S) + HEARTBEAT_MARGIN_S
+    return now_ns - beat > limit_s * 1e9
+
+
+def effective_status(meta: Mapping[str, Any], *, now_ns: int | None = None) -> str:
+    """The status a reader reports: ``crashed`` for a ``running`` run whose writer is gone."""
+    status = meta.get("status")
+    if not isinstance(status, str):
+        return "crashed" if meta else "running"
+    if status != "running":
+        return status
+    host, pid = meta.get("host"), meta.get("pid")
+    if isinstance(host, str) and isinstance(pid, int):
+        start = meta.get("pid_start")
+        if is_alive(host, pid, start if isinstance(start, int) else None) is False:
+            return "crashed"
+    if heartbeat_is_stale(meta, time.time_ns() if now_ns is None else now_ns):
+        return "crashed"
+    return "running"
+
+
+def _experiments(root: Path, experiment: str | Iterable[str] | None) -> list[tuple[str, Path]]:
+    if experiment is not None:
+        names = [experiment] if isinstance(experiment, str) else list(experiment)
+        return [(validate_experiment(n), root / f"{_EXPERIMENT_PREFIX}{n}") for n in names]
+    out: list[tuple[str, Path]] = []
+    try:
+        with os.scandir(root) as it:
+            for entry in it:
+                if entry.name.startswith(_EXPERIMENT_PREFIX) and entry.is_dir():
+                    out.append((entry.name[len(_EXPERIMENT_PREFIX) :], Path(entry.path)))
+    except FileNotFoundError:
+        pass
+    return sorted(out)
+
+
+def iter_run_refs(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    experiment: str | Iterable[str] | None = None,
+) -> Iterator[RunRef]:
+    """Every run folder under ``root`` (of the given experiments), ordered by experiment, id."""
+    base = resolve_root(root)
+    for name, exp_path in _experiments(base, experiment):
+        refs: list[RunRef] = []
+        try:
+            with os.scandir(exp_path) as it:
+                for entry in it:
+                    if entry.name.startswith(_RUN_PREFIX) and entry.is_dir():
+                        run_id = entry.name[len(_RUN_PREFIX) :]
+                        refs.append(RunRef(name, run_id, Path(entry.path)))
+        except FileNotFoundError:
+            continue
+        refs.sort(key=lambda r: r.run_id)
+        yield from refs
+
+
+def _check_status(status: str | Iterable[str] | None) -> frozenset[str] | None:
+    if status is None:
+        return None
+    wanted = frozenset([status] if isinstance(status, str) else status)
+    unknown = sorted(wanted - set(STATUSES))
+    if unknown:
+        raise InvalidArgumentError(f"status {unknown!r}: expected one of {', '.join(STATUSES)}")
+    return wanted
+
+
+def list_runs(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    experiment: str | Iterable[str] | None = None,
+    status: str | Iterable[str] | None = None,
+) -> list[RunRecord]:
+    """Every run with its ``run.json`` and effective status, optionally filtered."""
+    wanted = _check_status(status)
+    now = time.time_ns()
+    out: list[RunRecord] = []
+    for ref in iter_run_refs(root, experiment=experiment):
+        meta = read_json(ref.path / "run.json")
+        state = effective_status(meta, now_ns=now)
+        if wanted is None or state in wanted:
+            out.append(RunRecord(ref, meta, state))
+    return out
+
+
+def find_run(
+    ref: str,
+    root: str | os.PathLike[str] | None = None,
+    *,
+    experiment: str | Iterable[str] | None = None,
+) -> RunRef:
+    """The run whose id is ``ref``, starts with ``ref``, or (failing both) is named ``ref``.
+
+    ``experiment/run_id`` is accepted too. Raises :class:`RunNotFoundError` when nothing or
+    more than one run matches.
+    """
+    if not ref:
+        raise RunNotFoundError("empty run id: give an id, a unique id prefix or a run name")
+    if "/" in ref and experiment is None:
+        experiment, ref = ref.rsplit("/", 1)
+    candidates = list(iter_run_refs(root, experiment=experiment))
+    exact = [r for r in candidates if r.run_id == ref]
+    if exact and len(exact) == 1:
+        return exact[0]
+    matches = exact or [r for r in candidates if r.run_id.startswith(ref.lower())]
+    if not matches:
+        matches = [r for r in candidates if read_json(r.path / "run.json").get("name") == ref]
+    if len(matches) == 1:
+        return matches[0]
+    where = resolve_root(root)
+    if not matches:
+        raise RunNotFoundError(f"no run matches {ref!r} under {where}")
+    shown = ", ".join(f"{r.experiment}/{r.run_id}" for r in matches[:5])
+    raise RunNotFoundError(
+        f"{ref!r} matches {len(matches)} runs under {where} ({shown}"
+        f"{', …' if len(matches) > 5 else ''}): give more of the id"
+    )
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings flattened with dots: ``{"a": {"b": 1}}`` → ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{dotted}."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def read_summary(run_path: Path) -> pl.DataFrame:
+    """The per-metric summary of a run, ranks combined as ``docs/format.md`` says.
+
+    Counts add, min of mins, max of maxes, ``last``/``last_step`` from the rank with the
+    latest ``last_timestamp``; ``first``/``first_step`` come from the lowest rank.
+    """
+    import polars as pl
+
+    frames = [
+        pl.read_parquet(path).with_columns(rank=pl.lit(rank, pl.Int64))
+        for rank, path in summary_paths(run_path).items()
+    ]
+    if not frames:
+        return _empty_summary()
+    return combine_summaries(pl.concat(frames).lazy(), []).collect()
+
+
+def _empty_summary() -> pl.DataFrame:
+    import polars as pl
+
+    return pl.DataFrame(
+        schema={
+            "name": pl.String,
+            "count": pl.Int64,
+            "first": pl.Float64,
+            "last": pl.Float64,
+            "min": pl.Float64,
+            "max": pl.Float64,
+            "first_step": pl.Int64,
+            "last_step": pl.Int64,
+            "last_timestamp": pl.Datetime("ns", "UTC"),
+            "nan_count": pl.Int64,
+        }
+    )
+
+
+def combine_summaries(frame: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """Summaries of several ranks combined per ``keys + [name]`` (needs a ``rank`` column)."""
+    import polars as pl
+
+    latest = ["last_timestamp", "rank"]
+    return frame.group_by([*keys, "name"], maintain_order=True).agg(
+        pl.col("count").sum(),
+        pl.col("first").sort_by("rank").first(),
+        pl.col("last").sort_by(latest).last(),
+        pl.col("min").min(),
+        pl.col("max").max(),
+        pl.col("first_step").sort_by("rank").first(),
+        pl.col("last_step").sort_by(latest).last(),
+        pl.col("last_timestamp").max(),
+        pl.col("nan_count").sum(),
+    )

@@ -1,0 +1,60 @@
+"""Paths of the store, as specified in ``docs/format.md``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+from ferrotrack.core.errors import InvalidArgumentError
+
+DEFAULT_ROOT = "ferrotrack-runs"
+"""The store folder used when neither ``root=`` nor ``FERROTRACK_ROOT`` is given."""
+
+_FORBIDDEN = frozenset("/\\=\0")
+MAX_EXPERIMENT_CHARS = 200
+
+
+def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """The store root: ``root`` if given, else ``$FERROTRACK_ROOT``, else ``./ferrotrack-runs``."""
+    if root is not None:
+        return Path(root)
+    env = os.environ.get("FERROTRACK_ROOT")
+    return Path(env) if env else Path(DEFAULT_ROOT)
+
+
+def validate_experiment(name: str) -> str:
+    """Returns ``name`` if it can be a folder name in the store; raises otherwise."""
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"experiment: expected a str, got {type(name).__name__}")
+    bad = sorted(set(name) & _FORBIDDEN)
+    if not name or name in {".", ".."} or len(name) > MAX_EXPERIMENT_CHARS or bad:
+        raise InvalidArgumentError(
+            f"experiment {name!r}: expected 1-{MAX_EXPERIMENT_CHARS} characters, "
+            f"none of '/', '\\\\', '=', NUL, and not '.' or '..'"
+            + (f" (found {bad!r})" if bad else "")
+        )
+    return name
+
+
+def experiment_dir(root: Path, experiment: str) -> Path:
+    """The folder of an experiment."""
+    return root / f"experiment={validate_experiment(experiment)}"
+
+
+def run_dir(root: Path, experiment: str, run_id: str) -> Path:
+    """The folder of a run."""
+    return experiment_dir(root, experiment) / f"run={run_id}"
+
+
+def new_run_id() -> str:
+    """A UUIDv7 as 32 hex digits: 48 bits of milliseconds, then random bits; sorts by time."""
+    ms = time.time_ns() // 1_000_000
+    rand = secrets.randbits(74)
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76  # version 7
+    value |= (rand >> 62) << 64  # 12 random bits
+    value |= 0b10 << 62  # RFC 4122 variant
+    value |= rand & ((1 << 62) - 1)
+    return f"{value:032x}"
