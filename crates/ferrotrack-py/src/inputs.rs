@@ -59,6 +59,20 @@ fn one_dimensional(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
     Ok(())
 }
 
+/// Calls `f` with the values of `obj` as f64: straight from the buffer's memory for a
+/// contiguous float64 buffer (no copy), converted otherwise.
+pub fn with_float_slice<R>(obj: &Bound<'_, PyAny>, what: &str, f: impl FnOnce(&[f64]) -> PyResult<R>) -> PyResult<R> {
+    one_dimensional(obj, what)?;
+    if let Ok(buf) = PyBuffer::<f64>::get(obj) {
+        if let Some(ptr) = buf.as_slice_ptr() {
+            // SAFETY: the buffer stays exported while `buf` lives, and `f` keeps the GIL
+            // (it flushes without releasing it), so no Python code can touch the memory.
+            return f(unsafe { ptr.as_ref() });
+        }
+    }
+    f(&float_array(obj, what)?)
+}
+
 /// Values of a numeric buffer (numpy array, `array.array`, memoryview) or a sequence, as f64.
 pub fn float_array(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f64>> {
     one_dimensional(obj, what)?;

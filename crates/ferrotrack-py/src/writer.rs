@@ -11,7 +11,7 @@ use ferrotrack_store::schema::point_schema;
 use ferrotrack_store::{Durability, Front, MetricWriter as StoreWriter, StoreError, WriterConfig};
 
 use crate::errors::{bad_argument, not_a_number, to_py};
-use crate::inputs::{float_array, int_array, number, timestamp_ns};
+use crate::inputs::{int_array, number, timestamp_ns, with_float_slice};
 use crate::name_cache::NameCache;
 use crate::run_files::{recovery_dict, summary_dict};
 
@@ -51,6 +51,16 @@ impl MetricWriter {
         }
         drop(front);
         py.detach(|| self.inner.flush()).map_err(|e| to_py(py, e))?;
+        self.lock(py)
+    }
+
+    /// Like [`room`](Self::room) but keeps the GIL, for callers that borrow Python memory.
+    fn room_keeping_gil<'a>(&'a self, py: Python<'_>, front: Guard<'a>) -> PyResult<Guard<'a>> {
+        if !self.inner.is_full(&front) {
+            return Ok(front);
+        }
+        drop(front);
+        self.inner.flush().map_err(|e| to_py(py, e))?;
         self.lock(py)
     }
 
@@ -114,9 +124,7 @@ impl MetricWriter {
             }
         }
         if result.is_ok() {
-            for &(id, v) in &scratch {
-                front.buffer.push(id, v, step, None);
-            }
+            front.buffer.push_row(&scratch, step);
             self.inner.after_append(&mut front);
         }
         front.ext.scratch = scratch;
@@ -133,8 +141,8 @@ fn closed<E: Default + Send + 'static>(w: &StoreWriter<E>) -> StoreError {
 #[pymethods]
 impl MetricWriter {
     #[new]
-    #[pyo3(signature = (run_dir, *, rank=0, flush_interval=1.0, max_rows=1<<19, memory_cap_bytes=64<<20,
-                        durability="on_close", background=true, compact_small_rows=256*1024, compact_fanin=8))]
+    #[pyo3(signature = (run_dir, *, rank=0, flush_interval=1.0, max_rows=1<<18, memory_cap_bytes=64<<20,
+                        durability="on_close", background=true, compact_small_rows=64*1024, compact_fanin=8))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -247,30 +255,30 @@ impl MetricWriter {
         steps: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let label = name.to_string_lossy().into_owned();
-        let values = float_array(values, &format!("log_array({label:?}) values"))?;
         let steps = match steps {
-            Some(s) => {
-                let steps = int_array(s, &format!("log_array({label:?}) steps"))?;
+            Some(s) => Some(int_array(s, &format!("log_array('{label}') steps"))?),
+            None => None,
+        };
+        with_float_slice(values, &format!("log_array('{label}') values"), |values| {
+            if let Some(steps) = &steps {
                 if steps.len() != values.len() {
                     return Err(bad_argument(
                         py,
                         format!(
-                            "log_array({label:?}): values and steps must have the same length, got {} and {}",
+                            "log_array('{label}'): values and steps must have the same length, got {} and {}",
                             values.len(),
                             steps.len()
                         ),
                     ));
                 }
-                Some(steps)
             }
-            None => None,
-        };
-        let front = self.lock(py)?;
-        let mut front = self.room(py, front)?;
-        let id = Self::name_id(py, &mut front, name)?;
-        front.buffer.push_array(id, &values, steps.as_deref());
-        self.inner.after_append(&mut front);
-        Ok(())
+            let front = self.lock(py)?;
+            let mut front = self.room_keeping_gil(py, front)?;
+            let id = Self::name_id(py, &mut front, name)?;
+            front.buffer.push_array(id, values, steps.as_deref());
+            self.inner.after_append(&mut front);
+            Ok(())
+        })
     }
 
     /// Writes every waiting point to a segment now.

@@ -116,11 +116,24 @@ impl Buffer {
         self.columns.push(id, step, timestamp, value);
     }
 
+    /// Appends points of several names logged together: one timestamp, one step.
+    #[inline]
+    pub fn push_row(&mut self, points: &[(u32, f64)], step: Option<i64>) {
+        let now = self.clock.now_ns();
+        for &(id, value) in points {
+            self.push(id, value, step, Some(now));
+        }
+    }
+
     /// Appends many points of one name sharing a timestamp; `steps` must match `values` in length.
     pub fn push_array(&mut self, id: u32, values: &[f64], steps: Option<&[i64]>) {
         let now = self.clock.now_ns();
         let n = values.len();
         let c = &mut self.columns;
+        c.name.reserve(n);
+        c.step.reserve(n);
+        c.timestamp.reserve(n);
+        c.value.reserve(n);
         c.name.extend(std::iter::repeat_n(id, n));
         c.timestamp.extend(std::iter::repeat_n(now, n));
         c.value.extend_from_slice(values);

@@ -34,7 +34,7 @@ pub struct CompactionPolicy {
 impl Default for CompactionPolicy {
     fn default() -> Self {
         CompactionPolicy {
-            small_rows: 256 * 1024,
+            small_rows: 64 * 1024,
             fanin: 8,
             max_rows: 4 * 1024 * 1024,
         }

@@ -6,7 +6,7 @@
 //!   summary sees points in the order they were logged.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampNanosecondT
 use arrow_array::RecordBatch;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::buffer::{Buffer, Columns};
+use crate::buffer::{Buffer, Columns, BYTES_PER_POINT};
 use crate::compaction::{merge, CompactionPolicy, SegmentInfo};
 use crate::durability::Durability;
 use crate::error::{StoreError, StoreResult};
@@ -41,7 +41,8 @@ pub struct WriterConfig {
     pub flush_interval: Duration,
     /// The flush thread is woken as soon as this many points wait.
     pub max_rows: usize,
-    /// Past this many bytes of waiting points, `log` flushes itself instead of growing.
+    /// Past this many bytes of points in memory (waiting, plus being written), `log`
+    /// flushes itself instead of growing.
     pub memory_cap_bytes: usize,
     pub durability: Durability,
     pub compaction: CompactionPolicy,
@@ -50,13 +51,13 @@ pub struct WriterConfig {
 }
 
 impl WriterConfig {
-    /// Defaults for a run folder: 1 s interval, 512 Ki rows, 64 MiB cap, fsync at close.
+    /// Defaults for a run folder: 1 s interval, 256 Ki rows, 64 MiB cap, fsync at close.
     pub fn new(run_dir: impl Into<PathBuf>) -> Self {
         WriterConfig {
             run_dir: run_dir.into(),
             rank: 0,
             flush_interval: Duration::from_secs(1),
-            max_rows: 1 << 19,
+            max_rows: 1 << 18,
             memory_cap_bytes: 64 << 20,
             durability: Durability::OnClose,
             compaction: CompactionPolicy::default(),
@@ -115,6 +116,8 @@ struct Shared<E> {
     wake: Condvar,
     failed: AtomicBool,
     error: Mutex<Option<StoreError>>,
+    /// Bytes of points taken from the front and not yet written.
+    inflight: AtomicUsize,
 }
 
 /// Appends points, flushes them to Parquet segments, keeps their summary.
@@ -157,6 +160,7 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
             wake: Condvar::new(),
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
+            inflight: AtomicUsize::new(0),
             config,
         });
         let thread = if shared.config.background {
@@ -192,11 +196,12 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
         self.shared.front.lock()
     }
 
-    /// Whether waiting points exceed the memory cap: the caller must [`flush`](Self::flush)
-    /// (without the lock) before appending more.
+    /// Whether points in memory (waiting and being written) reach the memory cap: the
+    /// caller must [`flush`](Self::flush) (without the lock) before appending more.
     #[inline]
     pub fn is_full(&self, front: &Front<E>) -> bool {
-        front.buffer.used_bytes() >= self.shared.config.memory_cap_bytes
+        front.buffer.used_bytes() + self.shared.inflight.load(Ordering::Relaxed)
+            >= self.shared.config.memory_cap_bytes
     }
 
     /// Wakes the flush thread once the buffer holds `max_rows` points. Call after appending.
@@ -381,8 +386,19 @@ impl<E: Send> Shared<E> {
                 drop(front);
                 return self.compact(sink, policy);
             }
-            (front.buffer.take(), front.buffer.names().to_vec())
+            let taken = front.buffer.take();
+            self.inflight.store(taken.len() * BYTES_PER_POINT, Ordering::Relaxed);
+            (taken, front.buffer.names().to_vec())
         };
+        let result = self.write_taken(sink, columns, names);
+        self.inflight.store(0, Ordering::Relaxed);
+        result?;
+        self.write_summary(sink)?;
+        self.compact(sink, policy)
+    }
+
+    /// Writes taken points as the next segment and accounts for them.
+    fn write_taken(&self, sink: &mut Sink, columns: Columns, names: Vec<std::sync::Arc<str>>) -> StoreResult<()> {
         let rows = columns.len() as u64;
         let mut summary = sink.summary.clone();
         summary.update(&columns, &names);
@@ -423,8 +439,7 @@ impl<E: Send> Shared<E> {
         sink.stats.points_written += rows;
         sink.stats.segment_bytes_written += bytes;
         sink.stats.segments_written += 1;
-        self.write_summary(sink)?;
-        self.compact(sink, policy)
+        Ok(())
     }
 
     fn write_summary(&self, sink: &mut Sink) -> StoreResult<()> {

@@ -1,13 +1,76 @@
 """ferrotrack.core: log metrics from tight loops into a crash-safe Parquet store.
 
 >>> import ferrotrack.core as ft
->>> w = ft.MetricWriter(tmp_path / "run")          # doctest: +SKIP
->>> w.log("train/loss", 0.5, step=0)                # doctest: +SKIP
+>>> with ft.start_run("baseline", experiment="demo", params={"lr": 1e-3}) as run:  # doctest: +SKIP
+...     for step in range(100_000):
+...         run.log("train/loss", 1.0 / (step + 1), step)
+>>> ft.runs(experiment="demo")  # doctest: +SKIP
+
+Analysis names (``runs``, ``metrics``, ...) load polars only when first used, so that
+``import ferrotrack.core`` stays fast.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from ferrotrack.core import errors
 from ferrotrack.core._native import FORMAT_VERSION, MAX_NAME_BYTES, MetricWriter
+from ferrotrack.core.run import (
+    Run,
+    active_run,
+    attach_run,
+    finish,
+    log,
+    log_params,
+    start_run,
+)
 
-__all__ = ["FORMAT_VERSION", "MAX_NAME_BYTES", "MetricWriter", "errors"]
+if TYPE_CHECKING:
+    from ferrotrack.core.analysis import (
+        best_run,
+        downsample,
+        final_values,
+        metrics,
+        runs,
+        wide,
+    )
+
+_LAZY = {
+    "runs": "ferrotrack.core.analysis",
+    "metrics": "ferrotrack.core.analysis",
+    "best_run": "ferrotrack.core.analysis",
+    "final_values": "ferrotrack.core.analysis",
+    "wide": "ferrotrack.core.analysis",
+    "downsample": "ferrotrack.core.analysis",
+}
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAX_NAME_BYTES",
+    "MetricWriter",
+    "Run",
+    "active_run",
+    "attach_run",
+    "best_run",
+    "downsample",
+    "errors",
+    "final_values",
+    "finish",
+    "log",
+    "log_params",
+    "metrics",
+    "runs",
+    "start_run",
+    "wide",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ferrotrack.core' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

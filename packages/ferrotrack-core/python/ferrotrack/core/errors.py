@@ -13,7 +13,9 @@ __all__ = [
     "InvalidMetricError",
     "InvalidValueError",
     "MissingDependencyError",
+    "RankInUseError",
     "RunClosedError",
+    "RunExistsError",
     "RunNotFoundError",
     "StoreCorruptError",
     "StoreWriteError",
@@ -38,6 +40,14 @@ class InvalidValueError(FerrotrackError, TypeError):
 
 class RunClosedError(FerrotrackError, RuntimeError):
     """The run (or its writer) was finished before this call."""
+
+
+class RunExistsError(FerrotrackError, FileExistsError):
+    """A run with this id already exists and ``resume=True`` was not given."""
+
+
+class RankInUseError(FerrotrackError, RuntimeError):
+    """Another live process writes this rank of the run."""
 
 
 class RunNotFoundError(FerrotrackError, LookupError):

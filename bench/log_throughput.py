@@ -1,0 +1,173 @@
+"""How fast points go into the store, how small they are on disk, how much memory it takes.
+
+Run: ``just bench`` or ``.venv/bin/python bench/log_throughput.py [--quick]``.
+Writes the ``log_throughput`` section of ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ferrotrack.core import MetricWriter
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _report import machine, median_time, verdict, write_section  # noqa: E402
+
+
+def baseline_append(n: int) -> None:
+    """(a) The plain Python loop every tracker call is compared with."""
+    rows = []
+    append, now = rows.append, time.time
+    for s in range(n):
+        append(("loss", s, now(), 0.5))
+
+
+def one_scalar_per_call(w: MetricWriter, n: int) -> None:
+    """(b) ``log(name, value, step)``."""
+    log = w.log
+    for s in range(n):
+        log("loss", 0.5, s)
+
+
+def ten_per_call(w: MetricWriter, calls: int) -> None:
+    """(c) ``log_many`` with 10 metrics per call."""
+    row = {f"m{i}": 0.5 for i in range(10)}
+    log_many = w.log_many
+    for s in range(calls):
+        log_many(row, s)
+
+
+def random_walk(n: int, seed: int = 0) -> np.ndarray:
+    return np.cumsum(np.random.default_rng(seed).normal(0.0, 1.0, n))
+
+
+def measure_speed(root: Path, n: int, repeat: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    out["a_ns"] = median_time(lambda: baseline_append(n), repeat) / n * 1e9
+    w = MetricWriter(root / "b")
+    out["b_ns"] = median_time(lambda: one_scalar_per_call(w, n), repeat) / n * 1e9
+    w.close()
+    w = MetricWriter(root / "c")
+    out["c_ns"] = median_time(lambda: ten_per_call(w, n // 10), repeat) / n * 1e9
+    w.close()
+    values = random_walk(1_000_000)
+    times = []
+    for i in range(repeat):
+        # A fresh writer each time: the call is measured, the background flush is not.
+        w = MetricWriter(root / f"d{i}")
+        t0 = time.perf_counter()
+        w.log_array("x", values)
+        times.append(time.perf_counter() - t0)
+        w.close()
+    out["d_pps"] = 1_000_000 / sorted(times)[len(times) // 2]
+    return out
+
+
+def measure_bytes(root: Path, n: int) -> float:
+    """Bytes per point of a noisy random walk logged one call at a time."""
+    w = MetricWriter(root / "bytes")
+    log = w.log
+    for s, v in enumerate(random_walk(n).tolist()):
+        log("train/loss", v, s)
+    w.close()
+    size = sum(p.stat().st_size for p in (root / "bytes" / "metrics").glob("*.parquet"))
+    return size / n
+
+
+def measure_close(root: Path, n: int) -> float:
+    """Seconds ``close()`` takes right after ``n`` points were logged."""
+    w = MetricWriter(root / "close")
+    log = w.log
+    for s in range(n):
+        log("loss", 0.5, s)
+    t0 = time.perf_counter()
+    w.close()
+    return time.perf_counter() - t0
+
+
+RSS_CHILD = """
+import resource, sys, time
+from ferrotrack.core import MetricWriter
+def rss_kib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() // 1024
+n, path = int(sys.argv[1]), sys.argv[2]
+w = MetricWriter(path)
+log = w.log
+log("loss", 0.0, 0)
+before = rss_kib()
+for s in range(1, n):
+    log("loss", 0.5, s)
+w.close()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((peak - before) / 1024)
+"""
+
+
+def measure_rss(root: Path, n: int) -> float:
+    """Peak RSS growth (MiB) of a process while it logs ``n`` points."""
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_CHILD, str(n), str(root / "rss")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    args = parser.parse_args()
+    n, repeat = (200_000, 3) if args.quick else (1_000_000, 5)
+    close_n, rss_n = (1_000_000, 5_000_000) if args.quick else (10_000_000, 50_000_000)
+
+    root = Path(tempfile.mkdtemp(prefix="ferrotrack-bench-"))
+    try:
+        r = measure_speed(root, n, repeat)
+        r["bytes"] = measure_bytes(root, 1_000_000)
+        r["close_ms"] = measure_close(root, close_n) * 1e3
+        r["rss_mib"] = measure_rss(root, rss_n)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    a = r["a_ns"]
+    rows = [
+        ("(a) `list.append((name, step, time.time(), value))`", f"{a:.0f} ns/point", "1.00×", "baseline", ""),
+        ("(b) `log(name, value, step)`", f"{r['b_ns']:.0f} ns/point", f"{r['b_ns'] / a:.2f}×", "≤ 0.5×", verdict(r["b_ns"] <= 0.5 * a)),
+        ("(c) `log_many` of 10 metrics, per point", f"{r['c_ns']:.0f} ns/point", f"{r['c_ns'] / a:.2f}×", "≤ 0.15×", verdict(r["c_ns"] <= 0.15 * a)),
+        ("(d) `log_array` of 1 M points", f"{r['d_pps'] / 1e6:.0f} M points/s", "", "≥ 100 M/s", verdict(r["d_pps"] >= 100e6)),
+        ("Parquet size, noisy random walk (1 M points)", f"{r['bytes']:.2f} bytes/point", "", "≤ 8", verdict(r["bytes"] <= 8)),
+        (f"`close()` after {close_n / 1e6:.0f} M points", f"{r['close_ms']:.0f} ms", "", "≤ 100 ms", verdict(r["close_ms"] <= 100)),
+        (f"peak RSS growth while logging {rss_n / 1e6:.0f} M points", f"{r['rss_mib']:.0f} MiB", "", "≤ 100 MiB", verdict(r["rss_mib"] <= 100)),
+    ]
+    table = ["| measure | result | vs (a) | target | status |", "| --- | --- | --- | --- | --- |"]
+    table += [f"| {' | '.join(row)} |" for row in rows]
+    body = "\n".join(
+        [
+            "## Logging throughput (`bench/log_throughput.py`)",
+            "",
+            f"Reproduce: `.venv/bin/python bench/log_throughput.py{' --quick' if args.quick else ''}` "
+            f"(or `just bench`). Medians of {repeat} runs of {n:,} points; {machine()}.",
+            "",
+            *table,
+        ]
+    )
+    write_section("log_throughput", body)
+    print(body)
+    if args.json:
+        print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()
