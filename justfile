@@ -24,6 +24,10 @@ test: setup
     cargo test --quiet
     {{py}} -m pytest -q
 
+# Crash-safety under stress: 200 random SIGKILLs of a logging process.
+stress: setup
+    FERROTRACK_KILLS=200 {{py}} -m pytest -q tests/core/test_crash.py
+
 # Lint everything: ruff, mypy, rustfmt, clippy.
 lint: setup
     {{py}} -m ruff check .

@@ -28,6 +28,7 @@ from ferrotrack.core.errors import (
     RunClosedError,
     RunExistsError,
     RunNotFoundError,
+    StoreWriteError,
 )
 from ferrotrack.core.params import check_json, merge
 from ferrotrack.core.store import layout, process
@@ -373,7 +374,10 @@ def start_run(
         raise RunExistsError(f"run {rid} already exists in {rdir.parent}; pass resume=True to continue it")
 
     rank = _rank_from_env() if rank is None else rank
-    rdir.mkdir(parents=True, exist_ok=True)
+    try:
+        rdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreWriteError(e.errno, f"cannot create the run folder {rdir}: {e.strerror or e}") from e
     claim = claim_rank(rdir, rank if rank is not None else 0)
     writer = _open_writer(rdir, claim, float(flush_interval), durability)
 
@@ -416,7 +420,8 @@ def start_run(
     try:
         if meta is not None:
             run._write_meta()
-        if params:
+            run.log_params(params or {})
+        elif params:
             run.log_params(params)
     except BaseException:
         writer.close()

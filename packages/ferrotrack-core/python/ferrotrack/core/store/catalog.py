@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STATUSES",
-    "combine_summaries",
     "RunRecord",
     "RunRef",
     "SegmentName",
+    "combine_summaries",
     "effective_status",
     "find_run",
     "flatten",

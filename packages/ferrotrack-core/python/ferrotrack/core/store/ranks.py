@@ -33,13 +33,14 @@ class RankClaim:
 def _try(run_dir: Path, rank: int) -> RankClaim | None:
     locks = run_dir / ".locks"
     locks.mkdir(parents=True, exist_ok=True)
-    handle = open(locks / f"rank-{rank}", "ab")  # noqa: SIM115 - held open for the claim
+    # Read-only: an open lock file must not keep the file system from turning read-only.
+    fd = os.open(locks / f"rank-{rank}", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    handle = os.fdopen(fd, "rb")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
         return None
-    os.set_inheritable(handle.fileno(), False)
     return RankClaim(rank, handle)
 
 

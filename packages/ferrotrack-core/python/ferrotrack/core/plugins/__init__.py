@@ -1,0 +1,46 @@
+"""Plugins: base classes, metadata, discovery through entry points, the manager.
+
+Importing this package loads pydantic (not pyarrow); ``ferrotrack.core`` imports it lazily.
+"""
+
+from __future__ import annotations
+
+from ferrotrack.core.plugins.backend import BackendPlugin
+from ferrotrack.core.plugins.base import PluginBase
+from ferrotrack.core.plugins.collector import CollectorPlugin, RunSink, dispatch_metrics
+from ferrotrack.core.plugins.discovery import PluginInfo, PluginWarning, discover
+from ferrotrack.core.plugins.framework import FrameworkPlugin
+from ferrotrack.core.plugins.kinds import PluginType
+from ferrotrack.core.plugins.manager import PluginManager, PluginSpec
+from ferrotrack.core.plugins.metadata import PluginMetadata
+from ferrotrack.core.plugins.metric import MetricData, MetricType
+from ferrotrack.core.plugins.processor import ProcessorPlugin
+from ferrotrack.core.plugins.processors import (
+    EveryNthProcessor,
+    FilterProcessor,
+    RenameProcessor,
+    TimeDownsampleProcessor,
+)
+
+__all__ = [
+    "BackendPlugin",
+    "CollectorPlugin",
+    "EveryNthProcessor",
+    "FilterProcessor",
+    "FrameworkPlugin",
+    "MetricData",
+    "MetricType",
+    "PluginBase",
+    "PluginInfo",
+    "PluginManager",
+    "PluginMetadata",
+    "PluginSpec",
+    "PluginType",
+    "PluginWarning",
+    "ProcessorPlugin",
+    "RenameProcessor",
+    "RunSink",
+    "TimeDownsampleProcessor",
+    "discover",
+    "dispatch_metrics",
+]

@@ -1,0 +1,104 @@
+"""The life of every plugin: ``initialize(config)``, ``start()``, ``stop()``, ``get_status()``."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from pydantic import BaseModel, ValidationError
+
+from ferrotrack.core.errors import InvalidArgumentError
+from ferrotrack.core.plugins.metadata import PluginMetadata
+
+__all__ = ["PluginBase", "validate_config"]
+
+
+def validate_config(metadata: PluginMetadata, config: Mapping[str, Any] | BaseModel | None) -> Any:
+    """``config`` checked against the plugin's config model.
+
+    Raises :class:`InvalidArgumentError` naming each bad field and what was expected, never
+    the value given (a config may hold secrets), and without chaining pydantic's error, whose
+    text repeats the inputs.
+    """
+    model = metadata.config_model
+    if model is None:
+        if config:
+            raise InvalidArgumentError(
+                f"plugin {metadata.name!r} takes no config, got keys {sorted(dict(config))}"
+            )
+        return None
+    if isinstance(config, model):
+        return config
+    raw: Any = config.model_dump() if isinstance(config, BaseModel) else dict(config or {})
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<config>'}: {e['msg']}"
+            for e in err.errors(include_input=False, include_url=False)
+        )
+        message = f"plugin {metadata.name!r}: invalid config: {problems}"
+    raise InvalidArgumentError(message)
+
+
+class PluginBase(abc.ABC):
+    """Base of every plugin. Subclasses need a constructor that takes no argument.
+
+    Override :meth:`initialize` (call ``super().initialize(config)`` first: it validates
+    ``config`` into ``self.config``), :meth:`start` and :meth:`stop`. A plugin is a context
+    manager: ``with plugin:`` starts it (initializing it with defaults if needed) and
+    stops it, also on exceptions.
+    """
+
+    def __init__(self) -> None:
+        self.config: Any = None
+        self._state = "created"
+
+    @classmethod
+    @abc.abstractmethod
+    def get_metadata(cls) -> PluginMetadata:
+        """Facts about the plugin; must not import the plugin's optional dependencies."""
+
+    @property
+    def name(self) -> str:
+        """The plugin's name from its metadata."""
+        return self.get_metadata().name
+
+    @property
+    def state(self) -> str:
+        """``created``, ``initialized``, ``started``, ``stopped`` or ``failed``."""
+        return self._state
+
+    def initialize(self, config: Mapping[str, Any] | BaseModel | None = None) -> None:
+        """Validates ``config`` with the metadata's config model into ``self.config``."""
+        self.config = validate_config(self.get_metadata(), config)
+        self._state = "initialized"
+
+    def start(self) -> None:
+        """Begins work (threads, patches, connections)."""
+        self._state = "started"
+
+    def stop(self) -> None:
+        """Ends work and releases resources; safe to call twice."""
+        self._state = "stopped"
+
+    def get_status(self) -> dict[str, Any]:
+        """A JSON-ready status; subclasses add their own keys to ``super().get_status()``."""
+        meta = self.get_metadata()
+        return {"name": meta.name, "type": str(meta.type), "state": self._state}
+
+    def __enter__(self) -> Self:
+        if self._state == "created":
+            self.initialize(None)
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,192 @@
+"""Settings: code arguments over ``FERROTRACK_*`` environment variables over a file.
+
+The file is the nearest ``ferrotrack.toml`` (top-level keys) or ``pyproject.toml`` with a
+``[tool.ferrotrack]`` table, searched from the working directory upward. Plugin configs are
+plain tables keyed by plugin name; values under secret-looking keys (``api_key``, ``token``,
+``password``...) become :class:`pydantic.SecretStr`, so they print as ``**********`` and
+:meth:`FerrotrackSettings.safe_dump` (what goes into ``run.json``) never holds them.
+
+>>> FerrotrackSettings(backends=["jsonl"], flush_interval=2.0).flush_interval  # doctest: +SKIP
+2.0
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = ["FerrotrackSettings", "RouteRule", "find_settings_file"]
+
+SECRET_KEY = re.compile(r"(?i)(secret|token|password|passwd|api_?key|credential|private_?key)")
+"""Config keys whose values are treated as secrets."""
+
+_MASK = "**********"
+
+
+class RouteRule(BaseModel):
+    """Which metric names a backend receives (globs; ``*`` also matches ``/``)."""
+
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    exclude: list[str] = Field(default_factory=list)
+
+
+class OrchestratorSettings(BaseModel):
+    """Delivery to backends; see :class:`ferrotrack.core.orchestrator.OrchestratorOptions`."""
+
+    max_pending_rows: int = Field(default=1_000_000, ge=1)
+    max_batch_rows: int = Field(default=65_536, ge=1)
+    max_failures: int = Field(default=5, ge=1)
+    backoff_initial: float = Field(default=0.1, gt=0)
+    backoff_max: float = Field(default=30.0, gt=0)
+    drain_timeout: float = Field(default=30.0, ge=0)
+
+
+def _wrap_secrets(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _wrap_secrets(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wrap_secrets(v, key) for v in value]
+    if isinstance(value, str) and SECRET_KEY.search(key):
+        return SecretStr(value)
+    return value
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return value
+
+
+def _secret_values(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _secret_values(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _secret_values(v)]
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    return []
+
+
+def find_settings_file(start: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The nearest settings file from ``start`` (default: cwd) upward, with its table."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        own = folder / "ferrotrack.toml"
+        if own.is_file():
+            return own, tomllib.loads(own.read_text("utf-8"))
+        project = folder / "pyproject.toml"
+        if project.is_file():
+            table = tomllib.loads(project.read_text("utf-8")).get("tool", {}).get("ferrotrack")
+            if isinstance(table, dict):
+                return project, table
+    return None
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The settings file as a pydantic-settings source (lowest precedence)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        found = find_settings_file()
+        table = found[1] if found else {}
+        return table.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = find_settings_file()
+        if found is None:
+            return {}
+        names = set(self.settings_cls.model_fields)
+        return {k.replace("-", "_"): v for k, v in found[1].items() if k.replace("-", "_") in names}
+
+
+def _split_names(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class FerrotrackSettings(BaseSettings):
+    """Everything configurable, with precedence code > ``FERROTRACK_*`` env > file.
+
+    Lists come from env as ``a,b`` or JSON; nested keys with ``__``:
+    ``FERROTRACK_BACKEND_CONFIGS__MLFLOW__TRACKING_URI=http://…``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="FERROTRACK_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    root: Path | None = None
+    backends: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    collectors: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    backend_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    collector_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    routing: dict[str, RouteRule] = Field(default_factory=dict)
+    flush_interval: float = Field(default=1.0, gt=0)
+    durability: Literal["none", "on_close", "every_flush"] = "on_close"
+    orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
+
+    _split = field_validator("backends", "collectors", mode="before")(_split_names)
+
+    @field_validator("backend_configs", "collector_configs", mode="after")
+    @classmethod
+    def _secrets(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        wrapped: dict[str, dict[str, Any]] = _wrap_secrets(value)
+        return wrapped
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Code, then environment, then the settings file."""
+        return init_settings, env_settings, _FileSource(settings_cls)
+
+    def plugin_config(self, kind: Literal["backend", "collector"], name: str) -> dict[str, Any]:
+        """The config of one plugin with secrets revealed: pass it straight to the plugin
+        (whose config model should declare them ``SecretStr``), never print it."""
+        table = self.backend_configs if kind == "backend" else self.collector_configs
+        config: dict[str, Any] = _unwrap_secrets(table.get(name, {}))
+        return config
+
+    def secret_values(self) -> list[str]:
+        """Every secret value held (for :meth:`redact`)."""
+        return _secret_values(self.backend_configs) + _secret_values(self.collector_configs)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret value replaced by ``**********``."""
+        for secret in sorted(self.secret_values(), key=len, reverse=True):
+            if len(secret) >= 4:
+                text = text.replace(secret, _MASK)
+        return text
+
+    def safe_dump(self) -> dict[str, Any]:
+        """A JSON-ready dict without secrets (masked), e.g. for ``run.json``."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        return data

@@ -1,0 +1,22 @@
+"""Fixtures of the core tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import ferrotrack.core as ft
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty store root, also set as ``FERROTRACK_ROOT``; no run left active after the test."""
+    store = tmp_path / "store"
+    monkeypatch.setenv("FERROTRACK_ROOT", str(store))
+    for var in ("FERROTRACK_RUN_DIR", "RANK", "LOCAL_RANK", "FERROTRACK_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    yield store
+    while (run := ft.active_run()) is not None:
+        run.finish()

@@ -1,0 +1,172 @@
+"""Discovery: unknown packages found, broken ones isolated, missing dependencies explained."""
+
+from __future__ import annotations
+
+import importlib.metadata as im
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ferrotrack.core.errors import InvalidArgumentError, InvalidValueError, MissingDependencyError
+from ferrotrack.core.plugins import (
+    BackendPlugin,
+    PluginManager,
+    PluginMetadata,
+    PluginType,
+    PluginWarning,
+    discovery,
+)
+
+
+def fake_distribution(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    name: str,
+    modules: dict[str, str],
+    entry_points: str,
+    extras: list[str],
+) -> None:
+    """A distribution on sys.path, found by importlib.metadata like an installed one."""
+    for module, code in modules.items():
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(code))
+    info = tmp_path / f"{name.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir()
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.2.3"]
+    meta += [f"Provides-Extra: {e}" for e in extras]
+    (info / "METADATA").write_text("\n".join(meta) + "\n")
+    (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+PLUGINS = """
+from ferrotrack.core.plugins import BackendPlugin, PluginMetadata, PluginType
+
+class Needy(BackendPlugin):
+    @classmethod
+    def get_metadata(cls):
+        return PluginMetadata(name="needy", type=PluginType.BACKEND,
+                              dependencies=["ferrotrack_no_such_module_xyz"])
+    def handle_metric(self, metric):
+        pass
+
+class Fine(BackendPlugin):
+    @classmethod
+    def get_metadata(cls):
+        return PluginMetadata(name="fine", type=PluginType.BACKEND, version="2.0")
+    def handle_metric(self, metric):
+        pass
+"""
+
+
+@pytest.mark.usefixtures("fresh_discovery")
+def test_missing_dependency_is_listed_with_the_exact_hint_and_raises_on_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_distribution(
+        tmp_path,
+        monkeypatch,
+        name="acme-trackers",
+        extras=["needy"],
+        modules={"acme_plugins": PLUGINS, "acme_broken": "raise RuntimeError('boom at import')"},
+        entry_points="""
+            [ferrotrack.backends]
+            needy = acme_plugins:Needy
+            fine = acme_plugins:Fine
+            broken = acme_broken:Thing
+        """,
+    )
+    with pytest.warns(
+        PluginWarning, match=r"'broken' from package 'acme-trackers'.*boom at import"
+    ):
+        listed = PluginManager().plugins(PluginType.BACKEND)
+    pm = PluginManager()
+    rows = {i.name: i for i in listed}
+    needy = rows["needy"]
+    assert not needy.available
+    assert needy.install_hint == "pip install acme-trackers[needy]"
+    assert needy.package == "acme-trackers"
+    with pytest.raises(MissingDependencyError, match=r"pip install acme-trackers\[needy\]"):
+        pm.create("needy", PluginType.BACKEND)
+    assert not rows["broken"].available
+    assert "boom at import" in (rows["broken"].reason or "")
+    # the others are untouched
+    assert rows["fine"].available
+    assert rows["fine"].version == "2.0"
+    assert pm.create("fine", PluginType.BACKEND).state == "initialized"
+
+
+@pytest.mark.usefixtures("fresh_discovery")
+def test_entry_point_extra_and_missing_import_at_module_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_distribution(
+        tmp_path,
+        monkeypatch,
+        name="acme-two",
+        extras=[],
+        modules={"acme_two": "import ferrotrack_absent_sdk_abc\n"},
+        entry_points="""
+            [ferrotrack.collectors]
+            cloud = acme_two:Cloud [cloudsdk]
+        """,
+    )
+    info = PluginManager().info("cloud", PluginType.COLLECTOR)
+    assert info.reason == "missing dependencies: ferrotrack_absent_sdk_abc"
+    assert info.install_hint == "pip install acme-two[cloudsdk]"
+
+
+@pytest.mark.usefixtures("fresh_discovery")
+def test_discovery_is_cached_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = discovery._entry_points
+
+    def counting() -> Any:
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(discovery, "_entry_points", counting)
+    PluginManager().plugins()
+    PluginManager().plugins()
+    assert len(calls) == 1
+    discovery.discover(refresh=True)
+    assert len(calls) == 2
+
+
+@pytest.mark.usefixtures("fresh_discovery")
+def test_plugin_declared_in_the_wrong_group_is_isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    ep = im.EntryPoint(
+        "misfiled", "ferrotrack.core.plugins.processors:RenameProcessor", "ferrotrack.backends"
+    )
+    monkeypatch.setattr(discovery, "_entry_points", lambda: [(PluginType.BACKEND, ep)])
+    with pytest.warns(PluginWarning, match="misfiled"):
+        info = PluginManager().info("misfiled")
+    assert not info.available
+    assert "processor plugin but is declared in ferrotrack.backends" in (info.reason or "")
+
+
+class _Registered(BackendPlugin):
+    @classmethod
+    def get_metadata(cls) -> PluginMetadata:
+        return PluginMetadata(
+            name="registered", type=PluginType.BACKEND, dependencies=["ferrotrack_missing_mod_q"]
+        )
+
+    def handle_metric(self, metric: Any) -> None:
+        pass
+
+
+def test_register_plugin_checks_its_argument_and_dependencies() -> None:
+    pm = PluginManager(use_entry_points=False)
+    with pytest.raises(InvalidValueError, match="PluginBase"):
+        pm.register_plugin(object())  # type: ignore[arg-type]
+    info = pm.register_plugin(_Registered)
+    assert info.install_hint == "pip install ferrotrack_missing_mod_q"
+    with pytest.raises(MissingDependencyError):
+        pm.create("registered")
+    with pytest.raises(InvalidArgumentError, match="no backend plugin named 'nope'"):
+        pm.create("nope", PluginType.BACKEND)
+    assert "nope" not in sys.modules

@@ -1,0 +1,208 @@
+"""The tracking API: start_run, Run, statuses, resume, params, tags, artifacts."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import ferrotrack.core as ft
+from ferrotrack.core import errors
+from ferrotrack.core._native import read_run
+
+
+def run_json(run: ft.Run) -> dict[str, Any]:
+    return json.loads((run.run_dir / "run.json").read_text())
+
+
+def points(run: ft.Run) -> pl.DataFrame:
+    return pl.DataFrame(read_run(run.run_dir)).with_columns(pl.col("name").cast(pl.String))
+
+
+def test_a_run_is_laid_out_as_the_format_says(root: Path) -> None:
+    with ft.start_run("baseline", experiment="cifar10", params={"lr": 1e-3}) as run:
+        run.log("train/loss", 0.5, step=0)
+        run.log({"val/loss": 0.31, "val/acc": 0.91}, step=0)
+        run.log_array("grad_norm", np.array([1.0, 2.0]))
+    assert run.run_dir == root / "experiment=cifar10" / f"run={run.run_id}"
+    meta = run_json(run)
+    assert meta["status"] == "finished"
+    assert meta["name"] == "baseline"
+    assert meta["format_version"] == ft.FORMAT_VERSION
+    assert meta["started"] <= meta["ended"] <= time.time_ns()
+    assert isinstance(meta["heartbeat"], int)
+    assert json.loads((run.run_dir / "params.json").read_text()) == {"lr": 1e-3}
+    assert (run.run_dir / "summary.parquet").exists()
+    # No ferrotrack code needed to read it back.
+    scanned = pl.scan_parquet(root / "**/metrics/*.parquet", hive_partitioning=True).collect()
+    assert scanned.height == 5
+    assert set(scanned["experiment"]) == {"cifar10"}
+    assert set(scanned["run"]) == {run.run_id}
+
+
+def test_run_ids_sort_by_creation_time(root: Path) -> None:
+    ids = []
+    for _ in range(5):
+        with ft.start_run() as run:
+            ids.append(run.run_id)
+        time.sleep(0.002)
+    assert ids == sorted(ids)
+    assert all(len(i) == 32 and i[12] == "7" for i in ids)
+
+
+def test_an_exception_inside_with_marks_the_run_failed(root: Path) -> None:
+    with pytest.raises(ZeroDivisionError), ft.start_run("boom") as run:
+        run.log("x", 1.0)
+        _ = 1 / 0
+    meta = run_json(run)
+    assert meta["status"] == "failed"
+    assert meta["error"]["type"] == "ZeroDivisionError"
+    assert "division by zero" in meta["error"]["message"]
+    assert "1 / 0" in meta["error"]["traceback"]
+    assert points(run).height == 1
+
+
+def test_keyboard_interrupt_marks_the_run_killed(root: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), ft.start_run() as run:
+        raise KeyboardInterrupt
+    assert run_json(run)["status"] == "killed"
+    assert run_json(run)["signal"] == "SIGINT"
+
+
+def test_finish_is_idempotent_and_closes_the_run(root: Path) -> None:
+    run = ft.start_run()
+    run.log("x", 1.0)
+    run.finish()
+    run.finish("failed")
+    assert run_json(run)["status"] == "finished"
+    with pytest.raises(errors.RunClosedError):
+        run.log("x", 2.0)
+    with pytest.raises(errors.RunClosedError):
+        run.log_params({"a": 1})
+    assert ft.active_run() is None
+
+
+def test_module_level_calls_act_on_the_active_run(root: Path) -> None:
+    with pytest.raises(errors.RunClosedError, match="no active run"):
+        ft.log("x", 1.0)
+    run = ft.start_run()
+    assert ft.active_run() is run
+    ft.log("x", 1.0)
+    ft.log({"y": 2.0}, step=7)
+    ft.log_params({"seed": 1})
+    ft.finish()
+    assert sorted(points(run)["name"]) == ["x", "y"]
+    assert run.params == {"seed": 1}
+
+
+def test_resume_continues_automatic_steps(root: Path) -> None:
+    with ft.start_run("r", params={"a": 1}) as run:
+        for _ in range(3):
+            run.log("loss", 1.0)
+    with pytest.raises(errors.RunExistsError, match="resume=True"):
+        ft.start_run(run_id=run.run_id)
+    with ft.start_run(run_id=run.run_id, resume=True, params={"b": 2}) as again:
+        again.log("loss", 2.0)
+    assert points(run)["step"].to_list() == [0, 1, 2, 3]
+    assert again.params == {"a": 1, "b": 2}
+    assert run_json(run)["name"] == "r"
+    with pytest.raises(errors.RunNotFoundError):
+        ft.start_run(run_id="0" * 32, resume=True)
+
+
+def test_log_params_keeps_nesting_and_names_the_bad_key(root: Path) -> None:
+    with ft.start_run(params={"optim": {"lr": 0.1, "betas": (0.9, 0.99)}}) as run:
+        run.log_params({"optim": {"wd": 1e-4}, "seed": np.int64(3)})
+        with pytest.raises(TypeError, match=r"param 'model\.layer'.*object"):
+            run.log_params({"model": {"layer": object()}})
+        with pytest.raises(TypeError, match="param 'x'.*nan"):
+            run.log_params({"x": math.nan})
+        run.log("kept", 1.0)
+    assert json.loads((run.run_dir / "params.json").read_text()) == {
+        "optim": {"lr": 0.1, "betas": [0.9, 0.99], "wd": 1e-4},
+        "seed": 3,
+    }
+    assert points(run).height == 1
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.text(min_size=1), json_values, max_size=5))
+def test_params_round_trip(tmp_path_factory: pytest.TempPathFactory, params: dict[str, Any]) -> None:
+    root = tmp_path_factory.mktemp("store")
+    with ft.start_run(root=root, params=params) as run:
+        pass
+    assert json.loads((run.run_dir / "params.json").read_text()) == params
+
+
+def test_tags_are_strings_in_run_json(root: Path) -> None:
+    with ft.start_run(tags={"team": "vision", "gpu": 1}) as run:
+        run.set_tags({"stage": "final"})
+        assert run.tags == {"team": "vision", "gpu": "1", "stage": "final"}
+    assert run_json(run)["tags"] == {"team": "vision", "gpu": "1", "stage": "final"}
+
+
+def test_artifacts_are_copied_and_cannot_escape(root: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"weights")
+    with ft.start_run() as run:
+        assert run.log_artifact(model).read_bytes() == b"weights"
+        assert run.log_artifact(model, name="ckpt/best.pt").read_bytes() == b"weights"
+        for bad in ("../../escape.pt", "/etc/passwd", "ckpt/../../x", "."):
+            with pytest.raises(ValueError, match="would leave"):
+                run.log_artifact(model, name=bad)
+        with pytest.raises(ValueError, match="does not exist"):
+            run.log_artifact(tmp_path / "missing")
+    assert (run.run_dir / "artifacts/ckpt/best.pt").exists()
+    assert not (run.run_dir.parent / "escape.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"experiment": "a/b"}, "experiment 'a/b'"),
+        ({"experiment": ""}, "experiment ''"),
+        ({"run_id": "../x"}, "run_id"),
+        ({"resume": True}, "needs the run_id"),
+        ({"flush_interval": 0}, "flush_interval"),
+        ({"durability": "sometimes"}, "every_flush"),
+    ],
+)
+def test_bad_arguments_are_refused_clearly(root: Path, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ft.start_run(**kwargs)
+    assert ft.active_run() is None
+
+
+def test_two_writers_cannot_share_a_rank(root: Path) -> None:
+    with ft.start_run() as run:
+        with pytest.raises(errors.RankInUseError, match="rank 0"):
+            ft.attach_run(run.run_dir, rank=0)
+        other = ft.attach_run(run.run_dir)
+        assert other.rank == 1
+        other.log("from/rank1", 1.0)
+        other.finish()
+        run.log("from/rank0", 1.0)
+    df = points(run)
+    assert sorted(df["name"]) == ["from/rank0", "from/rank1"]
+    assert (run.run_dir / "summary-1.parquet").exists()
+
+
+def test_the_root_comes_from_the_environment(root: Path) -> None:
+    with ft.start_run() as run:
+        pass
+    assert run.root == root
+    assert run.run_dir.is_relative_to(root)

@@ -1,0 +1,1 @@
+"""Example ferrotrack plugins, declared only through entry points (see pyproject.toml)."""
