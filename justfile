@@ -46,3 +46,7 @@ fmt: setup
 bench: setup
     {{py}} bench/log_throughput.py
     cargo bench -p ferrotrack-store --quiet -- --quick
+
+# Peer trackers side by side (installs them into .venv-peers/ on first use).
+peers: setup
+    {{py}} bench/peers.py

@@ -20,12 +20,12 @@ import numpy as np
 from ferrotrack.core import MetricWriter
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _report import machine, median_time, verdict, write_section  # noqa: E402
+from _report import machine, median_time, verdict, write_section
 
 
 def baseline_append(n: int) -> None:
     """(a) The plain Python loop every tracker call is compared with."""
-    rows = []
+    rows: list[tuple[str, int, float, float]] = []
     append, now = rows.append, time.time
     for s in range(n):
         append(("loss", s, now(), 0.5))
@@ -143,21 +143,64 @@ def main() -> None:
 
     a = r["a_ns"]
     rows = [
-        ("(a) `list.append((name, step, time.time(), value))`", f"{a:.0f} ns/point", "1.00×", "baseline", ""),
-        ("(b) `log(name, value, step)`", f"{r['b_ns']:.0f} ns/point", f"{r['b_ns'] / a:.2f}×", "≤ 0.5×", verdict(r["b_ns"] <= 0.5 * a)),
-        ("(c) `log_many` of 10 metrics, per point", f"{r['c_ns']:.0f} ns/point", f"{r['c_ns'] / a:.2f}×", "≤ 0.15×", verdict(r["c_ns"] <= 0.15 * a)),
-        ("(d) `log_array` of 1 M points", f"{r['d_pps'] / 1e6:.0f} M points/s", "", "≥ 100 M/s", verdict(r["d_pps"] >= 100e6)),
-        ("Parquet size, noisy random walk (1 M points)", f"{r['bytes']:.2f} bytes/point", "", "≤ 8", verdict(r["bytes"] <= 8)),
-        (f"`close()` after {close_n / 1e6:.0f} M points", f"{r['close_ms']:.0f} ms", "", "≤ 100 ms", verdict(r["close_ms"] <= 100)),
-        (f"peak RSS growth while logging {rss_n / 1e6:.0f} M points", f"{r['rss_mib']:.0f} MiB", "", "≤ 100 MiB", verdict(r["rss_mib"] <= 100)),
+        (
+            "(a) `list.append((name, step, time.time(), value))`",
+            f"{a:.0f} ns/point",
+            "1.00×",
+            "baseline",
+            "",
+        ),
+        (
+            "(b) `log(name, value, step)`",
+            f"{r['b_ns']:.0f} ns/point",
+            f"{r['b_ns'] / a:.2f}×",
+            "≤ 0.5×",
+            verdict(r["b_ns"] <= 0.5 * a),
+        ),
+        (
+            "(c) `log_many` of 10 metrics, per point",
+            f"{r['c_ns']:.0f} ns/point",
+            f"{r['c_ns'] / a:.2f}×",
+            "≤ 0.15×",
+            verdict(r["c_ns"] <= 0.15 * a),
+        ),
+        (
+            "(d) `log_array` of 1 M points",
+            f"{r['d_pps'] / 1e6:.0f} M points/s",
+            "",
+            "≥ 100 M/s",
+            verdict(r["d_pps"] >= 100e6),
+        ),
+        (
+            "Parquet size, noisy random walk (1 M points)",
+            f"{r['bytes']:.2f} bytes/point",
+            "",
+            "≤ 8",
+            verdict(r["bytes"] <= 8),
+        ),
+        (
+            f"`close()` after {close_n / 1e6:.0f} M points",
+            f"{r['close_ms']:.0f} ms",
+            "",
+            "≤ 100 ms",
+            verdict(r["close_ms"] <= 100),
+        ),
+        (
+            f"peak RSS growth while logging {rss_n / 1e6:.0f} M points",
+            f"{r['rss_mib']:.0f} MiB",
+            "",
+            "≤ 100 MiB",
+            verdict(r["rss_mib"] <= 100),
+        ),
     ]
     table = ["| measure | result | vs (a) | target | status |", "| --- | --- | --- | --- | --- |"]
     table += [f"| {' | '.join(row)} |" for row in rows]
+    quick = " --quick" if args.quick else ""
     body = "\n".join(
         [
             "## Logging throughput (`bench/log_throughput.py`)",
             "",
-            f"Reproduce: `.venv/bin/python bench/log_throughput.py{' --quick' if args.quick else ''}` "
+            f"Reproduce: `.venv/bin/python bench/log_throughput.py{quick}` "
             f"(or `just bench`). Medians of {repeat} runs of {n:,} points; {machine()}.",
             "",
             *table,

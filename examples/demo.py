@@ -29,7 +29,9 @@ def train(lr: float, batch_size: int, seed: int) -> ft.Run:
     """A fake training loop: a noisy loss that decays at a rate set by the learning rate."""
     rng = random.Random(seed)
     params = {"optim": {"lr": lr, "name": "sgd"}, "batch_size": batch_size, "seed": seed}
-    with ft.start_run(f"lr={lr:g},bs={batch_size}", experiment=EXPERIMENT, root=ROOT, params=params) as run:
+    with ft.start_run(
+        f"lr={lr:g},bs={batch_size}", experiment=EXPERIMENT, root=ROOT, params=params
+    ) as run:
         log = run.log
         floor = 0.05 + 0.2 * abs(math.log10(lr) + 2.5)
         loss = 2.5
@@ -58,22 +60,35 @@ def main() -> None:
 
     points = sum(s["count"] for r in runs for s in r.summary().values())
     size = folder_bytes(ROOT / f"experiment={EXPERIMENT}")
-    print(f"logged {points:,} points in {len(runs)} runs in {elapsed:.2f} s "
-          f"({points / elapsed / 1e6:.1f} M points/s, training loop included)")
+    print(
+        f"logged {points:,} points in {len(runs)} runs in {elapsed:.2f} s "
+        f"({points / elapsed / 1e6:.1f} M points/s, training loop included)"
+    )
     print(f"stored {size / 1e6:.2f} MB under {ROOT}/ ({size / points:.2f} bytes/point)\n")
 
     print(f"$ ferrotrack runs list --experiment {EXPERIMENT}")
     subprocess.run(
-        [sys.executable, "-m", "ferrotrack.core.cli", "--root", str(ROOT), "runs", "list",
-         "--experiment", EXPERIMENT],
+        [
+            sys.executable,
+            "-m",
+            "ferrotrack.core.cli",
+            "--root",
+            str(ROOT),
+            "runs",
+            "list",
+            "--experiment",
+            EXPERIMENT,
+        ],
         check=True,
         env={**os.environ, "COLUMNS": "150"},
     )
     best = ft.best_run("val/acc", mode="max", root=ROOT, experiment=EXPERIMENT)
     row = best.row(0, named=True)
     print(f"\nbest run by val/acc: {row['name']} ({row['run_id']})")
-    print(f"  val/acc max {row['val/acc.max']:.4f}, last {row['val/acc.last']:.4f}; "
-          f"params lr={row['params.optim.lr']:g}, batch_size={row['params.batch_size']}")
+    print(
+        f"  val/acc max {row['val/acc.max']:.4f}, last {row['val/acc.last']:.4f}; "
+        f"params lr={row['params.optim.lr']:g}, batch_size={row['params.batch_size']}"
+    )
 
 
 if __name__ == "__main__":

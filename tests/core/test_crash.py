@@ -77,9 +77,19 @@ def kill_once(root: Path, seed: int) -> None:
     assert lost_s <= FLUSH_INTERVAL + MARGIN_S, f"lost the last {lost_s:.2f} s of points"
 
     doctor = subprocess.run(
-        [sys.executable, "-m", "ferrotrack.core.cli", "--root", str(root), "doctor", "--fix", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "ferrotrack.core.cli",
+            "--root",
+            str(root),
+            "doctor",
+            "--fix",
+            "--json",
+        ],
         capture_output=True,
         text=True,
+        check=False,
     )
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     meta = json.loads((run_dir / "run.json").read_text())
@@ -94,6 +104,7 @@ def kill_once(root: Path, seed: int) -> None:
         [sys.executable, "-m", "ferrotrack.core.cli", "--root", str(root), "doctor", "--json"],
         capture_output=True,
         text=True,
+        check=False,
     )
     assert again.returncode == 0, "doctor finds nothing left to fix: " + again.stdout
 

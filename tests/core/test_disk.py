@@ -43,11 +43,16 @@ def test_a_full_disk_raises_at_a_call_and_keeps_what_was_written(small_fs: Path)
     run = ft.start_run(root=small_fs / "store", flush_interval=0.05)
     noise = np.random.default_rng(0).normal(size=100_000)
     logged = 0
-    with pytest.raises(errors.StoreWriteError, match="No space left on device") as info:
+
+    def fill() -> None:
+        nonlocal logged
         for _ in range(1000):
             run.log_array("noise", noise)
             logged += len(noise)
             run.flush()
+
+    with pytest.raises(errors.StoreWriteError, match="No space left on device") as info:
+        fill()
     assert isinstance(info.value, OSError)
     written = pl.DataFrame(read_run(run.run_dir))
     assert 0 < written.height <= logged
@@ -57,7 +62,7 @@ def test_a_full_disk_raises_at_a_call_and_keeps_what_was_written(small_fs: Path)
     with pytest.raises(errors.StoreWriteError):
         run.finish()
     assert run.status == "running"
-    # Make room (drop the pending points' competitor: the earlier segments stay).
+    # Make room; the points that failed to write are still in memory.
     for leftover in run.run_dir.glob("metrics/.*.tmp"):
         leftover.unlink()
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_fs)], check=True)
@@ -78,11 +83,15 @@ def test_a_store_turning_read_only_mid_run_raises_at_a_call(small_fs: Path) -> N
         run.log("x", float(i))
     run.flush()
     remount(small_fs, "ro")
-    with pytest.raises(errors.StoreWriteError, match="Read-only file system"):
+
+    def keep_logging() -> None:
         for i in range(1000, 100_000):
             run.log("x", float(i))
             if i % 1000 == 0:
                 run.flush()
+
+    with pytest.raises(errors.StoreWriteError, match="Read-only file system"):
+        keep_logging()
     assert pl.DataFrame(read_run(run.run_dir))["step"].to_list() == list(range(1000))
     remount(small_fs, "rw")
     run.finish()

@@ -78,7 +78,11 @@ def test_an_uncaught_error_outside_with_marks_the_run_failed(root: Path) -> None
     (rdir,) = run_dirs(root)
     m = meta(rdir)
     assert m["status"] == "failed"
-    assert m["error"] == {"type": "RuntimeError", "message": "diverged", "traceback": m["error"]["traceback"]}  # type: ignore[index]
+    assert m["error"] == {
+        "type": "RuntimeError",
+        "message": "diverged",
+        "traceback": m["error"]["traceback"],
+    }  # type: ignore[index]
     assert pl.DataFrame(read_run(rdir)).height == 1
 
 
@@ -111,10 +115,10 @@ def test_a_child_with_the_run_dir_in_its_environment_logs_into_the_run(root: Pat
 
 def test_two_processes_log_into_one_run_as_two_ranks(root: Path) -> None:
     run_id = "0" * 31 + "1"
-    code = """
+    code = f"""
         import ferrotrack.core as ft, os
         rank = int(os.environ["RANK"])
-        run = ft.start_run("ddp", run_id="{rid}", resume=rank > 0) if rank == 0 else None
+        run = ft.start_run("ddp", run_id="{run_id}", resume=rank > 0) if rank == 0 else None
         if rank > 0:
             import time
             while not os.path.exists(os.environ["RUN_JSON"]):
@@ -123,7 +127,7 @@ def test_two_processes_log_into_one_run_as_two_ranks(root: Path) -> None:
         for i in range(50_000):
             run.log("loss", float(i))
         run.finish()
-    """.format(rid=run_id)
+    """
     run_json = root / "experiment=default" / f"run={run_id}" / "run.json"
     procs = [python(code, env={"RANK": str(r), "RUN_JSON": str(run_json)}) for r in (0, 1)]
     for p in procs:

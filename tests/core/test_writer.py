@@ -55,7 +55,9 @@ steps = st.none() | st.integers(-(2**40), 2**40)
 
 @given(st.lists(st.tuples(names, steps, values), max_size=200), st.booleans())
 def test_what_is_logged_reads_back_in_order_per_name(
-    tmp_path_factory: pytest.TempPathFactory, calls: list[tuple[str, int | None, float]], flush: bool
+    tmp_path_factory: pytest.TempPathFactory,
+    calls: list[tuple[str, int | None, float]],
+    flush: bool,
 ) -> None:
     run = tmp_path_factory.mktemp("run")
     w = MetricWriter(run, background=False)
@@ -244,7 +246,9 @@ def test_a_mapping_with_one_bad_value_logs_none_of_it(writer: MetricWriter) -> N
     assert_nothing_lost(writer)
 
 
-@pytest.mark.parametrize(("name", "reason"), [("", "must not be empty"), ("x" * 1025, "at most 1024")])
+@pytest.mark.parametrize(
+    ("name", "reason"), [("", "must not be empty"), ("x" * 1025, "at most 1024")]
+)
 def test_bad_names_raise_value_error(writer: MetricWriter, name: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason) as info:
         writer.log(name, 1.0)

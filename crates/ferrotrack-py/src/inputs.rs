@@ -61,7 +61,11 @@ fn one_dimensional(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
 
 /// Calls `f` with the values of `obj` as f64: straight from the buffer's memory for a
 /// contiguous float64 buffer (no copy), converted otherwise.
-pub fn with_float_slice<R>(obj: &Bound<'_, PyAny>, what: &str, f: impl FnOnce(&[f64]) -> PyResult<R>) -> PyResult<R> {
+pub fn with_float_slice<R>(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    f: impl FnOnce(&[f64]) -> PyResult<R>,
+) -> PyResult<R> {
     one_dimensional(obj, what)?;
     if let Ok(buf) = PyBuffer::<f64>::get(obj) {
         if let Some(ptr) = buf.as_slice_ptr() {

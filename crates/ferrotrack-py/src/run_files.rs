@@ -61,5 +61,5 @@ pub fn read_run(
     let batches = py
         .detach(|| ferrotrack_store::reader::read_run(&run_dir, rank))
         .map_err(|e| to_py(py, e))?;
-    PyTable::try_new(batches, point_schema()).map_err(Into::into)
+    PyTable::try_new(batches, point_schema())
 }

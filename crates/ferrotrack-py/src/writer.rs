@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use pyo3_arrow::PyTable;
+use pyo3_arrow::{PyRecordBatch, PyTable};
 
 use ferrotrack_store::compaction::CompactionPolicy;
 use ferrotrack_store::schema::point_schema;
@@ -216,7 +216,11 @@ impl MetricWriter {
             return self.log_mapping(py, name, step);
         };
         let Some(value) = value else {
-            return Err(not_a_number(py, &name.to_string_lossy(), &py.None().into_bound(py)));
+            return Err(not_a_number(
+                py,
+                &name.to_string_lossy(),
+                &py.None().into_bound(py),
+            ));
         };
         let Some(v) = number(value) else {
             return Err(not_a_number(py, &name.to_string_lossy(), value));
@@ -338,12 +342,28 @@ impl MetricWriter {
         d.set_item("segments_written", s.segments_written)?;
         d.set_item("compactions", s.compactions)?;
         d.set_item("pending", self.inner.pending())?;
+        d.set_item("feed_dropped", self.inner.feed_dropped())?;
         Ok(d)
     }
 
     /// What recovery did when this writer opened its rank.
     fn recovery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         recovery_dict(py, self.inner.recovery())
+    }
+
+    /// Keeps flushed batches for [`next_flushed`]: the feed of the plugin orchestrator.
+    #[pyo3(signature = (max_batches=64))]
+    fn subscribe(&self, max_batches: usize) {
+        self.inner.subscribe(max_batches);
+    }
+
+    /// `(first_row, record_batch)` of the next flushed segment, waiting up to `timeout`
+    /// seconds with the GIL released; `None` if nothing came. `first_row` is the index of
+    /// the batch's first point among all points of this rank.
+    fn next_flushed(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<(u64, PyRecordBatch)>> {
+        let timeout = Duration::from_secs_f64(timeout.max(0.0));
+        let next = py.detach(|| self.inner.next_flushed(timeout));
+        Ok(next.map(|(row, batch)| (row, PyRecordBatch::new(batch))))
     }
 
     /// The run folder.

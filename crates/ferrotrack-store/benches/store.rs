@@ -27,7 +27,9 @@ fn flush(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);
     let mut buf = Buffer::new();
-    let ids: Vec<u32> = (0..10).map(|i| buf.intern(&format!("m{i}")).unwrap()).collect();
+    let ids: Vec<u32> = (0..10)
+        .map(|i| buf.intern(&format!("m{i}")).unwrap())
+        .collect();
     let mut x = 0.0f64;
     for i in 0..N {
         x += ((i * 2654435761) % 1000) as f64 / 1000.0 - 0.5;
@@ -38,7 +40,11 @@ fn flush(c: &mut Criterion) {
     g.bench_function("encode and write 1M points", |b| {
         b.iter(|| {
             let dir = tempfile::tempdir().unwrap();
-            let w = MetricWriter::<()>::open(WriterConfig { background: false, ..WriterConfig::new(dir.path()) }).unwrap();
+            let w = MetricWriter::<()>::open(WriterConfig {
+                background: false,
+                ..WriterConfig::new(dir.path())
+            })
+            .unwrap();
             {
                 let mut front = w.front();
                 for n in &names {
@@ -46,7 +52,9 @@ fn flush(c: &mut Criterion) {
                 }
                 let c = &columns;
                 for i in 0..c.len() {
-                    front.buffer.push(c.name[i], c.value[i], Some(c.step[i]), Some(c.timestamp[i]));
+                    front
+                        .buffer
+                        .push(c.name[i], c.value[i], Some(c.step[i]), Some(c.timestamp[i]));
                 }
             }
             w.close().unwrap();

@@ -98,9 +98,20 @@ struct Signal {
     stop: bool,
 }
 
+/// Flushed batches waiting for a subscriber (the plugin orchestrator), oldest first.
+#[derive(Debug, Default)]
+struct Feed {
+    enabled: bool,
+    max_batches: usize,
+    queue: std::collections::VecDeque<(u64, RecordBatch)>,
+    dropped: u64,
+}
+
 #[derive(Debug)]
 struct Sink {
     next_seq: u64,
+    /// Points of this rank already in the store: the row index of the next point.
+    rows_before: u64,
     summary: Summary,
     segments: Vec<SegmentInfo>,
     unsynced: Vec<PathBuf>,
@@ -118,6 +129,8 @@ struct Shared<E> {
     error: Mutex<Option<StoreError>>,
     /// Bytes of points taken from the front and not yet written.
     inflight: AtomicUsize,
+    feed: Mutex<Feed>,
+    fed: Condvar,
 }
 
 /// Appends points, flushes them to Parquet segments, keeps their summary.
@@ -150,6 +163,7 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
             }),
             sink: Mutex::new(Sink {
                 next_seq: state.next_seq,
+                rows_before: state.segments.iter().map(|s| s.rows).sum(),
                 summary: state.summary,
                 segments: state.segments,
                 unsynced: Vec::new(),
@@ -161,6 +175,8 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
             inflight: AtomicUsize::new(0),
+            feed: Mutex::new(Feed::default()),
+            fed: Condvar::new(),
             config,
         });
         let thread = if shared.config.background {
@@ -168,7 +184,7 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
             let handle = std::thread::Builder::new()
                 .name("ferrotrack-flush".into())
                 .spawn(move || s.flush_loop())
-                .map_err(|e| StoreError::io("start flush thread for", &s_dir(&shared), e))?;
+                .map_err(|e| StoreError::io("start flush thread for", s_dir(&shared), e))?;
             Some(handle)
         } else {
             None
@@ -268,6 +284,7 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
             return Err(e);
         }
         self.stop_thread();
+        self.shared.fed.notify_all();
         Ok(())
     }
 
@@ -277,6 +294,30 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
         if let Some(handle) = self.thread.lock().take() {
             let _ = handle.join();
         }
+    }
+
+    /// Keeps every batch flushed from now on for [`next_flushed`](Self::next_flushed),
+    /// at most `max_batches` of them (older ones are dropped: a subscriber notices the gap
+    /// from the row numbers and reads those points from the store).
+    pub fn subscribe(&self, max_batches: usize) {
+        let mut feed = self.shared.feed.lock();
+        feed.enabled = true;
+        feed.max_batches = max_batches.max(1);
+    }
+
+    /// The next flushed batch and the row index (within this rank) of its first point;
+    /// waits up to `timeout`. `None` on timeout, or when closed and nothing is left.
+    pub fn next_flushed(&self, timeout: Duration) -> Option<(u64, RecordBatch)> {
+        let mut feed = self.shared.feed.lock();
+        if feed.queue.is_empty() && !self.is_closed() {
+            self.shared.fed.wait_for(&mut feed, timeout);
+        }
+        feed.queue.pop_front()
+    }
+
+    /// Number of flushed batches dropped because no subscriber took them in time.
+    pub fn feed_dropped(&self) -> u64 {
+        self.shared.feed.lock().dropped
     }
 
     /// Whether the writer was closed.
@@ -387,7 +428,8 @@ impl<E: Send> Shared<E> {
                 return self.compact(sink, policy);
             }
             let taken = front.buffer.take();
-            self.inflight.store(taken.len() * BYTES_PER_POINT, Ordering::Relaxed);
+            self.inflight
+                .store(taken.len() * BYTES_PER_POINT, Ordering::Relaxed);
             (taken, front.buffer.names().to_vec())
         };
         let result = self.write_taken(sink, columns, names);
@@ -398,7 +440,12 @@ impl<E: Send> Shared<E> {
     }
 
     /// Writes taken points as the next segment and accounts for them.
-    fn write_taken(&self, sink: &mut Sink, columns: Columns, names: Vec<std::sync::Arc<str>>) -> StoreResult<()> {
+    fn write_taken(
+        &self,
+        sink: &mut Sink,
+        columns: Columns,
+        names: Vec<std::sync::Arc<str>>,
+    ) -> StoreResult<()> {
         let rows = columns.len() as u64;
         let mut summary = sink.summary.clone();
         summary.update(&columns, &names);
@@ -428,6 +475,8 @@ impl<E: Send> Shared<E> {
         };
         sink.next_seq += 1;
         sink.summary = summary;
+        self.publish(sink.rows_before, batch);
+        sink.rows_before += rows;
         sink.segments.push(SegmentInfo {
             id,
             path: path.clone(),
@@ -440,6 +489,19 @@ impl<E: Send> Shared<E> {
         sink.stats.segment_bytes_written += bytes;
         sink.stats.segments_written += 1;
         Ok(())
+    }
+
+    fn publish(&self, first_row: u64, batch: RecordBatch) {
+        let mut feed = self.feed.lock();
+        if !feed.enabled {
+            return;
+        }
+        feed.queue.push_back((first_row, batch));
+        while feed.queue.len() > feed.max_batches {
+            feed.queue.pop_front();
+            feed.dropped += 1;
+        }
+        self.fed.notify_all();
     }
 
     fn write_summary(&self, sink: &mut Sink) -> StoreResult<()> {

@@ -32,8 +32,20 @@ fn segments_carry_the_schema_and_the_format_version() {
     assert_eq!(get("ferrotrack.seq_lo").as_deref(), Some("1"));
     let batches = read_run(&run, None).unwrap();
     let schema = batches[0].schema();
-    let types: Vec<String> = schema.fields().iter().map(|f| f.data_type().to_string()).collect();
-    assert_eq!(types, ["Dictionary(Int32, Utf8)", "Int64", "Timestamp(ns, \"UTC\")", "Float64"]);
+    let types: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().to_string())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "Dictionary(Int32, Utf8)",
+            "Int64",
+            "Timestamp(ns, \"UTC\")",
+            "Float64"
+        ]
+    );
     assert!(run.join("summary.parquet").exists());
 }
 
@@ -63,7 +75,11 @@ fn background_thread_flushes_by_interval_and_by_rows() {
     while w.stats().points_written < 10 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert_eq!(w.stats().points_written, 10, "the interval flush wrote the points");
+    assert_eq!(
+        w.stats().points_written,
+        10,
+        "the interval flush wrote the points"
+    );
     w.close().unwrap();
 }
 
@@ -73,7 +89,11 @@ fn compaction_merges_small_segments_in_order() {
     let run = dir.path().join("run");
     let w = MetricWriter::<()>::open(WriterConfig {
         background: false,
-        compaction: CompactionPolicy { small_rows: 100, fanin: 4, max_rows: 1000 },
+        compaction: CompactionPolicy {
+            small_rows: 100,
+            fanin: 4,
+            max_rows: 1000,
+        },
         ..WriterConfig::new(&run)
     })
     .unwrap();
@@ -82,7 +102,10 @@ fn compaction_merges_small_segments_in_order() {
         w.flush().unwrap();
     }
     assert!(w.stats().compactions > 0);
-    assert!(segment_files(&run) < 20, "compaction reduced the file count");
+    assert!(
+        segment_files(&run) < 20,
+        "compaction reduced the file count"
+    );
     w.close().unwrap();
     let back = rows(&read_run(&run, None).unwrap());
     assert_eq!(back.len(), 200);
@@ -112,7 +135,11 @@ fn a_crash_inside_compaction_never_doubles_points() {
     // Compact by hand (at-close policy merges the three), then put the sources back.
     let w = MetricWriter::<()>::open(WriterConfig {
         background: false,
-        compaction: CompactionPolicy { small_rows: 100, fanin: 2, max_rows: 1000 },
+        compaction: CompactionPolicy {
+            small_rows: 100,
+            fanin: 2,
+            max_rows: 1000,
+        },
         ..WriterConfig::new(&run)
     })
     .unwrap();
@@ -143,15 +170,24 @@ fn recovery_sets_aside_leftovers_and_rebuilds_stale_summaries() {
     // As if the process died after writing segment 2 but before its summary, while a
     // third segment was being written.
     std::fs::write(run.join("summary.parquet"), stale).unwrap();
-    std::fs::write(run.join("metrics/.part-00000-0000000003.parquet.tmp"), b"half a file").unwrap();
+    std::fs::write(
+        run.join("metrics/.part-00000-0000000003.parquet.tmp"),
+        b"half a file",
+    )
+    .unwrap();
     let report = recover_run(&run).unwrap();
     assert_eq!(report.quarantined.len(), 1);
     assert_eq!(report.rebuilt_summaries, vec![0]);
-    assert!(run.join(".quarantine/part-00000-0000000003.parquet.tmp").exists());
+    assert!(run
+        .join(".quarantine/part-00000-0000000003.parquet.tmp")
+        .exists());
     let summary = Summary::read(&run.join("summary.parquet")).unwrap();
     assert_eq!(summary.get("a").unwrap().count, 10);
     assert_eq!(summary.max_seq, 2);
-    assert!(recover_run(&run).unwrap().is_clean(), "recovery is idempotent");
+    assert!(
+        recover_run(&run).unwrap().is_clean(),
+        "recovery is idempotent"
+    );
 }
 
 #[test]
@@ -163,11 +199,22 @@ fn an_unreadable_segment_is_set_aside_and_the_rest_kept() {
     w.flush().unwrap();
     log_n(&w, "a", 5);
     w.close().unwrap();
-    std::fs::write(run.join("metrics/part-00000-0000000002.parquet"), b"garbage").unwrap();
+    std::fs::write(
+        run.join("metrics/part-00000-0000000002.parquet"),
+        b"garbage",
+    )
+    .unwrap();
     let report = recover_run(&run).unwrap();
     assert_eq!(report.quarantined.len(), 1);
     assert_eq!(rows(&read_run(&run, None).unwrap()).len(), 5);
-    assert_eq!(Summary::read(&run.join("summary.parquet")).unwrap().get("a").unwrap().count, 5);
+    assert_eq!(
+        Summary::read(&run.join("summary.parquet"))
+            .unwrap()
+            .get("a")
+            .unwrap()
+            .count,
+        5
+    );
 }
 
 #[test]
@@ -181,7 +228,10 @@ fn resuming_continues_sequences_and_automatic_steps() {
     let w = manual_writer(&run);
     log_n(&w, "a", 5);
     w.close().unwrap();
-    let steps: Vec<i64> = rows(&read_run(&run, None).unwrap()).iter().map(|r| r.1).collect();
+    let steps: Vec<i64> = rows(&read_run(&run, None).unwrap())
+        .iter()
+        .map(|r| r.1)
+        .collect();
     assert_eq!(steps, (0..10).collect::<Vec<_>>());
     assert!(run.join("metrics/part-00000-0000000002.parquet").exists());
     assert_eq!(w.summary().get("a").unwrap().count, 10);
@@ -192,7 +242,14 @@ fn ranks_write_apart_and_read_together() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let writers: Vec<MetricWriter> = (0..3)
-        .map(|rank| MetricWriter::open(WriterConfig { rank, background: false, ..WriterConfig::new(&run) }).unwrap())
+        .map(|rank| {
+            MetricWriter::open(WriterConfig {
+                rank,
+                background: false,
+                ..WriterConfig::new(&run)
+            })
+            .unwrap()
+        })
         .collect();
     for (rank, w) in writers.iter().enumerate() {
         log_n(w, &format!("r{rank}"), 7);
@@ -223,7 +280,10 @@ fn a_failed_flush_keeps_every_point_for_the_next_one() {
     let aside = break_metrics_dir(&run);
     let err = w.flush().unwrap_err();
     assert!(matches!(err, StoreError::Io { .. }), "{err}");
-    assert!(err.to_string().contains("metrics"), "the error names the path: {err}");
+    assert!(
+        err.to_string().contains("metrics"),
+        "the error names the path: {err}"
+    );
     assert_eq!(w.pending(), 5, "the points are back in the buffer");
     log_n(&w, "a", 5);
     assert!(w.close().is_err(), "close reports the failure");
@@ -231,7 +291,10 @@ fn a_failed_flush_keeps_every_point_for_the_next_one() {
     std::fs::remove_file(run.join("metrics")).unwrap();
     std::fs::rename(aside, run.join("metrics")).unwrap();
     w.close().unwrap();
-    let steps: Vec<i64> = rows(&read_run(&run, None).unwrap()).iter().map(|r| r.1).collect();
+    let steps: Vec<i64> = rows(&read_run(&run, None).unwrap())
+        .iter()
+        .map(|r| r.1)
+        .collect();
     assert_eq!(steps, (0..15).collect::<Vec<_>>());
 }
 
@@ -252,7 +315,10 @@ fn every_flush_durability_writes_synced_segments() {
     assert!(meta.contains("heartbeat"));
     w.close().unwrap();
     assert_eq!(rows(&read_run(&run, None).unwrap()).len(), 3);
-    assert!("sometimes".parse::<Durability>().unwrap_err().contains("every_flush"));
+    assert!("sometimes"
+        .parse::<Durability>()
+        .unwrap_err()
+        .contains("every_flush"));
 }
 
 #[test]
@@ -262,6 +328,40 @@ fn invalid_names_are_refused_with_the_reason() {
     let mut front = w.front();
     let empty = front.buffer.intern("").unwrap_err().to_string();
     assert!(empty.contains("must not be empty"), "{empty}");
-    let long = front.buffer.intern(&"x".repeat(2000)).unwrap_err().to_string();
+    let long = front
+        .buffer
+        .intern(&"x".repeat(2000))
+        .unwrap_err()
+        .to_string();
     assert!(long.contains("at most 1024 bytes"), "{long}");
+}
+
+#[test]
+fn subscribers_get_each_flushed_batch_with_its_row_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let w = manual_writer(&run);
+    log_n(&w, "a", 4);
+    w.flush().unwrap(); // before subscribing: not fed, but counted in the row index
+    w.subscribe(2);
+    for n in [3, 5, 7] {
+        log_n(&w, "a", n);
+        w.flush().unwrap();
+    }
+    let timeout = std::time::Duration::from_millis(10);
+    // The oldest of three batches was dropped (bound 2); the subscriber sees the gap.
+    let (row, batch) = w.next_flushed(timeout).unwrap();
+    assert_eq!((row, batch.num_rows()), (7, 5));
+    let (row, batch) = w.next_flushed(timeout).unwrap();
+    assert_eq!((row, batch.num_rows()), (12, 7));
+    assert!(w.next_flushed(timeout).is_none());
+    assert_eq!(w.feed_dropped(), 1);
+    w.close().unwrap();
+    drop(w);
+    // A writer that resumes the run continues the row index.
+    let w = manual_writer(&run);
+    w.subscribe(8);
+    log_n(&w, "a", 1);
+    w.close().unwrap();
+    assert_eq!(w.next_flushed(timeout).unwrap().0, 19);
 }

@@ -115,7 +115,10 @@ fn several_threads_lose_nothing_and_keep_their_order() {
     assert_eq!(back.len(), 8);
     for points in back.values() {
         assert_eq!(points.len(), per_thread);
-        assert!(points.iter().enumerate().all(|(i, p)| p.0 == i as i64 && f64::from_bits(p.1) == i as f64));
+        assert!(points
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.0 == i as i64 && f64::from_bits(p.1) == i as f64));
     }
     assert_eq!(w.summary().get("thread3").unwrap().count, per_thread as u64);
 }

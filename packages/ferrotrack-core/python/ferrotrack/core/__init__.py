@@ -36,6 +36,20 @@ if TYPE_CHECKING:
         runs,
         wide,
     )
+    from ferrotrack.core.orchestrator import Orchestrator
+    from ferrotrack.core.plugins import (
+        BackendPlugin,
+        CollectorPlugin,
+        FrameworkPlugin,
+        MetricData,
+        MetricType,
+        PluginManager,
+        PluginMetadata,
+        PluginType,
+        ProcessorPlugin,
+    )
+    from ferrotrack.core.settings import FerrotrackSettings
+    from ferrotrack.core.sync import sync_run
 
 _LAZY = {
     "runs": "ferrotrack.core.analysis",
@@ -44,12 +58,35 @@ _LAZY = {
     "final_values": "ferrotrack.core.analysis",
     "wide": "ferrotrack.core.analysis",
     "downsample": "ferrotrack.core.analysis",
+    "BackendPlugin": "ferrotrack.core.plugins",
+    "CollectorPlugin": "ferrotrack.core.plugins",
+    "FrameworkPlugin": "ferrotrack.core.plugins",
+    "ProcessorPlugin": "ferrotrack.core.plugins",
+    "MetricData": "ferrotrack.core.plugins",
+    "MetricType": "ferrotrack.core.plugins",
+    "PluginManager": "ferrotrack.core.plugins",
+    "PluginMetadata": "ferrotrack.core.plugins",
+    "PluginType": "ferrotrack.core.plugins",
+    "Orchestrator": "ferrotrack.core.orchestrator",
+    "FerrotrackSettings": "ferrotrack.core.settings",
+    "sync_run": "ferrotrack.core.sync",
 }
 
 __all__ = [
     "FORMAT_VERSION",
     "MAX_NAME_BYTES",
+    "BackendPlugin",
+    "CollectorPlugin",
+    "FerrotrackSettings",
+    "FrameworkPlugin",
+    "MetricData",
+    "MetricType",
     "MetricWriter",
+    "Orchestrator",
+    "PluginManager",
+    "PluginMetadata",
+    "PluginType",
+    "ProcessorPlugin",
     "Run",
     "active_run",
     "attach_run",
@@ -63,6 +100,7 @@ __all__ = [
     "metrics",
     "runs",
     "start_run",
+    "sync_run",
     "wide",
 ]
 

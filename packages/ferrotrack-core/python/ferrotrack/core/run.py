@@ -7,6 +7,7 @@ the training loop goes straight into Rust with no Python frame in between.
 from __future__ import annotations
 
 import atexit
+import copy
 import json
 import os
 import re
@@ -16,10 +17,10 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Literal, Protocol, Self, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, overload
 
 from ferrotrack.core import _native
 from ferrotrack.core.errors import (
@@ -34,6 +35,11 @@ from ferrotrack.core.params import check_json, merge
 from ferrotrack.core.store import layout, process
 from ferrotrack.core.store.jsonfile import read_json, write_json_atomic
 from ferrotrack.core.store.ranks import RankClaim, claim_free_rank, claim_rank
+
+if TYPE_CHECKING:
+    from ferrotrack.core.plugins.manager import PluginSpec
+    from ferrotrack.core.plugins.session import PluginSession
+    from ferrotrack.core.settings import FerrotrackSettings
 
 Status = Literal["running", "finished", "failed", "killed"]
 Durability = Literal["none", "on_close", "every_flush"]
@@ -75,9 +81,11 @@ class Run:
     __slots__ = (
         "__weakref__",
         "_claim",
+        "_feeder",
         "_meta",
         "_params",
         "_restore_signals",
+        "_session",
         "_writer",
         "experiment",
         "log",
@@ -107,7 +115,7 @@ class Run:
     ) -> None:
         self._writer = writer
         self._claim = claim
-        self.log = writer.log  # type: ignore[assignment]
+        self.log = writer.log
         self.log_array = writer.log_array
         self.root = root
         self.run_dir = run_dir
@@ -118,6 +126,8 @@ class Run:
         self._meta = meta
         self._params = params
         self._restore_signals: Callable[[], None] | None = None
+        self._session: PluginSession | None = None
+        self._feeder: _Feeder | None = None
 
     # --- what the run is ---------------------------------------------------------------
 
@@ -129,12 +139,16 @@ class Run:
     @property
     def status(self) -> str:
         """``running`` until :meth:`finish`; then the final status."""
-        return str(self._meta["status"]) if self._meta else ("finished" if self._writer.closed else "running")
+        return (
+            str(self._meta["status"])
+            if self._meta
+            else ("finished" if self._writer.closed else "running")
+        )
 
     @property
     def params(self) -> dict[str, Any]:
         """The parameters logged so far, nested."""
-        return json.loads(json.dumps(self._params))
+        return copy.deepcopy(self._params)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -150,7 +164,10 @@ class Run:
         self._writer.flush()
 
     def __repr__(self) -> str:
-        return f"Run(name={self.name!r}, experiment={self.experiment!r}, run_id={self.run_id!r}, status={self.status!r})"
+        return (
+            f"Run(name={self.name!r}, experiment={self.experiment!r}, "
+            f"run_id={self.run_id!r}, status={self.status!r})"
+        )
 
     # --- logging beyond metrics -----------------------------------------------------------
 
@@ -165,6 +182,8 @@ class Run:
         self._ensure_open()
         self._params = merge(self._params, checked)
         write_json_atomic(self.run_dir / "params.json", self._params)
+        if self._session is not None:
+            self._session.log_params(checked)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Sets tags (values are stored as strings)."""
@@ -210,10 +229,20 @@ class Run:
         open, so nothing is lost: free space and call ``finish`` again.
         """
         if status not in _FINAL:
-            raise InvalidArgumentError(f"finish: status must be one of {sorted(_FINAL)}, got {status!r}")
+            raise InvalidArgumentError(
+                f"finish: status must be one of {sorted(_FINAL)}, got {status!r}"
+            )
         if self._writer.closed:
             return
+        if self._session is not None:
+            self._session.stop_sources()
         self._writer.close()
+        if self._feeder is not None:
+            self._feeder.drain()
+            self._feeder = None
+        if self._session is not None:
+            session, self._session = self._session, None
+            session.close(status)
         if self._meta is not None:
             self._meta.update(status=status, ended=time.time_ns())
             if error is not None:
@@ -251,11 +280,49 @@ class Run:
 
     def _ensure_open(self) -> None:
         if self._writer.closed:
-            raise RunClosedError(f"run {self.run_id} is finished; start or resume a run to log more")
+            raise RunClosedError(
+                f"run {self.run_id} is finished; start or resume a run to log more"
+            )
 
     def _write_meta(self) -> None:
         assert self._meta is not None
         self._writer.set_run_meta(json.dumps(self._meta))
+
+    def _connect(self, session: PluginSession) -> None:
+        """Feeds every flushed batch to the plugin session, from a thread of its own."""
+        self._writer.subscribe()
+        self._session = session
+        self._feeder = _Feeder(self._writer, session, self.rank)
+        session.log_params(self._params)
+
+
+class _Feeder:
+    """Moves flushed batches from the writer to the plugins; never on the logging path."""
+
+    def __init__(self, writer: _native.MetricWriter, session: PluginSession, rank: int) -> None:
+        self._writer = writer
+        self._session = session
+        self._rank = rank
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ferrotrack-feed", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import pyarrow as pa
+
+        while True:
+            item = self._writer.next_flushed(0.2)
+            if item is None:
+                if self._closed.is_set():
+                    return
+                continue
+            first_row, batch = item
+            self._session.submit(self._rank, first_row, pa.record_batch(batch))
+
+    def drain(self) -> None:
+        """Waits until every batch flushed before now reached the session (call after close)."""
+        self._closed.set()
+        self._thread.join()
 
 
 # --- the active run ----------------------------------------------------------------------
@@ -298,7 +365,8 @@ def log(
     step: int | None = None,
 ) -> None:
     """Logs to the active run, like ``Run.log``."""
-    _require_active().log(name, value, step)  # type: ignore[call-overload]
+    log_method: Any = _require_active().log
+    log_method(name, value, step)
 
 
 def log_params(params: Mapping[str, Any]) -> None:
@@ -325,7 +393,9 @@ def _rank_from_env() -> int | None:
     return None
 
 
-def _open_writer(run_dir: Path, claim: RankClaim, flush_interval: float, durability: Durability) -> _native.MetricWriter:
+def _open_writer(
+    run_dir: Path, claim: RankClaim, flush_interval: float, durability: Durability
+) -> _native.MetricWriter:
     try:
         return _native.MetricWriter(
             run_dir, rank=claim.rank, flush_interval=flush_interval, durability=durability
@@ -345,17 +415,64 @@ def start_run(
     run_id: str | None = None,
     resume: bool = False,
     parent: str | Run | None = None,
-    flush_interval: float = 1.0,
-    durability: Durability = "on_close",
+    flush_interval: float | None = None,
+    durability: Durability | None = None,
     rank: int | None = None,
+    backends: Sequence[PluginSpec] | None = None,
+    collectors: Sequence[PluginSpec] | None = None,
+    settings: FerrotrackSettings | None = None,
 ) -> Run:
     """Starts (or with ``resume=True`` continues) a run and makes it the active run.
 
-    >>> with start_run("baseline", experiment="cifar10", params={"lr": 1e-3}) as run:  # doctest: +SKIP
+    >>> with start_run("base", experiment="cifar10", params={"lr": 1e-3}) as run:  # doctest: +SKIP
     ...     for step in range(1000):
     ...         run.log("train/loss", 1 / (step + 1), step)
+
+    ``backends`` and ``collectors`` take plugin names or configured instances; without
+    them, those named by the settings (``FERROTRACK_*`` variables, ``ferrotrack.toml``,
+    ``[tool.ferrotrack]``) are used. Arguments given here win over the settings.
     """
-    base = layout.resolve_root(root)
+    if settings is None and (backends or collectors or _settings_may_exist()):
+        from ferrotrack.core.settings import FerrotrackSettings
+
+        settings = FerrotrackSettings()
+    if settings is not None:
+        root = settings.root if root is None else root
+        flush_interval = settings.flush_interval if flush_interval is None else flush_interval
+        durability = settings.durability if durability is None else durability
+    return _start(
+        name,
+        experiment=experiment,
+        root=layout.resolve_root(root),
+        params=params,
+        tags=tags,
+        run_id=run_id,
+        resume=resume,
+        parent=parent.run_id if isinstance(parent, Run) else parent,
+        flush_interval=1.0 if flush_interval is None else flush_interval,
+        durability="on_close" if durability is None else durability,
+        rank=rank,
+        plugins=(backends, collectors, settings) if settings is not None else None,
+    )
+
+
+def _start(
+    name: str | None,
+    *,
+    experiment: str,
+    root: Path,
+    params: Mapping[str, Any] | None,
+    tags: Mapping[str, Any] | None,
+    run_id: str | None,
+    resume: bool,
+    parent: str | None,
+    flush_interval: float,
+    durability: Durability,
+    rank: int | None,
+    plugins: tuple[Sequence[PluginSpec] | None, Sequence[PluginSpec] | None, FerrotrackSettings]
+    | None,
+) -> Run:
+    base = root
     layout.validate_experiment(experiment)
     if run_id is not None and not (isinstance(run_id, str) and _RUN_ID.match(run_id)):
         raise InvalidArgumentError(
@@ -371,13 +488,17 @@ def start_run(
     if resume and not exists:
         raise RunNotFoundError(f"no run {rid} in experiment {experiment!r} under {base} to resume")
     if exists and not resume:
-        raise RunExistsError(f"run {rid} already exists in {rdir.parent}; pass resume=True to continue it")
+        raise RunExistsError(
+            f"run {rid} already exists in {rdir.parent}; pass resume=True to continue it"
+        )
 
     rank = _rank_from_env() if rank is None else rank
     try:
         rdir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise StoreWriteError(e.errno, f"cannot create the run folder {rdir}: {e.strerror or e}") from e
+        raise StoreWriteError(
+            e.errno, f"cannot create the run folder {rdir}: {e.strerror or e}"
+        ) from e
     claim = claim_rank(rdir, rank if rank is not None else 0)
     writer = _open_writer(rdir, claim, float(flush_interval), durability)
 
@@ -388,7 +509,6 @@ def start_run(
     if claim.rank == 0:
         host, pid, pid_start = process.current_process()
         meta = read_json(rdir / "run.json") if exists else {}
-        parent_id = parent.run_id if isinstance(parent, Run) else parent
         meta.update(
             format_version=_native.FORMAT_VERSION,
             run_id=rid,
@@ -398,7 +518,7 @@ def start_run(
             started=meta.get("started") or time.time_ns(),
             ended=None,
             flush_interval=float(flush_interval),
-            parent=parent_id if parent_id is not None else meta.get("parent"),
+            parent=parent if parent is not None else meta.get("parent"),
             tags={**meta.get("tags", {}), **{str(k): str(v) for k, v in (tags or {}).items()}},
             host=host,
             pid=pid,
@@ -427,9 +547,54 @@ def start_run(
         writer.close()
         claim.release()
         raise
+    if plugins is not None:
+        backends, collectors, settings = plugins
+        if backends or collectors or settings.backends or settings.collectors:
+            _open_plugins(run, backends, collectors, settings, created=not exists)
     run._restore_signals = _install_signal_handlers()
     _remember(run)
     return run
+
+
+def _settings_may_exist() -> bool:
+    """A cheap look for plugin settings, so that runs without plugins never load pydantic."""
+    if any(os.environ.get(f"FERROTRACK_{k}") for k in ("BACKENDS", "COLLECTORS")):
+        return True
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / "ferrotrack.toml").is_file():
+            return True
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                return "[tool.ferrotrack" in pyproject.read_text(encoding="utf-8")
+            except OSError:
+                return False
+    return False
+
+
+def _open_plugins(
+    run: Run,
+    backends: Sequence[PluginSpec] | None,
+    collectors: Sequence[PluginSpec] | None,
+    settings: FerrotrackSettings,
+    *,
+    created: bool,
+) -> None:
+    """Starts the run's plugins; if one cannot start, the new run leaves no trace."""
+    from ferrotrack.core.plugins.session import PluginSession
+
+    try:
+        session = PluginSession.open(
+            run.run_dir, sink=run, backends=backends, collectors=collectors, settings=settings
+        )
+    except BaseException:
+        run._writer.close()
+        run._claim.release()
+        if created:
+            shutil.rmtree(run.run_dir, ignore_errors=True)
+        raise
+    run._connect(session)
 
 
 def attach_run(run_dir: str | os.PathLike[str], *, rank: int | None = None) -> Run:
@@ -483,11 +648,13 @@ def _finish_at_exit() -> None:
     for run in list(reversed(_active)):
         try:
             if _last_exception is not None:
-                status: Status = "killed" if isinstance(_last_exception, KeyboardInterrupt) else "failed"
+                status: Status = (
+                    "killed" if isinstance(_last_exception, KeyboardInterrupt) else "failed"
+                )
                 run.finish(status, error=_last_exception)
             else:
                 run.finish("finished")
-        except Exception as e:  # noqa: BLE001 - nothing can be raised at exit; report it
+        except Exception as e:
             print(f"ferrotrack: could not finish run {run.run_id}: {e}", file=sys.stderr)
 
 
@@ -496,7 +663,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     for run in list(reversed(_active)):
         try:
             run.finish("killed", signal_name=signal.Signals(signum).name)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             print(f"ferrotrack: could not finish run {run.run_id}: {e}", file=sys.stderr)
     previous = _previous_handlers.pop(signum, signal.SIG_DFL)
     signal.signal(signum, previous)
@@ -510,7 +677,7 @@ _previous_handlers: dict[int, Any] = {}
 
 
 def _install_signal_handlers() -> Callable[[], None] | None:
-    """Handles SIGTERM while runs are open (main thread only; SIGINT arrives as KeyboardInterrupt)."""
+    """Handles SIGTERM while runs are open (main thread only; SIGINT is a KeyboardInterrupt)."""
     if threading.current_thread() is not threading.main_thread() or _previous_handlers:
         return None
     try:

@@ -1,0 +1,76 @@
+"""start_run(backends=..., collectors=...): the store's flushes reach the backends exactly once."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import ferrotrack.core as ft
+from ferrotrack.core._native import read_run
+from ferrotrack.core.plugins import BackendPlugin, MetricData, PluginMetadata, PluginType
+from ferrotrack.core.settings import FerrotrackSettings
+
+
+def jsonl_lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_points_flushed_during_a_run_reach_a_named_backend_once(root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mirror.jsonl"
+    settings = FerrotrackSettings(backend_configs={"example_jsonl": {"path": str(out)}})
+    with ft.start_run(
+        "mirrored",
+        params={"lr": 0.1},
+        flush_interval=0.02,
+        backends=["example_jsonl"],
+        collectors=["example_counter"],
+        settings=settings,
+    ) as run:
+        for i in range(20_000):
+            run.log("loss", float(i))
+            if i % 5000 == 0:
+                run.flush()
+    lines = jsonl_lines(out)
+    points = [(d["name"], d["step"]) for d in lines if "name" in d]
+    counts = Counter(points)
+    assert all(c == 1 for c in counts.values()), "no point twice"
+    stored = pl.DataFrame(read_run(run.run_dir)).with_columns(pl.col("name").cast(pl.String))
+    assert len(points) == stored.height, "every stored point, collector's included, mirrored"
+    assert stored.filter(pl.col("name") == "example/count").height > 0
+    assert {"params": {"lr": 0.1}} in lines
+    assert lines[-1] == {"status": "finished"}
+
+
+class Exploding(BackendPlugin):
+    """Raises on every batch."""
+
+    @classmethod
+    def get_metadata(cls) -> PluginMetadata:
+        return PluginMetadata(name="exploding", version="1", type=PluginType.BACKEND)
+
+    def handle_metric(self, metric: MetricData) -> None:
+        raise ConnectionError("tracking server unreachable")
+
+
+def test_a_failing_backend_never_breaks_the_run(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with ft.start_run(flush_interval=0.01, backends=[Exploding()]) as run:
+        for i in range(10_000):
+            run.log("x", float(i))
+        run.flush()
+    assert pl.DataFrame(read_run(run.run_dir)).height == 10_000
+    assert "'exploding' is degraded" in caplog.text
+    assert "ferrotrack sync" in caplog.text
+    assert json.loads((run.run_dir / "run.json").read_text())["status"] == "finished"
+
+
+def test_an_unknown_backend_is_refused_before_anything_is_logged(root: Path) -> None:
+    with pytest.raises(ValueError, match="no-such-backend"):
+        ft.start_run(backends=["no-such-backend"])
+    assert ft.active_run() is None
+    assert not list(root.glob("experiment=*/run=*"))
