@@ -13,6 +13,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::MetricWriter>()?;
     m.add_function(wrap_pyfunction!(run_files::recover_run, m)?)?;
     m.add_function(wrap_pyfunction!(run_files::read_run, m)?)?;
+    m.add_function(wrap_pyfunction!(run_files::read_summaries, m)?)?;
+    m.add_function(wrap_pyfunction!(run_files::read_files, m)?)?;
     m.add("FORMAT_VERSION", ferrotrack_store::FORMAT_VERSION)?;
     m.add("MAX_NAME_BYTES", ferrotrack_store::MAX_NAME_BYTES)?;
     Ok(())

@@ -8,7 +8,8 @@
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-const SLOTS: usize = 256;
+const SLOTS_LOG2: u32 = 10;
+const SLOTS: usize = 1 << SLOTS_LOG2;
 
 /// Cached `(address, id, the str itself)` entries.
 pub struct NameCache {
@@ -26,9 +27,10 @@ impl Default for NameCache {
     }
 }
 
+/// Fibonacci hashing of the address: objects a few bytes apart land far apart.
 #[inline]
 fn slot_of(addr: usize) -> usize {
-    (addr >> 4) % SLOTS
+    ((addr as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOTS_LOG2)) as usize
 }
 
 impl NameCache {

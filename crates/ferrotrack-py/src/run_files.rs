@@ -1,7 +1,7 @@
 //! Functions over run folders that need no writer: recovery and reading.
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use pyo3_arrow::PyTable;
 
 use ferrotrack_store::recovery::RecoveryReport;
@@ -62,4 +62,32 @@ pub fn read_run(
         .detach(|| ferrotrack_store::reader::read_run(&run_dir, rank))
         .map_err(|e| to_py(py, e))?;
     PyTable::try_new(batches, point_schema())
+}
+
+/// Summaries of many run folders at once, read on every core: an Arrow table with
+/// `run_idx` (position in `run_dirs`), `rank`, then the summary columns; with `name`,
+/// only that metric's rows.
+#[pyfunction]
+#[pyo3(signature = (run_dirs, name=None))]
+pub fn read_summaries(
+    py: Python<'_>,
+    run_dirs: Vec<std::path::PathBuf>,
+    name: Option<String>,
+) -> PyResult<PyTable> {
+    let batches =
+        py.detach(|| ferrotrack_store::catalog::read_summaries(&run_dirs, name.as_deref()));
+    PyTable::try_new(batches, ferrotrack_store::catalog::catalog_schema())
+}
+
+/// The contents of many small files at once (`None` where a file cannot be read).
+#[pyfunction]
+pub fn read_files<'py>(
+    py: Python<'py>,
+    paths: Vec<std::path::PathBuf>,
+) -> PyResult<Vec<Option<Bound<'py, PyBytes>>>> {
+    let contents = py.detach(|| ferrotrack_store::catalog::read_files(&paths));
+    Ok(contents
+        .into_iter()
+        .map(|c| c.map(|bytes| PyBytes::new(py, &bytes)))
+        .collect())
 }

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyFloat, PyInt, PyString};
+use pyo3::Borrowed;
 use pyo3_arrow::{PyRecordBatch, PyTable};
 
 use ferrotrack_store::compaction::CompactionPolicy;
@@ -94,41 +95,61 @@ impl MetricWriter {
         let mut front = self.room(py, front)?;
         let mut scratch = std::mem::take(&mut front.ext.scratch);
         scratch.clear();
-        let mut result = Ok(());
-        for (key, value) in items.iter() {
-            let Ok(name) = key.cast::<PyString>() else {
-                let ty = key
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default();
-                result = Err(bad_argument(
-                    py,
-                    format!("log: metric names must be str, got {ty}"),
-                ));
-                break;
-            };
-            let id = match Self::name_id(py, &mut front, name) {
-                Ok(id) => id,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            };
-            match number(&value) {
-                Some(v) => scratch.push((id, v)),
-                None => {
-                    result = Err(not_a_number(py, &name.to_string_lossy(), &value));
-                    break;
-                }
-            }
-        }
+        let result = Self::resolve_items(py, &mut front, &items, &mut scratch);
         if result.is_ok() {
             front.buffer.push_row(&scratch, step);
             self.inner.after_append(&mut front);
         }
         front.ext.scratch = scratch;
         result
+    }
+
+    /// Resolves every `(name, value)` of a dict into `out`, or fails naming the bad item.
+    /// Iterates with borrowed references (no reference counting per item); only a value
+    /// that is not a plain int or float can run Python code (`__float__`), and it is held
+    /// by a strong reference while it does.
+    fn resolve_items(
+        py: Python<'_>,
+        front: &mut Guard<'_>,
+        dict: &Bound<'_, PyDict>,
+        out: &mut Vec<(u32, f64)>,
+    ) -> PyResult<()> {
+        let mut pos: pyo3::ffi::Py_ssize_t = 0;
+        let mut key: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
+        let mut value: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
+        // SAFETY: the GIL is held; PyDict_Next yields borrowed references that stay valid
+        // until Python code runs, and they are upgraded to strong ones before it can.
+        while unsafe { pyo3::ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) } != 0
+        {
+            let key = unsafe { Borrowed::from_ptr(py, key) };
+            let value = unsafe { Borrowed::from_ptr(py, value) };
+            let Ok(name) = key.cast::<PyString>() else {
+                let ty = key
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                return Err(bad_argument(
+                    py,
+                    format!("log: metric names must be str, got {ty}"),
+                ));
+            };
+            let id = Self::name_id(py, front, &name)?;
+            let v = if value.is_exact_instance_of::<PyFloat>()
+                || value.is_exact_instance_of::<PyInt>()
+            {
+                number(&value)
+            } else {
+                // `__float__` may run Python code: hold the value (and thus the key's entry) strongly.
+                let value = value.to_owned();
+                number(&value)
+            };
+            match v {
+                Some(v) => out.push((id, v)),
+                None => return Err(not_a_number(py, &name.to_string_lossy(), &value)),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@
 //! The on-disk format is specified in `docs/format.md`; this crate is its only writer.
 
 pub mod buffer;
+pub mod catalog;
 pub mod clock;
 pub mod compaction;
 pub mod durability;

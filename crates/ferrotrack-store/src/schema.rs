@@ -66,8 +66,18 @@ pub fn columns_to_batch(cols: Columns, names: &[Arc<str>]) -> RecordBatch {
     RecordBatch::try_new(point_schema(), columns).expect("columns match the point schema")
 }
 
-/// Parquet settings: zstd, delta-encoded step and timestamp, byte-stream-split values.
-pub fn writer_properties(extra: &[(&str, String)]) -> WriterProperties {
+/// Parquet settings of a summary file: a handful of rows, read by the thousand when runs
+/// are listed, so nothing that costs time to decode (no compression, no dictionary).
+pub fn summary_writer_properties(extra: &[(&str, String)]) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::UNCOMPRESSED)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_key_value_metadata(Some(key_values(extra)))
+        .build()
+}
+
+fn key_values(extra: &[(&str, String)]) -> Vec<parquet::file::metadata::KeyValue> {
     let mut kv = vec![parquet::file::metadata::KeyValue::new(
         KEY_FORMAT_VERSION.to_owned(),
         FORMAT_VERSION.to_string(),
@@ -77,6 +87,12 @@ pub fn writer_properties(extra: &[(&str, String)]) -> WriterProperties {
             .iter()
             .map(|(k, v)| parquet::file::metadata::KeyValue::new((*k).to_owned(), v.clone())),
     );
+    kv
+}
+
+/// Parquet settings: zstd, delta-encoded step and timestamp, byte-stream-split values.
+pub fn writer_properties(extra: &[(&str, String)]) -> WriterProperties {
+    let kv = key_values(extra);
     WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_2_0)
         .set_compression(Compression::ZSTD(

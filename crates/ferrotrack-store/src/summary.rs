@@ -13,7 +13,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::buffer::Columns;
 use crate::error::{StoreError, StoreResult};
-use crate::schema::{writer_properties, KEY_FORMAT_VERSION};
+use crate::schema::{summary_writer_properties, KEY_FORMAT_VERSION};
 use crate::segment::{parquet_footer, read_parquet, write_parquet_atomic};
 
 /// Key of the highest flush sequence a summary file accounts for.
@@ -210,7 +210,7 @@ impl Summary {
 
     /// Writes the summary atomically to `path`.
     pub fn write(&self, path: &Path, sync: bool) -> StoreResult<u64> {
-        let props = writer_properties(&[(KEY_MAX_SEQ, self.max_seq.to_string())]);
+        let props = summary_writer_properties(&[(KEY_MAX_SEQ, self.max_seq.to_string())]);
         write_parquet_atomic(path, summary_schema(), &[self.to_batch()], props, sync)
     }
 

@@ -62,4 +62,4 @@ def test_sync_twice_sends_no_duplicates(
 def test_sync_unknown_run_is_a_clean_error(tmp_path: Path) -> None:
     out = CliRunner().invoke(sync, ["nope", "--backend", "example_jsonl", "--root", str(tmp_path)])
     assert out.exit_code != 0
-    assert "no run 'nope'" in out.output
+    assert "no run matches 'nope'" in out.output

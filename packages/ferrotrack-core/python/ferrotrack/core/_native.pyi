@@ -1,6 +1,6 @@
 """Type stubs of the native extension ``ferrotrack.core._native``."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from types import TracebackType
 from typing import Any, Literal, Self, TypedDict
@@ -85,4 +85,8 @@ class MetricWriter:
     ) -> None: ...
 
 def recover_run(run_dir: str | PathLike[str]) -> RecoveryDict: ...
+def read_summaries(
+    run_dirs: Sequence[str | PathLike[str]], name: str | None = None
+) -> ArrowTable: ...
+def read_files(paths: Sequence[str | PathLike[str]]) -> list[bytes | None]: ...
 def read_run(run_dir: str | PathLike[str], rank: int | None = None) -> ArrowTable: ...

@@ -7,19 +7,18 @@ backend left during the run.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ferrotrack.core.errors import RunNotFoundError
 from ferrotrack.core.orchestrator import OrchestratorOptions, Route, _Lane
 from ferrotrack.core.plugins.backend import BackendPlugin
 from ferrotrack.core.plugins.cursor import store_ranks
 from ferrotrack.core.plugins.processor import ProcessorPlugin
+from ferrotrack.core.store.catalog import find_run
+from ferrotrack.core.store.jsonfile import read_json
 
 __all__ = ["SyncReport", "find_run_dir", "sync_run"]
 
@@ -46,19 +45,7 @@ def find_run_dir(run: str, root: Path) -> Path:
     path = Path(run)
     if (path / "run.json").is_file() or (path / "metrics").is_dir():
         return path
-    matches = sorted(root.glob(f"experiment=*/run={run}*"))
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise RunNotFoundError(f"no run {run!r} (as a folder, or an id under {root})")
-    raise RunNotFoundError(f"run id prefix {run!r} is ambiguous: {len(matches)} runs match")
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        return None
+    return find_run(run, root).path
 
 
 def sync_run(
@@ -86,12 +73,12 @@ def sync_run(
     lane.closing = True
     for rank in store_ranks(run_dir):
         lane.high[rank] = 2**62  # "to the end of the store"
-    params = _read_json(run_dir / "params.json")
+    params = read_json(run_dir / "params.json")
     params_call = None
     if send_params and params and not lane.extra.get("params_sent"):
         lane.call("log_params", params)
         params_call = lane.pending[-1]
-    meta = _read_json(run_dir / "run.json")
+    meta = read_json(run_dir / "run.json")
     if isinstance(meta, dict) and meta.get("status"):
         lane.call("set_status", str(meta["status"]))
     while True:

@@ -10,7 +10,8 @@ import polars as pl
 
 from ferrotrack.core.analysis._select import Experiments, Root
 from ferrotrack.core.analysis.summaries import read_summaries
-from ferrotrack.core.store.catalog import RunRecord, flatten, list_runs, read_json
+from ferrotrack.core.store.catalog import RunRecord, flatten, list_runs
+from ferrotrack.core.store.jsonfile import read_json_objects
 
 __all__ = ["METRIC_STATS", "runs"]
 
@@ -84,7 +85,8 @@ def _as_str(value: object) -> str | None:
 
 
 def _params_columns(records: Sequence[RunRecord]) -> pl.DataFrame:
-    flat = [flatten(read_json(r.ref.path / "params.json")) for r in records]
+    params = read_json_objects([r.ref.path / "params.json" for r in records])
+    flat = [flatten(p) for p in params]
     keys = sorted({k for row in flat for k in row})
     return pl.DataFrame([_column(f"params.{k}", [row.get(k) for row in flat]) for k in keys])
 

@@ -7,19 +7,18 @@ to resume. The file ``<run>/sync/<backend>.json`` is replaced atomically.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ferrotrack.core.store.catalog import live_segments, summary_paths
+from ferrotrack.core.store.jsonfile import read_json, write_json_atomic
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["DeliveryCursor", "read_rank", "store_ranks", "store_rows"]
 
-_PART = re.compile(r"^part-(\d+)-\d+(?:-\d+)?\.parquet$")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -32,45 +31,25 @@ class DeliveryCursor:
 
     def load(self) -> tuple[dict[int, int], dict[str, Any]]:
         """``({rank: rows_delivered}, extra state)``; empty when the file does not exist."""
-        try:
-            data = json.loads(self.path.read_text("utf-8"))
-        except FileNotFoundError:
-            return {}, {}
+        data = read_json(self.path)
         ranks = {int(k): int(v) for k, v in data.get("ranks", {}).items()}
         return ranks, dict(data.get("state", {}))
 
     def save(self, ranks: dict[int, int], state: dict[str, Any] | None = None) -> None:
         """Writes the cursor atomically (temp file, fsync, rename)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        body = json.dumps(
-            {
-                "backend": self.backend,
-                "ranks": {str(r): n for r, n in sorted(ranks.items())},
-                "state": state or {},
-            },
-            indent=1,
-        )
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(body)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        doc = {
+            "backend": self.backend,
+            "ranks": {str(r): n for r, n in sorted(ranks.items())},
+            "state": state or {},
+        }
+        write_json_atomic(self.path, doc, sync=True)
 
 
 def store_ranks(run_dir: Path) -> list[int]:
     """The ranks that have metric segments in a run."""
-    folder = Path(run_dir) / "metrics"
-    if not folder.is_dir():
-        return []
-    ranks = {int(m.group(1)) for p in folder.iterdir() if (m := _PART.match(p.name))}
-    return sorted(ranks)
+    live, _ = live_segments(Path(run_dir))
+    return sorted({seg.rank for seg, _ in live})
 
 
 def read_rank(run_dir: Path, rank: int) -> pa.Table:
@@ -86,9 +65,11 @@ def store_rows(run_dir: Path, rank: int) -> int | None:
     """Points of ``rank`` in the store, from its summary (cheap); ``None`` if unreadable."""
     import pyarrow.parquet as pq
 
-    name = "summary.parquet" if rank == 0 else f"summary-{rank}.parquet"
+    path = summary_paths(Path(run_dir)).get(rank)
+    if path is None:
+        return None
     try:
-        counts = pq.read_table(Path(run_dir) / name, columns=["count"]).column("count")
+        counts = pq.read_table(path, columns=["count"]).column("count")
     except (OSError, KeyError, ValueError):
         return None
     import pyarrow.compute as pc

@@ -6,7 +6,6 @@ module stays cheap for the tracking API; the few functions that need it import i
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -15,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ferrotrack.core.errors import InvalidArgumentError, RunNotFoundError, StoreCorruptError
+from ferrotrack.core.errors import InvalidArgumentError, RunNotFoundError
+from ferrotrack.core.params import flatten
+from ferrotrack.core.store.jsonfile import read_json, read_json_objects, write_json_atomic
 from ferrotrack.core.store.layout import resolve_root, validate_experiment
 from ferrotrack.core.store.process import is_alive
 
@@ -139,31 +140,6 @@ def summary_paths(run_path: Path) -> dict[int, Path]:
     return dict(sorted(out.items()))
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object file; ``{}`` when it does not exist."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    try:
-        obj = json.loads(data)
-    except ValueError as exc:
-        raise StoreCorruptError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(obj, dict):
-        raise StoreCorruptError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
-
-
-def write_json_atomic(path: Path, obj: Mapping[str, Any]) -> None:
-    """Replaces a JSON file atomically (temporary file, fsync, rename), as the writer does."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def heartbeat_is_stale(meta: Mapping[str, Any], now_ns: int) -> bool:
     """Whether the heartbeat is older than ``max(3 × flush_interval, 10 s) + 5 s``."""
     beat = meta.get("heartbeat")
@@ -250,8 +226,9 @@ def list_runs(
     wanted = _check_status(status)
     now = time.time_ns()
     out: list[RunRecord] = []
-    for ref in iter_run_refs(root, experiment=experiment):
-        meta = read_json(ref.path / "run.json")
+    refs = list(iter_run_refs(root, experiment=experiment))
+    metas = read_json_objects([ref.path / "run.json" for ref in refs])
+    for ref, meta in zip(refs, metas, strict=True):
         state = effective_status(meta, now_ns=now)
         if wanted is None or state in wanted:
             out.append(RunRecord(ref, meta, state))
@@ -290,18 +267,6 @@ def find_run(
         f"{ref!r} matches {len(matches)} runs under {where} ({shown}"
         f"{', …' if len(matches) > 5 else ''}): give more of the id"
     )
-
-
-def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings flattened with dots: ``{"a": {"b": 1}}`` → ``{"a.b": 1}``."""
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, f"{dotted}."))
-        else:
-            out[dotted] = value
-    return out
 
 
 def read_summary(run_path: Path) -> pl.DataFrame:
