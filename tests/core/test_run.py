@@ -215,3 +215,25 @@ def test_the_root_comes_from_the_environment(root: Path) -> None:
         pass
     assert run.root == root
     assert run.run_dir.is_relative_to(root)
+
+
+def test_other_engines_read_the_store_without_ferrotrack(root: Path) -> None:
+    import duckdb
+    import pyarrow.dataset as ds
+
+    for lr in (0.1, 0.2):
+        with ft.start_run(experiment="engines", params={"lr": lr}) as run:
+            run.log_array("loss", np.arange(100, dtype=np.float64) * lr)
+    files = sorted(str(p) for p in root.glob("**/metrics/*.parquet"))
+    dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=str(root))
+    table = dataset.to_table(filter=ds.field("experiment") == "engines")
+    assert table.num_rows == 200
+    assert set(table.column("run").to_pylist()) == {
+        r.name.removeprefix("run=") for r in (root / "experiment=engines").iterdir()
+    }
+    glob = str(root / "**" / "metrics" / "*.parquet")
+    ((count, total),) = duckdb.sql(
+        f"select count(*), sum(value) from read_parquet('{glob}', hive_partitioning = true)"
+    ).fetchall()
+    assert count == 200
+    assert total == pytest.approx(sum(range(100)) * 0.3)
