@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,20 +57,41 @@ def measure_speed(root: Path, n: int, repeat: int) -> dict[str, float]:
     w = MetricWriter(root / "b")
     out["b_ns"] = median_time(lambda: one_scalar_per_call(w, n), repeat) / n * 1e9
     w.close()
-    w = MetricWriter(root / "c")
-    out["c_ns"] = median_time(lambda: ten_per_call(w, n // 10), repeat) / n * 1e9
-    w.close()
+    out["c_ns"] = (
+        fresh_writer_median(root / "c", lambda w: ten_per_call(w, n // 10), repeat) / n * 1e9
+    )
     values = random_walk(1_000_000)
+    out["d_pps"] = 1_000_000 / fresh_writer_median(
+        root / "d", lambda w: w.log_array("x", values), repeat
+    )
+    out["encode_ns"] = encode_time(root / "e", values) / len(values) * 1e9
+    return out
+
+
+def fresh_writer_median(folder: Path, fn: Callable[[MetricWriter], None], repeat: int) -> float:
+    """Median time of ``fn`` on a new writer each time (closed outside the timing): the
+    calls are measured, the flush thread's work that overlaps them is not."""
     times = []
     for i in range(repeat):
-        # A fresh writer each time: the call is measured, the background flush is not.
-        w = MetricWriter(root / f"d{i}")
+        w = MetricWriter(folder / str(i))
         t0 = time.perf_counter()
-        w.log_array("x", values)
+        fn(w)
         times.append(time.perf_counter() - t0)
         w.close()
-    out["d_pps"] = 1_000_000 / sorted(times)[len(times) // 2]
-    return out
+    return sorted(times)[len(times) // 2]
+
+
+def encode_time(folder: Path, values: np.ndarray) -> float:
+    """Seconds the store takes to encode and write ``len(values)`` buffered points."""
+    w = MetricWriter(folder, background=False)
+    log = w.log
+    for s, v in enumerate(values.tolist()):
+        log("train/loss", v, s)
+    t0 = time.perf_counter()
+    w.flush()
+    elapsed = time.perf_counter() - t0
+    w.close()
+    return elapsed
 
 
 def measure_bytes(root: Path, n: int) -> float:

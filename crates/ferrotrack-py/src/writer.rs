@@ -162,7 +162,7 @@ fn closed<E: Default + Send + 'static>(w: &StoreWriter<E>) -> StoreError {
 #[pymethods]
 impl MetricWriter {
     #[new]
-    #[pyo3(signature = (run_dir, *, rank=0, flush_interval=1.0, max_rows=1<<18, memory_cap_bytes=64<<20,
+    #[pyo3(signature = (run_dir, *, rank=0, flush_interval=1.0, max_rows=1<<18, memory_cap_bytes=32<<20,
                         durability="on_close", background=true, compact_small_rows=64*1024, compact_fanin=8))]
     #[allow(clippy::too_many_arguments)]
     fn new(

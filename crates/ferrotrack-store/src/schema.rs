@@ -100,6 +100,8 @@ pub fn writer_properties(extra: &[(&str, String)]) -> WriterProperties {
         ))
         .set_max_row_group_row_count(Some(1 << 20))
         .set_statistics_enabled(EnabledStatistics::Chunk)
+        // Min/max of names would compare strings row by row for little use.
+        .set_column_statistics_enabled(ColumnPath::from("name"), EnabledStatistics::None)
         .set_column_dictionary_enabled(ColumnPath::from("step"), false)
         .set_column_encoding(ColumnPath::from("step"), Encoding::DELTA_BINARY_PACKED)
         .set_column_dictionary_enabled(ColumnPath::from("timestamp"), false)

@@ -51,14 +51,14 @@ pub struct WriterConfig {
 }
 
 impl WriterConfig {
-    /// Defaults for a run folder: 1 s interval, 256 Ki rows, 64 MiB cap, fsync at close.
+    /// Defaults for a run folder: 1 s interval, 256 Ki rows, 32 MiB cap, fsync at close.
     pub fn new(run_dir: impl Into<PathBuf>) -> Self {
         WriterConfig {
             run_dir: run_dir.into(),
             rank: 0,
             flush_interval: Duration::from_secs(1),
             max_rows: 1 << 18,
-            memory_cap_bytes: 64 << 20,
+            memory_cap_bytes: 32 << 20,
             durability: Durability::OnClose,
             compaction: CompactionPolicy::default(),
             background: true,

@@ -45,7 +45,7 @@ class MetricWriter:
         rank: int = 0,
         flush_interval: float = 1.0,
         max_rows: int = 524288,
-        memory_cap_bytes: int = 67108864,
+        memory_cap_bytes: int = 33554432,
         durability: Literal["none", "on_close", "every_flush"] = "on_close",
         background: bool = True,
         compact_small_rows: int = 262144,
