@@ -171,11 +171,17 @@ impl Buffer {
         self.columns.len() * BYTES_PER_POINT
     }
 
-    /// Takes the waiting points out, leaving room for as many again.
-    pub fn take(&mut self) -> Columns {
+    /// Bytes the columns hold allocated (at least [`used_bytes`](Self::used_bytes)).
+    #[inline]
+    pub fn allocated_bytes(&self) -> usize {
+        self.columns.value.capacity() * BYTES_PER_POINT
+    }
+
+    /// Takes the waiting points out, leaving room for up to `reserve` new ones.
+    pub fn take(&mut self, reserve: usize) -> Columns {
         let n = self.columns.len();
         self.clock.reanchor();
-        std::mem::replace(&mut self.columns, Columns::with_capacity(n.min(1 << 20)))
+        std::mem::replace(&mut self.columns, Columns::with_capacity(n.min(reserve)))
     }
 
     /// Puts points whose flush failed back in front, so that nothing is lost.
@@ -227,7 +233,7 @@ mod tests {
         let mut b = Buffer::new();
         let a = b.intern("a").unwrap();
         b.push(a, 1.0, Some(1), Some(1));
-        let taken = b.take();
+        let taken = b.take(16);
         b.push(a, 2.0, Some(2), Some(2));
         b.restore(taken);
         assert_eq!(b.columns().value, vec![1.0, 2.0]);

@@ -212,11 +212,12 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
         self.shared.front.lock()
     }
 
-    /// Whether points in memory (waiting and being written) reach the memory cap: the
-    /// caller must [`flush`](Self::flush) (without the lock) before appending more.
+    /// Whether memory held for points (the buffer's allocation, plus points being
+    /// written) reaches the memory cap: the caller must [`flush`](Self::flush) (without
+    /// the lock) before appending more.
     #[inline]
     pub fn is_full(&self, front: &Front<E>) -> bool {
-        front.buffer.used_bytes() + self.shared.inflight.load(Ordering::Relaxed)
+        front.buffer.allocated_bytes() + self.shared.inflight.load(Ordering::Relaxed)
             >= self.shared.config.memory_cap_bytes
     }
 
@@ -427,7 +428,7 @@ impl<E: Send> Shared<E> {
                 drop(front);
                 return self.compact(sink, policy);
             }
-            let taken = front.buffer.take();
+            let taken = front.buffer.take(self.config.max_rows);
             self.inflight
                 .store(taken.len() * BYTES_PER_POINT, Ordering::Relaxed);
             (taken, front.buffer.names().to_vec())
