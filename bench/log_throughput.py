@@ -130,7 +130,9 @@ before = rss_kib()
 for s in range(1, n):
     log("loss", 0.5, s)
 w.close()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 print((peak - before) / 1024)
 """
 

@@ -76,7 +76,12 @@ WORKLOADS = ("scalar", "dict")
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far (Linux reports KiB)."""
+    """Peak resident set size of this process so far: ``VmHWM``, which, unlike
+    ``ru_maxrss``, does not carry over the parent's peak across ``exec``."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -606,7 +611,7 @@ def render(
         "run folder; a peer: the fresh folder it was pointed at), over the points, fixed files "
         "included; *empty run*: that size right after the run started, before any point "
         "(MLflow's sqlite schema is most of its figure at 2,000 points).",
-        "- *peak RSS growth*: `ru_maxrss` at the end minus `ru_maxrss` before the tracker was "
+        "- *peak RSS growth*: peak RSS (`VmHWM`) at the end minus peak RSS before the tracker was "
         "imported; *helper processes*: the summed peak RSS (`VmHWM`) of the child processes "
         "the tracker started (wandb's `wandb-core`), which `ru_maxrss` does not count.",
         "- A tracker that queues points for a thread (trackio) has a cheap loop and a long "
