@@ -74,9 +74,10 @@ pub fn read_summaries(
     run_dirs: Vec<std::path::PathBuf>,
     name: Option<String>,
 ) -> PyResult<PyTable> {
-    let batches =
-        py.detach(|| ferrotrack_store::catalog::read_summaries(&run_dirs, name.as_deref()));
-    PyTable::try_new(batches, ferrotrack_store::catalog::catalog_schema())
+    let batch = py
+        .detach(|| ferrotrack_store::catalog::read_summaries(&run_dirs, name.as_deref()))
+        .map_err(|e| to_py(py, e))?;
+    PyTable::try_new(vec![batch], ferrotrack_store::catalog::catalog_schema())
 }
 
 /// The contents of many small files at once (`None` where a file cannot be read).

@@ -130,13 +130,15 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync
     })
 }
 
-/// Summaries of every rank of every run folder (optionally of one metric only), as
-/// batches of [`catalog_schema`].
-pub fn read_summaries(run_dirs: &[PathBuf], name: Option<&str>) -> Vec<RecordBatch> {
-    parallel_map(run_dirs, |i, dir| summaries_of(i, dir, name))
+/// Summaries of every rank of every run folder (optionally of one metric only), as one
+/// batch of [`catalog_schema`] (one batch, not one per file: consumers pay per chunk).
+pub fn read_summaries(run_dirs: &[PathBuf], name: Option<&str>) -> StoreResult<RecordBatch> {
+    let batches: Vec<RecordBatch> = parallel_map(run_dirs, |i, dir| summaries_of(i, dir, name))
         .into_iter()
         .flatten()
-        .collect()
+        .collect();
+    arrow_select::concat::concat_batches(&catalog_schema(), &batches)
+        .map_err(|e| crate::StoreError::parquet("<summaries>", e))
 }
 
 /// The bytes of each file (`None` where it cannot be read), read on every core.
@@ -172,20 +174,16 @@ mod tests {
                 w.close().unwrap();
             }
         }
-        let all = read_summaries(&runs, None);
-        assert_eq!(all.iter().map(|b| b.num_rows()).sum::<usize>(), 100 * 2 * 2);
-        let only_b = read_summaries(&runs, Some("b"));
-        let idx: Vec<i64> = only_b
-            .iter()
-            .flat_map(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .unwrap()
-                    .values()
-                    .to_vec()
-            })
-            .collect();
+        let all = read_summaries(&runs, None).unwrap();
+        assert_eq!(all.num_rows(), 100 * 2 * 2);
+        let only_b = read_summaries(&runs, Some("b")).unwrap();
+        let idx = only_b
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec();
         let expected: Vec<i64> = (0..100).flat_map(|i| [i, i]).collect();
         assert_eq!(idx, expected, "in run order, one row per rank");
         let texts = read_files(&[runs[0].join("summary.parquet"), runs[0].join("missing")]);

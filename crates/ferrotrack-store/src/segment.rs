@@ -89,9 +89,13 @@ fn parquet_write_error(path: &Path, err: parquet::errors::ParquetError) -> Store
 }
 
 /// Reads every record batch of a Parquet file.
+///
+/// The file is read whole with one system call and decoded from memory: reading column
+/// chunks through a `File` costs a seek, a read and a descriptor clone each, which
+/// dominates for the many small files (summaries) that listing runs reads.
 pub fn read_parquet(path: &Path) -> StoreResult<Vec<RecordBatch>> {
-    let file = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+    let data = std::fs::read(path).map_err(|e| StoreError::io("open", path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(data))
         .and_then(|b| b.with_batch_size(1 << 16).build())
         .map_err(|e| StoreError::parquet(path, e))?;
     reader
