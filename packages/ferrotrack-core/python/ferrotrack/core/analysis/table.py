@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -85,7 +86,7 @@ def _as_str(value: object) -> str | None:
 
 
 def _params_columns(records: Sequence[RunRecord]) -> pl.DataFrame:
-    params = read_json_objects([r.ref.path / "params.json" for r in records])
+    params = read_json_objects([os.path.join(r.ref.path, "params.json") for r in records])
     flat = [flatten(p) for p in params]
     keys = sorted({k for row in flat for k in row})
     return pl.DataFrame([_column(f"params.{k}", [row.get(k) for row in flat]) for k in keys])

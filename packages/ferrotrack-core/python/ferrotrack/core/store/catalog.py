@@ -227,7 +227,7 @@ def list_runs(
     now = time.time_ns()
     out: list[RunRecord] = []
     refs = list(iter_run_refs(root, experiment=experiment))
-    metas = read_json_objects([ref.path / "run.json" for ref in refs])
+    metas = read_json_objects([os.path.join(ref.path, "run.json") for ref in refs])
     for ref, meta in zip(refs, metas, strict=True):
         state = effective_status(meta, now_ns=now)
         if wanted is None or state in wanted:
