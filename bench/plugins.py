@@ -128,7 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer points and repeats")
     args = parser.parse_args()
-    n = 500_000 if args.quick else 2_000_000
+    n = 500_000 if args.quick else 10_000_000
     repeat = 3 if args.quick else 5
     disc = discovery_times(50, repeat)
     rates: dict[str, list[float]] = {"none": [], "slow": [], "raising": []}
