@@ -74,3 +74,39 @@ def test_an_unknown_backend_is_refused_before_anything_is_logged(root: Path) -> 
         ft.start_run(backends=["no-such-backend"])
     assert ft.active_run() is None
     assert not list(root.glob("experiment=*/run=*"))
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_plugins_and_tells_the_backends(root: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "mirror.jsonl"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, ferrotrack.core as ft\n"
+            "from ferrotrack.core.settings import FerrotrackSettings\n"
+            "s = FerrotrackSettings(backend_configs={'example_jsonl': {'path': sys.argv[1]}})\n"
+            "run = ft.start_run(backends=['example_jsonl'], settings=s, flush_interval=30)\n"
+            "for i in range(1000):\n"
+            "    run.log('x', float(i))\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n",
+            str(out),
+        ],
+        env={**os.environ, "FERROTRACK_ROOT": str(root)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) == -signal.SIGTERM
+    lines = jsonl_lines(out)
+    # The flush interval was 30 s: the points reached the backend through the final flush.
+    assert sum(1 for d in lines if "name" in d) == 1000
+    assert lines[-1] == {"status": "killed"}
