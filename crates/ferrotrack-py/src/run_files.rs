@@ -92,3 +92,26 @@ pub fn read_files<'py>(
         .map(|c| c.map(|bytes| PyBytes::new(py, &bytes)))
         .collect())
 }
+
+/// `(live, covered)` segments of a run folder, decided from file names by the compaction
+/// rule of `docs/format.md`: live ones as `(rank, lo, hi, path)` sorted by rank and flush,
+/// covered ones (already merged into a live one) as paths.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+pub fn live_segments(
+    run_dir: std::path::PathBuf,
+) -> PyResult<(
+    Vec<(u32, u64, u64, std::path::PathBuf)>,
+    Vec<std::path::PathBuf>,
+)> {
+    use ferrotrack_store::layout::{list_all_segments, metrics_dir, split_covered};
+    let all =
+        list_all_segments(&metrics_dir(&run_dir)).map_err(|e| Python::attach(|py| to_py(py, e)))?;
+    let (live, covered) = split_covered(all);
+    Ok((
+        live.into_iter()
+            .map(|s| (s.id.rank, s.id.lo, s.id.hi, s.path))
+            .collect(),
+        covered.into_iter().map(|s| s.path).collect(),
+    ))
+}

@@ -308,9 +308,8 @@ impl MetricWriter {
 
     /// Writes every waiting point to a segment now.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        if let Some(e) = self.inner.take_error() {
-            drop(e); // superseded by this flush's own outcome
-        }
+        // A failed background flush is retried here, and this flush's outcome is what counts.
+        let _ = self.inner.take_error();
         py.detach(|| self.inner.flush()).map_err(|e| to_py(py, e))
     }
 

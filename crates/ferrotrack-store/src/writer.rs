@@ -5,7 +5,7 @@
 //! - `sink` serialises flushes, so segments are written in sequence order and the
 //!   summary sees points in the order they were logged.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -184,7 +184,7 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
             let handle = std::thread::Builder::new()
                 .name("ferrotrack-flush".into())
                 .spawn(move || s.flush_loop())
-                .map_err(|e| StoreError::io("start flush thread for", s_dir(&shared), e))?;
+                .map_err(|e| StoreError::io("start flush thread for", &shared.config.run_dir, e))?;
             Some(handle)
         } else {
             None
@@ -372,10 +372,6 @@ impl<E: Default + Send + 'static> Drop for MetricWriter<E> {
     }
 }
 
-fn s_dir<E>(shared: &Shared<E>) -> PathBuf {
-    shared.config.run_dir.clone()
-}
-
 impl<E: Send> Shared<E> {
     fn flush_loop(&self) {
         loop {
@@ -552,9 +548,4 @@ fn batch_to_columns(batch: &RecordBatch) -> Columns {
             .values()
             .to_vec(),
     }
-}
-
-/// Reads a run folder's points without a writer (all ranks).
-pub fn read_points(run_dir: &Path) -> StoreResult<Vec<RecordBatch>> {
-    read_run(run_dir, None)
 }

@@ -47,7 +47,6 @@ STATUSES = ("running", "finished", "failed", "killed", "crashed")
 
 _EXPERIMENT_PREFIX = "experiment="
 _RUN_PREFIX = "run="
-_SEGMENT = re.compile(r"^part-(\d+)-(\d+)(?:-(\d+))?\.parquet$")
 _SUMMARY = re.compile(r"^summary(?:-(\d+))?\.parquet$")
 HEARTBEAT_MIN_S = 10.0
 HEARTBEAT_MARGIN_S = 5.0
@@ -73,57 +72,26 @@ class RunRecord:
 
 @dataclass(frozen=True, slots=True, order=True)
 class SegmentName:
-    """The identity of a segment, parsed from its file name (``part-<rank>-<lo>[-<hi>]``)."""
+    """The identity of a segment: its rank and the flushes ``lo..=hi`` it holds."""
 
     rank: int
     lo: int
     hi: int
 
-    @classmethod
-    def parse(cls, name: str) -> SegmentName | None:
-        """The segment a file name stands for; ``None`` for any other file."""
-        m = _SEGMENT.match(name)
-        if m is None:
-            return None
-        rank, lo = int(m.group(1)), int(m.group(2))
-        hi = int(m.group(3)) if m.group(3) is not None else lo
-        return cls(rank, lo, hi) if hi >= lo else None
-
-    def covered_by(self, other: SegmentName) -> bool:
-        """Whether a compaction ``other`` holds every flush of this segment."""
-        return (
-            self.rank == other.rank
-            and other.lo <= self.lo
-            and self.hi <= other.hi
-            and self != other
-        )
-
 
 def live_segments(run_path: Path) -> tuple[list[tuple[SegmentName, Path]], list[Path]]:
-    """``(live, covered)`` segments of a run, decided from file names alone.
+    """``(live, covered)`` segments of a run, decided from file names alone by the store.
 
     Live segments come sorted by rank then sequence: reading them in that order gives every
     point once, in logged order per rank (the compaction rule of ``docs/format.md``).
     """
-    found: list[tuple[SegmentName, Path]] = []
-    try:
-        with os.scandir(run_path / "metrics") as it:
-            for entry in it:
-                seg = SegmentName.parse(entry.name)
-                if seg is not None:
-                    found.append((seg, Path(entry.path)))
-    except FileNotFoundError:
-        return [], []
-    # A covering segment sorts before everything it covers (same lo, larger hi first).
-    found.sort(key=lambda s: (s[0].rank, s[0].lo, -s[0].hi))
-    live: list[tuple[SegmentName, Path]] = []
-    covered: list[Path] = []
-    for seg, path in found:
-        if live and seg.covered_by(live[-1][0]):
-            covered.append(path)
-        else:
-            live.append((seg, path))
-    return live, covered
+    from ferrotrack.core._native import live_segments as native_live_segments
+
+    live, covered = native_live_segments(run_path)
+    return (
+        [(SegmentName(rank, lo, hi), Path(path)) for rank, lo, hi, path in live],
+        [Path(path) for path in covered],
+    )
 
 
 def summary_paths(run_path: Path) -> dict[int, Path]:
