@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -34,6 +35,11 @@ def test_points_flushed_during_a_run_reach_a_named_backend_once(root: Path, tmp_
             run.log("loss", float(i))
             if i % 5000 == 0:
                 run.flush()
+        # The collector samples every 10 ms on its own thread: let it take a few samples.
+        deadline = time.monotonic() + 10
+        while run.summary().get("example/count", {"count": 0})["count"] < 3:
+            assert time.monotonic() < deadline, "the collector never sampled"
+            time.sleep(0.01)
     lines = jsonl_lines(out)
     points = [(d["name"], d["step"]) for d in lines if "name" in d]
     counts = Counter(points)
