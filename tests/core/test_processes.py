@@ -11,6 +11,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -35,8 +36,9 @@ def run_dirs(root: Path) -> list[Path]:
     return sorted(root.glob("experiment=*/run=*"))
 
 
-def meta(run_dir: Path) -> dict[str, object]:
-    return json.loads((run_dir / "run.json").read_text())
+def meta(run_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
+    return data
 
 
 def test_sigterm_flushes_marks_killed_then_dies_by_the_signal(root: Path) -> None:
@@ -82,7 +84,7 @@ def test_an_uncaught_error_outside_with_marks_the_run_failed(root: Path) -> None
         "type": "RuntimeError",
         "message": "diverged",
         "traceback": m["error"]["traceback"],
-    }  # type: ignore[index]
+    }
     assert pl.DataFrame(read_run(rdir)).height == 1
 
 
@@ -177,6 +179,6 @@ def test_a_killed_writer_keeps_the_heartbeat_recent_until_then(root: Path) -> No
     first = meta(rdir)["heartbeat"]
     time.sleep(0.3)
     assert isinstance(first, int)
-    assert meta(rdir)["heartbeat"] > first  # type: ignore[operator]
+    assert meta(rdir)["heartbeat"] > first
     child.kill()
     child.wait()

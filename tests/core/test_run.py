@@ -20,7 +20,8 @@ from ferrotrack.core._native import read_run
 
 
 def run_json(run: ft.Run) -> dict[str, Any]:
-    return json.loads((run.run_dir / "run.json").read_text())
+    data: dict[str, Any] = json.loads((run.run_dir / "run.json").read_text())
+    return data
 
 
 def points(run: ft.Run) -> pl.DataFrame:
@@ -232,8 +233,10 @@ def test_other_engines_read_the_store_without_ferrotrack(root: Path) -> None:
         r.name.removeprefix("run=") for r in (root / "experiment=engines").iterdir()
     }
     glob = str(root / "**" / "metrics" / "*.parquet")
-    ((count, total),) = duckdb.sql(
+    relation = duckdb.sql(
         f"select count(*), sum(value) from read_parquet('{glob}', hive_partitioning = true)"
-    ).fetchall()
+    )
+    assert relation is not None
+    ((count, total),) = relation.fetchall()
     assert count == 200
     assert total == pytest.approx(sum(range(100)) * 0.3)

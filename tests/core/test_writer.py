@@ -7,7 +7,9 @@ import math
 import struct
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import polars as pl
@@ -22,9 +24,16 @@ from ferrotrack.core._native import read_run
 Point = tuple[str, int, float]
 
 
+class ArrowStream(Protocol):
+    """What ``read_back`` reads: anything exporting an Arrow C stream."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+
 def bits(x: float) -> int:
     """Compares floats bit for bit, so NaN equals NaN."""
-    return struct.unpack("<q", struct.pack("<d", x))[0]
+    result: int = struct.unpack("<q", struct.pack("<d", x))[0]
+    return result
 
 
 def per_name(points: list[Point]) -> dict[str, list[tuple[int, int]]]:
@@ -34,7 +43,7 @@ def per_name(points: list[Point]) -> dict[str, list[tuple[int, int]]]:
     return dict(out)
 
 
-def read_back(source: object) -> list[Point]:
+def read_back(source: ArrowStream) -> list[Point]:
     df = pl.DataFrame(source)
     return list(
         zip(
@@ -258,11 +267,12 @@ def test_bad_names_raise_value_error(writer: MetricWriter, name: str, reason: st
 
 def test_log_after_close_is_refused(writer: MetricWriter) -> None:
     writer.close()
-    for call in (
+    calls: tuple[Callable[[], None], ...] = (
         lambda: writer.log("kept", 4.0),
         lambda: writer.log({"kept": 4.0}),
         lambda: writer.log_array("kept", [4.0]),
-    ):
+    )
+    for call in calls:
         with pytest.raises(errors.RunClosedError, match="closed"):
             call()
     assert_nothing_lost(writer)

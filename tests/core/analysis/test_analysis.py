@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pytest
@@ -14,6 +15,9 @@ from hypothesis import strategies as st
 import ferrotrack.core.analysis as fa
 from ferrotrack.core.errors import RunNotFoundError
 
+if TYPE_CHECKING:
+    from tests.core.conftest import MakeRun, Point
+
 names = st.sampled_from(["loss", "acc", "train/loss", "val acc é"])
 values = st.floats(allow_nan=False, width=64)
 steps = st.one_of(st.none(), st.integers(-5, 50))
@@ -21,7 +25,9 @@ point_lists = st.lists(st.tuples(names, values, steps), min_size=1, max_size=60)
 
 
 @given(points=point_lists, flushes=st.integers(1, 5))
-def test_every_point_reads_back_once(make_run, store: Path, points, flushes) -> None:
+def test_every_point_reads_back_once(
+    make_run: MakeRun, store: Path, points: list[Point], flushes: int
+) -> None:
     shutil.rmtree(store)
     store.mkdir()
     folder = make_run(points, flushes=flushes)
@@ -31,7 +37,7 @@ def test_every_point_reads_back_once(make_run, store: Path, points, flushes) -> 
     assert got.get_column("name").cast(str).to_list() == [p[0] for p in points]
     assert got.get_column("value").to_list() == [p[1] for p in points]
     auto: dict[str, int] = {}
-    expected_steps = []
+    expected_steps: list[int] = []
     for name, _, step in points:
         s = step if step is not None else auto.get(name, -1) + 1
         auto[name] = s
@@ -39,7 +45,7 @@ def test_every_point_reads_back_once(make_run, store: Path, points, flushes) -> 
     assert got.get_column("step").to_list() == expected_steps
 
 
-def test_metrics_filters_by_experiment_run_and_name(make_run, store: Path) -> None:
+def test_metrics_filters_by_experiment_run_and_name(make_run: MakeRun, store: Path) -> None:
     a = make_run([("x", 1.0, 0), ("y", 2.0, 0)], experiment="a b%20c")
     make_run([("x", 3.0, 0)], experiment="b")
     got = fa.metrics(store, experiment="a b%20c", names=["x"]).collect()
@@ -49,14 +55,14 @@ def test_metrics_filters_by_experiment_run_and_name(make_run, store: Path) -> No
     assert fa.metrics(store, experiment="none").collect().height == 0
 
 
-def test_ranks_come_from_file_names(make_run, store: Path) -> None:
+def test_ranks_come_from_file_names(make_run: MakeRun, store: Path) -> None:
     folder = make_run([("x", 1.0, 0)])
     make_run([("x", 2.0, 0)], rank=3, run_id=folder.name[4:])
     got = fa.metrics(store).collect().sort("rank")
     assert got.get_column("rank").to_list() == [0, 3]
 
 
-def test_runs_table(make_run, store: Path) -> None:
+def test_runs_table(make_run: MakeRun, store: Path) -> None:
     make_run(
         [("loss", 3.0, 0), ("loss", 1.0, 1), ("loss", 2.0, 2)],
         params={"lr": 0.1, "optim": {"name": "adam"}},
@@ -78,7 +84,7 @@ def test_runs_table(make_run, store: Path) -> None:
     assert fa.runs(store / "missing").height == 0
 
 
-def test_final_values_and_best_run(make_run, store: Path) -> None:
+def test_final_values_and_best_run(make_run: MakeRun, store: Path) -> None:
     r1 = make_run([("loss", 5.0, 0), ("loss", 0.5, 1), ("loss", 4.0, 2)])
     r2 = make_run([("loss", 2.0, 0), ("loss", 1.0, 1)])
     final = fa.final_values("loss", store).sort("value")
@@ -93,7 +99,7 @@ def test_final_values_and_best_run(make_run, store: Path) -> None:
         fa.best_run("nope", store)
 
 
-def test_wide_takes_last_logged_point_of_a_step(make_run, store: Path) -> None:
+def test_wide_takes_last_logged_point_of_a_step(make_run: MakeRun, store: Path) -> None:
     a = make_run([("x", 1.0, 0), ("x", 2.0, 1), ("x", 9.0, 0)], flushes=3)
     b = make_run([("x", 5.0, 1)])
     ids = [a.name[4:], b.name[4:]]
@@ -102,7 +108,7 @@ def test_wide_takes_last_logged_point_of_a_step(make_run, store: Path) -> None:
     assert table.rows() == [(0, 9.0, None), (1, 2.0, 5.0)]
 
 
-def test_runs_frame_selects_runs(make_run, store: Path) -> None:
+def test_runs_frame_selects_runs(make_run: MakeRun, store: Path) -> None:
     make_run([("x", 1.0, 0)], name="keep")
     make_run([("x", 2.0, 0)], name="drop")
     chosen = fa.runs(store).filter(pl.col("name") == "keep")

@@ -6,14 +6,18 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ferrotrack.core.errors import InvalidArgumentError, RunNotFoundError
 from ferrotrack.core.store import catalog
 
+if TYPE_CHECKING:
+    from tests.core.conftest import MakeRun
 
-def test_lists_runs_with_filters(make_run, store: Path) -> None:
+
+def test_lists_runs_with_filters(make_run: MakeRun, store: Path) -> None:
     a = make_run([("x", 1.0, 0)], experiment="a")
     make_run([("x", 1.0, 0)], experiment="b", status="failed")
     assert [r.ref.path for r in catalog.list_runs(store, experiment="a")] == [a]
@@ -43,7 +47,7 @@ def test_running_run_of_a_dead_process_reads_as_crashed() -> None:
     assert catalog.effective_status({**dead, "status": "finished"}) == "finished"
 
 
-def test_find_run_by_id_prefix_and_name(make_run, store: Path) -> None:
+def test_find_run_by_id_prefix_and_name(make_run: MakeRun, store: Path) -> None:
     folder = make_run(name="alpha")
     rid = folder.name.removeprefix("run=")
     assert catalog.find_run(rid, store).path == folder
@@ -54,7 +58,7 @@ def test_find_run_by_id_prefix_and_name(make_run, store: Path) -> None:
         catalog.find_run("ffff", store)
 
 
-def test_ambiguous_prefix_is_refused(make_run, store: Path) -> None:
+def test_ambiguous_prefix_is_refused(make_run: MakeRun, store: Path) -> None:
     make_run(run_id="ab" + "0" * 30)
     make_run(run_id="ab" + "1" * 30)
     with pytest.raises(RunNotFoundError, match="matches 2 runs"):
@@ -81,7 +85,7 @@ def test_covered_segments_are_skipped_by_name(tmp_path: Path) -> None:
     ]
 
 
-def test_summaries_of_ranks_combine(make_run) -> None:
+def test_summaries_of_ranks_combine(make_run: MakeRun) -> None:
     folder = make_run([("m", 5.0, 0), ("m", 1.0, 1)])
     rid = folder.name.removeprefix("run=")
     time.sleep(0.01)

@@ -25,7 +25,7 @@ def _frame(values: list[float]) -> pl.DataFrame:
 
 
 @given(values=series, every=st.integers(1, 40))
-def test_minmax_keeps_first_last_and_extremes_per_bucket(values, every) -> None:
+def test_minmax_keeps_first_last_and_extremes_per_bucket(values: list[float], every: int) -> None:
     frame = _frame(values)
     out = downsample(frame, every=every)
     assert out.columns == frame.columns
@@ -43,7 +43,7 @@ def test_minmax_keeps_first_last_and_extremes_per_bucket(values, every) -> None:
 
 
 @given(values=series, buckets=st.integers(1, 50))
-def test_lttb_keeps_ends_and_one_point_per_bucket(values, buckets) -> None:
+def test_lttb_keeps_ends_and_one_point_per_bucket(values: list[float], buckets: int) -> None:
     frame = _frame(values)
     out = downsample(frame.lazy(), buckets=buckets, method="lttb").collect()
     steps = out.get_column("step").to_list()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,7 +15,9 @@ values = st.lists(st.floats(allow_nan=False, width=64), min_size=1, max_size=50)
 
 
 @given(xs=values, lr=st.floats(1e-6, 1.0))
-def test_start_run_round_trip(tmp_path_factory, xs: list[float], lr: float) -> None:
+def test_start_run_round_trip(
+    tmp_path_factory: pytest.TempPathFactory, xs: list[float], lr: float
+) -> None:
     root: Path = tmp_path_factory.mktemp("store")
     with start_run("e2e", experiment="rt", root=root, params={"optim": {"lr": lr}}) as run:
         for x in xs:

@@ -7,21 +7,25 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import polars as pl
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from ferrotrack.core.cli import app
 from ferrotrack.core.cli.app import build
 
+if TYPE_CHECKING:
+    from tests.core.conftest import MakeRun
 
-def invoke(store: Path, *args: str, input: str | None = None):
+
+def invoke(store: Path, *args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(build(), ["--root", str(store), *args], input=input)
 
 
-def test_runs_list_json_and_table(make_run, store: Path) -> None:
+def test_runs_list_json_and_table(make_run: MakeRun, store: Path) -> None:
     a = make_run([("loss", 1.0, 0)], name="first", experiment="a")
     make_run([("loss", 2.0, 0)], name="second", experiment="b", status="failed")
     res = invoke(store, "runs", "list", "--json")
@@ -36,7 +40,7 @@ def test_runs_list_json_and_table(make_run, store: Path) -> None:
     assert "first" not in res.output
 
 
-def test_show_and_compare(make_run, store: Path) -> None:
+def test_show_and_compare(make_run: MakeRun, store: Path) -> None:
     a = make_run([("loss", 1.0, 0)], params={"lr": 0.1, "bs": 8}, name="a")
     b = make_run([("loss", 3.0, 0)], params={"lr": 0.2, "bs": 8}, name="b")
     res = invoke(store, "runs", "show", a.name[4:], "--json")
@@ -62,7 +66,7 @@ def test_errors_are_one_red_line(store: Path) -> None:
     assert res.exception is not None
 
 
-def test_metrics_export(make_run, store: Path, tmp_path: Path) -> None:
+def test_metrics_export(make_run: MakeRun, store: Path, tmp_path: Path) -> None:
     a = make_run([("x", 1.0, 0), ("y", 2.0, 0), ("x", 3.0, 1)])
     out = tmp_path / "x.parquet"
     res = invoke(store, "metrics", a.name[4:], "--name", "x", "-o", str(out))
@@ -76,7 +80,7 @@ def test_metrics_export(make_run, store: Path, tmp_path: Path) -> None:
     assert invoke(store, "metrics", a.name[4:], "-o", str(tmp_path / "x.txt")).exit_code == 1
 
 
-def test_delete_asks_first(make_run, store: Path) -> None:
+def test_delete_asks_first(make_run: MakeRun, store: Path) -> None:
     a = make_run([("x", 1.0, 0)])
     assert invoke(store, "runs", "delete", a.name[4:], input="n\n").exit_code != 0
     assert a.exists()
@@ -87,7 +91,7 @@ def test_delete_asks_first(make_run, store: Path) -> None:
     assert not b.exists()
 
 
-def test_doctor_finds_and_fixes(make_run, store: Path) -> None:
+def test_doctor_finds_and_fixes(make_run: MakeRun, store: Path) -> None:
     dead = make_run([("x", 1.0, 0)], status="running", meta={"pid": 2**22 + 4321})
     (dead / "metrics" / ".part-00000-0000000009.parquet.tmp").write_bytes(b"junk")
     (dead / "summary.parquet").unlink()
@@ -131,7 +135,7 @@ def test_plugin_commands_load_and_broken_ones_warn(
     assert res.output == "hi\n"
 
 
-def test_real_subprocess(make_run, store: Path) -> None:
+def test_real_subprocess(make_run: MakeRun, store: Path) -> None:
     make_run([("x", 1.0, 0)], name="sub")
     env = {**os.environ, "FERROTRACK_ROOT": str(store)}
     out = subprocess.run(
