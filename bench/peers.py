@@ -158,6 +158,19 @@ class Adapter:
         return self.data
 
 
+def log_rows(log: Any, rows: list[Row]) -> None:
+    """The dict workload for trackers whose call takes a mapping and a ``step``."""
+    for s, row in enumerate(rows):
+        log(row, step=s)
+
+
+def log_scalar_dicts(log: Any, values: list[float]) -> None:
+    """The scalar workload for trackers that only take a mapping: one dict per call, built
+    in the loop as a user's code would."""
+    for s, v in enumerate(values):
+        log({"loss": v}, step=s)
+
+
 class FerrotrackAdapter(Adapter):
     def start(self) -> None:
         self.run = self.m.start_run(root=self.data, experiment="peers")
@@ -168,9 +181,7 @@ class FerrotrackAdapter(Adapter):
             log("loss", v, s)
 
     def rows(self, rows: list[Row]) -> None:
-        log = self.run.log
-        for s, row in enumerate(rows):
-            log(row, step=s)
+        log_rows(self.run.log, rows)
 
     def close(self) -> None:
         self.run.finish()
@@ -184,14 +195,10 @@ class TrackioAdapter(Adapter):
         self.m.init(project="peers", auto_log_cpu=False, auto_log_gpu=False)
 
     def scalar(self, values: list[float]) -> None:
-        log = self.m.log
-        for s, v in enumerate(values):
-            log({"loss": v}, step=s)
+        log_scalar_dicts(self.m.log, values)
 
     def rows(self, rows: list[Row]) -> None:
-        log = self.m.log
-        for s, row in enumerate(rows):
-            log(row, step=s)
+        log_rows(self.m.log, rows)
 
     def close(self) -> None:
         self.m.finish()
@@ -202,14 +209,10 @@ class WandbAdapter(Adapter):
         self.run = self.m.init(project="peers", dir=str(self.data), mode="offline")
 
     def scalar(self, values: list[float]) -> None:
-        log = self.run.log
-        for s, v in enumerate(values):
-            log({"loss": v}, step=s)
+        log_scalar_dicts(self.run.log, values)
 
     def rows(self, rows: list[Row]) -> None:
-        log = self.run.log
-        for s, row in enumerate(rows):
-            log(row, step=s)
+        log_rows(self.run.log, rows)
 
     def close(self) -> None:
         self.run.finish()
@@ -245,9 +248,7 @@ class AimAdapter(Adapter):
             track(v, name="loss", step=s)
 
     def rows(self, rows: list[Row]) -> None:
-        track = self.run.track
-        for s, row in enumerate(rows):
-            track(row, step=s)
+        log_rows(self.run.track, rows)
 
     def close(self) -> None:
         self.run.close()
@@ -265,9 +266,7 @@ class MlflowAdapter(Adapter):
             log("loss", v, step=s)
 
     def rows(self, rows: list[Row]) -> None:
-        log = self.m.log_metrics
-        for s, row in enumerate(rows):
-            log(row, step=s)
+        log_rows(self.m.log_metrics, rows)
 
     def close(self) -> None:
         self.m.end_run()
