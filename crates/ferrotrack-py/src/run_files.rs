@@ -115,3 +115,9 @@ pub fn live_segments(
         covered.into_iter().map(|s| s.path).collect(),
     ))
 }
+
+/// The summary files of a run folder as `(rank, path)`, sorted by rank.
+#[pyfunction]
+pub fn summary_files(run_dir: std::path::PathBuf) -> Vec<(u32, std::path::PathBuf)> {
+    ferrotrack_store::layout::summary_files(&run_dir)
+}

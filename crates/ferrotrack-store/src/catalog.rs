@@ -10,6 +10,7 @@ use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::StoreResult;
+use crate::layout::summary_files;
 use crate::segment::read_parquet;
 use crate::summary::summary_schema;
 
@@ -21,31 +22,6 @@ pub fn catalog_schema() -> SchemaRef {
     ];
     fields.extend(summary_schema().fields().iter().map(|f| f.as_ref().clone()));
     Arc::new(Schema::new(fields))
-}
-
-/// The summary files of a run folder with their ranks.
-pub fn summary_files(run_dir: &Path) -> Vec<(u32, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(run_dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(u32, PathBuf)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name();
-            let name = name.to_str()?;
-            let rank = match name {
-                "summary.parquet" => 0,
-                _ => name
-                    .strip_prefix("summary-")?
-                    .strip_suffix(".parquet")?
-                    .parse()
-                    .ok()?,
-            };
-            Some((rank, e.path()))
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 fn with_owner(

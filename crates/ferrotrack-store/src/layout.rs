@@ -33,6 +33,32 @@ pub fn summary_path(run_dir: &Path, rank: u32) -> PathBuf {
     }
 }
 
+/// The rank whose summary a file name holds (`summary.parquet` is rank 0); `None` for any
+/// other file. The inverse of [`summary_path`].
+pub fn summary_rank(name: &str) -> Option<u32> {
+    match name {
+        "summary.parquet" => Some(0),
+        _ => name
+            .strip_prefix("summary-")?
+            .strip_suffix(".parquet")?
+            .parse()
+            .ok(),
+    }
+}
+
+/// The summary files of a run folder with their ranks, sorted by rank.
+pub fn summary_files(run_dir: &Path) -> Vec<(u32, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(run_dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(u32, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| Some((summary_rank(e.file_name().to_str()?)?, e.path())))
+        .collect();
+    out.sort();
+    out
+}
+
 /// The temporary name a file is written under before it is renamed to `path`.
 pub fn temp_path(path: &Path) -> PathBuf {
     let name = path

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use crate::compaction::SegmentInfo;
 use crate::error::{StoreError, StoreResult};
 use crate::layout::{
-    is_temp_name, list_all_segments, metrics_dir, quarantine_dir, split_covered, summary_path,
-    SegmentId,
+    is_temp_name, list_all_segments, metrics_dir, quarantine_dir, split_covered, summary_files,
+    summary_path, summary_rank, SegmentId,
 };
 use crate::segment::{parquet_footer, read_parquet};
 use crate::summary::Summary;
@@ -54,11 +54,8 @@ fn rank_of(name: &str) -> Option<u32> {
         return Some(id.rank);
     }
     match inner {
-        "summary.parquet" | "run.json" => Some(0),
-        _ => inner
-            .strip_prefix("summary-")
-            .and_then(|r| r.strip_suffix(".parquet"))
-            .and_then(|r| r.parse().ok()),
+        "run.json" => Some(0),
+        _ => summary_rank(inner),
     }
 }
 
@@ -170,19 +167,10 @@ fn recover(
 }
 
 fn summary_ranks(run_dir: &Path) -> Vec<u32> {
-    std::fs::read_dir(run_dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    (name.starts_with("summary") && name.ends_with(".parquet"))
-                        .then(|| rank_of(&name))
-                        .flatten()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    summary_files(run_dir)
+        .into_iter()
+        .map(|(rank, _)| rank)
+        .collect()
 }
 
 /// The summary of a rank: read from its file when it accounts for every segment,

@@ -7,7 +7,6 @@ module stays cheap for the tracking API; the few functions that need it import i
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,7 +46,6 @@ STATUSES = ("running", "finished", "failed", "killed", "crashed")
 
 _EXPERIMENT_PREFIX = "experiment="
 _RUN_PREFIX = "run="
-_SUMMARY = re.compile(r"^summary(?:-(\d+))?\.parquet$")
 HEARTBEAT_MIN_S = 10.0
 HEARTBEAT_MARGIN_S = 5.0
 
@@ -95,17 +93,10 @@ def live_segments(run_path: Path) -> tuple[list[tuple[SegmentName, Path]], list[
 
 
 def summary_paths(run_path: Path) -> dict[int, Path]:
-    """The summary file of every rank of a run, by rank."""
-    out: dict[int, Path] = {}
-    try:
-        with os.scandir(run_path) as it:
-            for entry in it:
-                m = _SUMMARY.match(entry.name)
-                if m is not None:
-                    out[int(m.group(1) or 0)] = Path(entry.path)
-    except FileNotFoundError:
-        pass
-    return dict(sorted(out.items()))
+    """The summary file of every rank of a run, by rank (named by the store crate)."""
+    from ferrotrack.core._native import summary_files
+
+    return {rank: Path(path) for rank, path in summary_files(run_path)}
 
 
 def heartbeat_is_stale(meta: Mapping[str, Any], now_ns: int) -> bool:
