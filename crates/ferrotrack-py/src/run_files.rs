@@ -8,7 +8,7 @@ use ferrotrack_store::recovery::RecoveryReport;
 use ferrotrack_store::schema::point_schema;
 use ferrotrack_store::Summary;
 
-use crate::errors::to_py;
+use crate::errors::{bad_argument, to_py};
 
 /// A summary as `{name: {count, first, last, min, max, first_step, last_step, last_timestamp, nan_count}}`.
 pub fn summary_dict<'py>(py: Python<'py>, summary: &Summary) -> PyResult<Bound<'py, PyDict>> {
@@ -65,19 +65,25 @@ pub fn read_run(
 }
 
 /// Summaries of many run folders at once, read on every core: an Arrow table with
-/// `run_idx` (position in `run_dirs`), `rank`, then the summary columns; with `name`,
-/// only that metric's rows.
+/// `run_idx` (position in `run_dirs`), `rank`, `name`, then the summary columns (all, or
+/// those in `columns`); with `name`, only that metric's rows.
 #[pyfunction]
-#[pyo3(signature = (run_dirs, name=None))]
+#[pyo3(signature = (run_dirs, name=None, columns=None))]
 pub fn read_summaries(
     py: Python<'_>,
     run_dirs: Vec<std::path::PathBuf>,
     name: Option<String>,
+    columns: Option<Vec<String>>,
 ) -> PyResult<PyTable> {
+    use ferrotrack_store::catalog::SummaryColumns;
+    let columns = match columns {
+        None => SummaryColumns::all(),
+        Some(c) => SummaryColumns::named(&c).map_err(|e| bad_argument(py, format!("read_summaries: {e}")))?,
+    };
     let batch = py
-        .detach(|| ferrotrack_store::catalog::read_summaries(&run_dirs, name.as_deref()))
+        .detach(|| ferrotrack_store::catalog::read_summaries(&run_dirs, name.as_deref(), &columns))
         .map_err(|e| to_py(py, e))?;
-    PyTable::try_new(vec![batch], ferrotrack_store::catalog::catalog_schema())
+    PyTable::try_new(vec![batch], columns.schema())
 }
 
 /// The contents of many small files at once (`None` where a file cannot be read).

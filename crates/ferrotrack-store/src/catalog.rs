@@ -2,87 +2,211 @@
 //!
 //! Listing 10,000 runs means opening 30,000 small files; this module reads them on
 //! every core, so that `runs()` costs one pass over the disk, not one Python call per file.
+//! Each thread appends the rows it decodes to its own column builders: a summary file
+//! costs a directory listing, one read and the decoding of the columns asked for, and
+//! no per-file batch, schema or filter.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
+use arrow_array::builder::{ArrayBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
 
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::layout::summary_files;
-use crate::segment::read_parquet;
 use crate::summary::summary_schema;
 
-/// The summary schema preceded by `run_idx` (index into the run folders given) and `rank`.
-pub fn catalog_schema() -> SchemaRef {
-    let mut fields = vec![
-        Field::new("run_idx", DataType::Int64, false),
-        Field::new("rank", DataType::Int64, false),
-    ];
-    fields.extend(summary_schema().fields().iter().map(|f| f.as_ref().clone()));
-    Arc::new(Schema::new(fields))
+/// Columns of the summary schema to read, by index; `name` (index 0) always comes first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryColumns(Vec<usize>);
+
+impl SummaryColumns {
+    /// Every column of the summary schema.
+    pub fn all() -> Self {
+        SummaryColumns((0..summary_schema().fields().len()).collect())
+    }
+
+    /// `name` and the columns named (in schema order), or the first unknown name.
+    pub fn named<S: AsRef<str>>(names: &[S]) -> Result<Self, String> {
+        let schema = summary_schema();
+        let mut idx = vec![0];
+        for n in names {
+            let i = schema.index_of(n.as_ref()).map_err(|_| {
+                let known: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                format!(
+                    "unknown summary column '{}': expected some of {}",
+                    n.as_ref(),
+                    known.join(", ")
+                )
+            })?;
+            idx.push(i);
+        }
+        idx.sort_unstable();
+        idx.dedup();
+        Ok(SummaryColumns(idx))
+    }
+
+    /// `run_idx` (index into the run folders given), `rank`, then these summary columns.
+    pub fn schema(&self) -> SchemaRef {
+        let summary = summary_schema();
+        let mut fields = vec![
+            Field::new("run_idx", DataType::Int64, false),
+            Field::new("rank", DataType::Int64, false),
+        ];
+        fields.extend(self.0.iter().map(|&i| summary.field(i).clone()));
+        Arc::new(Schema::new(fields))
+    }
 }
 
-fn with_owner(
-    batch: &RecordBatch,
-    run_idx: usize,
-    rank: u32,
-    name: Option<&str>,
-) -> StoreResult<Option<RecordBatch>> {
-    let batch = match name {
-        None => batch.clone(),
-        Some(wanted) => {
-            let names = batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .map(|a| {
-                    a.iter()
-                        .map(|n| Some(n == Some(wanted)))
-                        .collect::<BooleanArray>()
-                });
-            match names {
-                Some(mask) => arrow_select::filter::filter_record_batch(batch, &mask)
-                    .map_err(|e| crate::StoreError::parquet("<summary>", e))?,
-                None => return Ok(None),
+/// The summary schema preceded by `run_idx` and `rank` (what [`read_summaries`] gives
+/// when every column is asked for).
+pub fn catalog_schema() -> SchemaRef {
+    SummaryColumns::all().schema()
+}
+
+/// One thread's rows, appended column by column.
+struct Rows {
+    run_idx: Int64Builder,
+    rank: Int64Builder,
+    columns: Vec<Box<dyn ArrayBuilder>>,
+}
+
+impl Rows {
+    fn new(schema: &Schema) -> Self {
+        let columns = schema.fields()[2..]
+            .iter()
+            .map(|f| -> Box<dyn ArrayBuilder> {
+                match f.data_type() {
+                    DataType::Utf8 => Box::new(StringBuilder::new()),
+                    DataType::Float64 => Box::new(Float64Builder::new()),
+                    _ => Box::new(Int64Builder::new()),
+                }
+            })
+            .collect();
+        Rows {
+            run_idx: Int64Builder::new(),
+            rank: Int64Builder::new(),
+            columns,
+        }
+    }
+
+    /// Appends the rows of `batch` (projected summary columns) whose name is `wanted`.
+    fn append(&mut self, batch: &RecordBatch, run_idx: usize, rank: u32, wanted: Option<&str>) {
+        let names = batch.column(0).as_string::<i32>();
+        for row in 0..batch.num_rows() {
+            if wanted.is_some_and(|w| names.value(row) != w) {
+                continue;
+            }
+            self.run_idx.append_value(run_idx as i64);
+            self.rank.append_value(rank as i64);
+            for (builder, array) in self.columns.iter_mut().zip(batch.columns()) {
+                append_cell(builder.as_mut(), array, row);
             }
         }
-    };
-    if batch.num_rows() == 0 {
-        return Ok(None);
     }
-    let n = batch.num_rows();
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(vec![run_idx as i64; n])),
-        Arc::new(Int64Array::from(vec![rank as i64; n])),
-    ];
-    columns.extend(batch.columns().iter().cloned());
-    RecordBatch::try_new(catalog_schema(), columns)
-        .map(Some)
-        .map_err(|e| crate::StoreError::parquet("<summary>", e))
+
+    fn finish(mut self, schema: SchemaRef) -> StoreResult<RecordBatch> {
+        let mut arrays: Vec<ArrayRef> = vec![
+            Arc::new(self.run_idx.finish()),
+            Arc::new(self.rank.finish()),
+        ];
+        for (builder, field) in self.columns.iter_mut().zip(&schema.fields()[2..]) {
+            let array = builder.finish();
+            // Timestamps are gathered as plain integers and given their type here.
+            let array = match field.data_type() {
+                DataType::Timestamp(..) => arrow_cast_timestamp(&array, field.data_type()),
+                _ => array,
+            };
+            arrays.push(array);
+        }
+        RecordBatch::try_new(schema, arrays).map_err(|e| StoreError::parquet("<summaries>", e))
+    }
 }
 
-fn summaries_of(run_idx: usize, run_dir: &Path, name: Option<&str>) -> Vec<RecordBatch> {
-    let mut out = Vec::new();
+fn arrow_cast_timestamp(array: &ArrayRef, to: &DataType) -> ArrayRef {
+    let values = array.as_primitive::<Int64Type>();
+    let tz = match to {
+        DataType::Timestamp(_, tz) => tz.clone(),
+        _ => None,
+    };
+    Arc::new(
+        arrow_array::PrimitiveArray::<TimestampNanosecondType>::new(
+            values.values().clone(),
+            values.nulls().cloned(),
+        )
+        .with_timezone_opt(tz),
+    )
+}
+
+/// Copies one cell of a decoded column into the builder of its output column.
+fn append_cell(builder: &mut dyn ArrayBuilder, array: &ArrayRef, row: usize) {
+    let any = builder.as_any_mut();
+    if let Some(b) = any.downcast_mut::<StringBuilder>() {
+        b.append_value(array.as_string::<i32>().value(row));
+    } else if let Some(b) = any.downcast_mut::<Float64Builder>() {
+        let a = array.as_primitive::<Float64Type>();
+        b.append_option(a.is_valid(row).then(|| a.value(row)));
+    } else if let Some(b) = any.downcast_mut::<Int64Builder>() {
+        // Int64 and Timestamp(ns) columns share the same 64-bit values.
+        let value = match array.data_type() {
+            DataType::Timestamp(..) => array.as_primitive::<TimestampNanosecondType>().value(row),
+            _ => array.as_primitive::<Int64Type>().value(row),
+        };
+        b.append_value(value);
+    }
+}
+
+/// Decodes the asked-for columns of one summary file. The schema is known, so the
+/// Arrow schema embedded in the file is not decoded.
+fn read_summary_file(path: &Path, columns: &SummaryColumns) -> StoreResult<Vec<RecordBatch>> {
+    let data = std::fs::read(path).map_err(|e| StoreError::io("open", path, e))?;
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(bytes::Bytes::from(data), options)
+            .map_err(|e| StoreError::parquet(path, e))?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), columns.0.iter().copied());
+    builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| StoreError::parquet(path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::parquet(path, e))
+}
+
+/// Whether a decoded summary batch has the types the summary schema promises.
+fn well_typed(batch: &RecordBatch) -> bool {
+    batch.columns().iter().enumerate().all(|(i, a)| match a.data_type() {
+        DataType::Utf8 => i == 0,
+        DataType::Int64 | DataType::Float64 | DataType::Timestamp(..) => i > 0,
+        _ => false,
+    })
+}
+
+/// Appends the summaries of every rank of one run folder to `rows`.
+fn append_run(rows: &mut Rows, run_idx: usize, run_dir: &Path, name: Option<&str>, columns: &SummaryColumns) {
     for (rank, path) in summary_files(run_dir) {
         // An unreadable summary is skipped here; `doctor` reports and rebuilds it.
-        for batch in read_parquet(&path).unwrap_or_default() {
-            if let Ok(Some(b)) = with_owner(&batch, run_idx, rank, name) {
-                out.push(b);
+        for batch in read_summary_file(&path, columns).unwrap_or_default() {
+            if batch.num_columns() == columns.0.len() && well_typed(&batch) {
+                rows.append(&batch, run_idx, rank, name);
             }
         }
     }
-    out
 }
 
-/// Runs `f` over `items` on every core, keeping the order of `items`.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
+/// Splits `items` into one contiguous chunk per core and runs `f(first_index, chunk)` on
+/// each in its own thread; results come back in the order of the chunks.
+fn parallel_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &[T]) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(16);
     if threads <= 1 || items.len() < 64 {
-        return items.iter().enumerate().map(|(i, t)| f(i, t)).collect();
+        return vec![f(0, items)];
     }
     let chunk = items.len().div_ceil(threads);
     std::thread::scope(|s| {
@@ -91,30 +215,47 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync
             .enumerate()
             .map(|(c, part)| {
                 let f = &f;
-                s.spawn(move || {
-                    part.iter()
-                        .enumerate()
-                        .map(|(i, t)| f(c * chunk + i, t))
-                        .collect::<Vec<R>>()
-                })
+                s.spawn(move || f(c * chunk, part))
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("catalog reader panicked"))
+            .map(|h| h.join().expect("catalog reader panicked"))
             .collect()
     })
 }
 
-/// Summaries of every rank of every run folder (optionally of one metric only), as one
-/// batch of [`catalog_schema`] (one batch, not one per file: consumers pay per chunk).
-pub fn read_summaries(run_dirs: &[PathBuf], name: Option<&str>) -> StoreResult<RecordBatch> {
-    let batches: Vec<RecordBatch> = parallel_map(run_dirs, |i, dir| summaries_of(i, dir, name))
-        .into_iter()
-        .flatten()
-        .collect();
-    arrow_select::concat::concat_batches(&catalog_schema(), &batches)
-        .map_err(|e| crate::StoreError::parquet("<summaries>", e))
+/// Runs `f` over `items` on every core, keeping the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync) -> Vec<R> {
+    parallel_chunks(items, |first, part| {
+        part.iter()
+            .enumerate()
+            .map(|(i, t)| f(first + i, t))
+            .collect::<Vec<R>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Summaries of every rank of every run folder (optionally of one metric only, and of
+/// some columns only), as one batch of `columns.schema()`, in the order of `run_dirs`.
+pub fn read_summaries(
+    run_dirs: &[PathBuf],
+    name: Option<&str>,
+    columns: &SummaryColumns,
+) -> StoreResult<RecordBatch> {
+    let schema = columns.schema();
+    let parts = parallel_chunks(run_dirs, |first, dirs| {
+        let mut rows = Rows::new(&schema);
+        for (i, dir) in dirs.iter().enumerate() {
+            append_run(&mut rows, first + i, dir, name, columns);
+        }
+        rows.finish(schema.clone())
+    });
+    let parts = parts.into_iter().collect::<StoreResult<Vec<_>>>()?;
+    arrow_select::concat::concat_batches(&schema, &parts)
+        .map_err(|e| StoreError::parquet("<summaries>", e))
 }
 
 /// The bytes of each file (`None` where it cannot be read), read on every core.
@@ -126,6 +267,7 @@ pub fn read_files(paths: &[PathBuf]) -> Vec<Option<Vec<u8>>> {
 mod tests {
     use super::*;
     use crate::{MetricWriter, WriterConfig};
+    use arrow_array::Int64Array;
 
     #[test]
     fn summaries_of_many_runs_carry_their_run_and_rank() {
@@ -150,9 +292,9 @@ mod tests {
                 w.close().unwrap();
             }
         }
-        let all = read_summaries(&runs, None).unwrap();
+        let all = read_summaries(&runs, None, &SummaryColumns::all()).unwrap();
         assert_eq!(all.num_rows(), 100 * 2 * 2);
-        let only_b = read_summaries(&runs, Some("b")).unwrap();
+        let only_b = read_summaries(&runs, Some("b"), &SummaryColumns::all()).unwrap();
         let idx = only_b
             .column(0)
             .as_any()
@@ -162,6 +304,25 @@ mod tests {
             .to_vec();
         let expected: Vec<i64> = (0..100).flat_map(|i| [i, i]).collect();
         assert_eq!(idx, expected, "in run order, one row per rank");
+        assert_eq!(all.schema(), catalog_schema(), "the full schema, time zone included");
+        let last = SummaryColumns::named(&["last_timestamp", "last"]).unwrap();
+        let projected = read_summaries(&runs, Some("b"), &last).unwrap();
+        let names: Vec<&str> = projected
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(names, ["run_idx", "rank", "name", "last", "last_timestamp"]);
+        for column in ["run_idx", "rank", "name", "last", "last_timestamp"] {
+            assert_eq!(
+                projected.column_by_name(column),
+                only_b.column_by_name(column),
+                "{column}"
+            );
+        }
+        let err = SummaryColumns::named(&["lats"]).unwrap_err();
+        assert!(err.contains("'lats'") && err.contains("last_step"), "{err}");
         let texts = read_files(&[runs[0].join("summary.parquet"), runs[0].join("missing")]);
         assert!(texts[0].is_some() && texts[1].is_none());
     }

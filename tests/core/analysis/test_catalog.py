@@ -104,3 +104,28 @@ def test_flatten_and_atomic_json(tmp_path: Path) -> None:
     catalog.write_json_atomic(path, {"status": "crashed"})
     assert json.loads(path.read_text()) == {"status": "crashed"}
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_final_value_of_ranks_is_the_latest_rank(make_run: MakeRun, store: Path) -> None:
+    """final_values reads only the columns it needs and still combines ranks."""
+    from ferrotrack.core.analysis import final_values
+
+    folder = make_run([("m", 5.0, 0), ("m", 1.0, 1)])
+    rid = folder.name.removeprefix("run=")
+    time.sleep(0.01)
+    make_run([("m", 9.0, 7), ("m", 3.0, 8)], rank=2, run_id=rid)
+    got = final_values("m", store).row(0, named=True)
+    assert (got["run_id"], got["value"], got["step"]) == (rid, 3.0, 8)
+
+
+def test_summary_columns_are_checked(make_run: MakeRun) -> None:
+    import polars as pl
+
+    from ferrotrack.core._native import read_summaries
+
+    folder = make_run([("m", 5.0, 0)])
+    table = pl.DataFrame(read_summaries([folder], "m", ["max"]))
+    assert table.columns == ["run_idx", "rank", "name", "max"]
+    assert table.row(0) == (0, 0, "m", 5.0)
+    with pytest.raises(InvalidArgumentError, match="unknown summary column 'maxx'"):
+        read_summaries([folder], None, ["maxx"])

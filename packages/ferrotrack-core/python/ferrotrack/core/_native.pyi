@@ -86,7 +86,9 @@ class MetricWriter:
 
 def recover_run(run_dir: str | PathLike[str]) -> RecoveryDict: ...
 def read_summaries(
-    run_dirs: Sequence[str | PathLike[str]], name: str | None = None
+    run_dirs: Sequence[str | PathLike[str]],
+    name: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> ArrowTable: ...
 def live_segments(
     run_dir: str | PathLike[str],

@@ -31,7 +31,7 @@ def final_values(
     >>> final_values("val/acc", experiment="cifar10").sort("value")  # doctest: +SKIP
     """
     refs = select_runs(root, experiment, runs)
-    summary = read_summaries(refs, name=metric)
+    summary = read_summaries(refs, name=metric, columns=["last", "last_step", "last_timestamp"])
     owners = pl.DataFrame(
         {
             "run_idx": range(len(refs)),

@@ -265,18 +265,26 @@ def _empty_summary() -> pl.DataFrame:
 
 
 def combine_summaries(frame: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
-    """Summaries of several ranks combined per ``keys + [name]`` (needs a ``rank`` column)."""
+    """Summaries of several ranks combined per ``keys + [name]`` (needs a ``rank`` column).
+
+    Only the summary columns present are combined; ``last`` and ``last_step`` need
+    ``last_timestamp`` beside them (the rank whose last point is latest wins).
+    """
     import polars as pl
 
     latest = ["last_timestamp", "rank"]
+    rules = {
+        "count": pl.col("count").sum(),
+        "first": pl.col("first").sort_by("rank").first(),
+        "last": pl.col("last").sort_by(latest).last(),
+        "min": pl.col("min").min(),
+        "max": pl.col("max").max(),
+        "first_step": pl.col("first_step").sort_by("rank").first(),
+        "last_step": pl.col("last_step").sort_by(latest).last(),
+        "last_timestamp": pl.col("last_timestamp").max(),
+        "nan_count": pl.col("nan_count").sum(),
+    }
+    present = frame.collect_schema().names()
     return frame.group_by([*keys, "name"], maintain_order=True).agg(
-        pl.col("count").sum(),
-        pl.col("first").sort_by("rank").first(),
-        pl.col("last").sort_by(latest).last(),
-        pl.col("min").min(),
-        pl.col("max").max(),
-        pl.col("first_step").sort_by("rank").first(),
-        pl.col("last_step").sort_by(latest).last(),
-        pl.col("last_timestamp").max(),
-        pl.col("nan_count").sum(),
+        rule for column, rule in rules.items() if column in present
     )
