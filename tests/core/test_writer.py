@@ -9,7 +9,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -253,6 +253,52 @@ def test_a_mapping_with_one_bad_value_logs_none_of_it(writer: MetricWriter) -> N
         writer.log({"a": 1.0, "b": "x"})  # type: ignore[dict-item]
     assert "a" not in writer.summary()
     assert_nothing_lost(writer)
+
+
+def test_a_refused_row_leaves_automatic_steps_alone(tmp_path: Path) -> None:
+    w = MetricWriter(tmp_path / "run", background=False)
+    w.log({"a": 1.0, "b": 2.0})
+    with pytest.raises(TypeError, match="metric 'b'"):
+        w.log({"a": 5.0, "b": "x"})  # type: ignore[dict-item]
+    w.log({"b": 3.0, "a": 4.0})
+    w.close()
+    assert sorted(read_back(w)) == [("a", 0, 1.0), ("a", 1, 4.0), ("b", 0, 2.0), ("b", 1, 3.0)]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda log: log(), "missing required argument 'name'"),
+        (lambda log: log("a", 1.0, 2, 3, 4), "at most 4 arguments"),
+        (lambda log: log("a", 1.0, stpe=1), "unexpected keyword argument 'stpe'"),
+        (lambda log: log("a", 1.0, 2, step=3), "multiple values for argument 'step'"),
+        (lambda log: log("a", 1.0, step="3"), "step must be an int or None, got str"),
+        (lambda log: log({"a": 1.0}, step=1.5), "step must be an int or None, got float"),
+    ],
+)
+def test_log_arguments_are_bound_like_a_python_function(
+    writer: MetricWriter, call: Callable[[Any], None], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        call(writer.log)
+    assert_nothing_lost(writer)
+
+
+def test_log_takes_its_arguments_by_position_or_by_keyword(tmp_path: Path) -> None:
+    w = MetricWriter(tmp_path / "run", background=False)
+    w.log("a", 1.0, 5)
+    w.log("a", value=2.0, step=6)
+    w.log(name="a", value=3.0, step=None, timestamp=1_000)
+    w.log({"b": 4.0}, 2)
+    w.log({"b": 5.0}, step=None)
+    w.close()
+    assert read_back(w) == [
+        ("a", 5, 1.0),
+        ("a", 6, 2.0),
+        ("a", 7, 3.0),
+        ("b", 2, 4.0),
+        ("b", 3, 5.0),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,23 @@
 
 use pyo3::buffer::{Element, PyBuffer};
 use pyo3::prelude::*;
+use pyo3::types::PyFloat;
 
 use crate::errors::bad_argument;
 
 /// A float from a Python number (int, float, bool, numpy scalar, anything with `__float__`).
 #[inline]
 pub fn number(value: &Bound<'_, PyAny>) -> Option<f64> {
-    value.extract::<f64>().ok()
+    match exact_float(value) {
+        Some(v) => Some(v),
+        None => value.extract::<f64>().ok(),
+    }
+}
+
+/// The value of a plain `float` (not a subclass), read without calling into Python.
+#[inline]
+pub fn exact_float(value: &Bound<'_, PyAny>) -> Option<f64> {
+    value.cast_exact::<PyFloat>().ok().map(|f| f.value())
 }
 
 /// Nanoseconds since the epoch from an int (ns) or a float (seconds, like `time.time()`).

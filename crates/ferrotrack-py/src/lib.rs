@@ -1,6 +1,7 @@
 //! `ferrotrack.core._native`: the Python face of the ferrotrack store.
 
 mod errors;
+mod fast_call;
 mod inputs;
 mod name_cache;
 mod run_files;
@@ -11,6 +12,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<writer::MetricWriter>()?;
+    fast_call::install(&m.py().get_type::<writer::MetricWriter>())?;
     m.add_function(wrap_pyfunction!(run_files::recover_run, m)?)?;
     m.add_function(wrap_pyfunction!(run_files::read_run, m)?)?;
     m.add_function(wrap_pyfunction!(run_files::read_summaries, m)?)?;

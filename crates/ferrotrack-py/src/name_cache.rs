@@ -14,15 +14,12 @@ const SLOTS: usize = 1 << SLOTS_LOG2;
 /// Cached `(address, id, the str itself)` entries.
 pub struct NameCache {
     slots: Vec<Option<(usize, u32, Py<PyString>)>>,
-    /// Scratch space for `log_many`, reused so that a call allocates nothing.
-    pub scratch: Vec<(u32, f64)>,
 }
 
 impl Default for NameCache {
     fn default() -> Self {
         NameCache {
             slots: (0..SLOTS).map(|_| None).collect(),
-            scratch: Vec::new(),
         }
     }
 }
@@ -54,6 +51,5 @@ impl NameCache {
     /// Drops every cached reference (call with the GIL held).
     pub fn clear(&mut self) {
         self.slots.iter_mut().for_each(|s| *s = None);
-        self.scratch = Vec::new();
     }
 }

@@ -78,7 +78,8 @@ pub fn read_summaries(
     use ferrotrack_store::catalog::SummaryColumns;
     let columns = match columns {
         None => SummaryColumns::all(),
-        Some(c) => SummaryColumns::named(&c).map_err(|e| bad_argument(py, format!("read_summaries: {e}")))?,
+        Some(c) => SummaryColumns::named(&c)
+            .map_err(|e| bad_argument(py, format!("read_summaries: {e}")))?,
     };
     let batch = py
         .detach(|| ferrotrack_store::catalog::read_summaries(&run_dirs, name.as_deref(), &columns))

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyDict, PyString};
 use pyo3::Borrowed;
 use pyo3_arrow::{PyRecordBatch, PyTable};
 
@@ -12,7 +12,7 @@ use ferrotrack_store::schema::point_schema;
 use ferrotrack_store::{Durability, Front, MetricWriter as StoreWriter, StoreError, WriterConfig};
 
 use crate::errors::{bad_argument, not_a_number, to_py};
-use crate::inputs::{int_array, number, timestamp_ns, with_float_slice};
+use crate::inputs::{exact_float, int_array, number, timestamp_ns, with_float_slice};
 use crate::name_cache::NameCache;
 use crate::run_files::{recovery_dict, summary_dict};
 
@@ -76,43 +76,99 @@ impl MetricWriter {
         Ok(id)
     }
 
+    /// Logs one point, `log(name, value, step=None, timestamp=None)`, or several
+    /// points at one step, `log({name: value, ...}, step=None)`.
+    /// (Reached from Python through `fast_call`, which binds the arguments.)
+    #[inline]
+    pub(crate) fn log_point(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        value: Option<&Bound<'_, PyAny>>,
+        step: Option<i64>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let Ok(name) = name.cast::<PyString>() else {
+            let step = match (step, value) {
+                (Some(s), _) => Some(s),
+                (None, Some(v)) => Some(v.extract::<i64>().map_err(|_| {
+                    bad_argument(py, "log(mapping, step): step must be an int".into())
+                })?),
+                (None, None) => None,
+            };
+            return self.log_mapping(py, name, step);
+        };
+        let Some(value) = value else {
+            return Err(not_a_number(
+                py,
+                &name.to_string_lossy(),
+                &py.None().into_bound(py),
+            ));
+        };
+        let Some(v) = number(value) else {
+            return Err(not_a_number(py, &name.to_string_lossy(), value));
+        };
+        let ts = match timestamp {
+            Some(t) => Some(timestamp_ns(t)?),
+            None => None,
+        };
+        let front = self.lock(py)?;
+        let mut front = self.room(py, front)?;
+        let id = Self::name_id(py, &mut front, name)?;
+        front.buffer.push(id, v, step, ts);
+        self.inner.after_append(&mut front);
+        Ok(())
+    }
+
     fn log_mapping(
         &self,
         py: Python<'_>,
         mapping: &Bound<'_, PyAny>,
         step: Option<i64>,
     ) -> PyResult<()> {
-        let items: Bound<'_, PyDict> = match mapping.cast::<PyDict>() {
-            Ok(d) => d.clone(),
-            Err(_) => PyDict::from_sequence(&mapping.call_method0("items")?).map_err(|_| {
-                bad_argument(
-                    py,
-                    "log: expected a metric name (str) or a mapping of names to numbers".into(),
-                )
-            })?,
+        let converted;
+        let dict = match mapping.cast::<PyDict>() {
+            Ok(d) => d,
+            Err(_) => {
+                converted =
+                    PyDict::from_sequence(&mapping.call_method0("items")?).map_err(|_| {
+                        bad_argument(
+                            py,
+                            "log: expected a metric name (str) or a mapping of names to numbers"
+                                .into(),
+                        )
+                    })?;
+                &converted
+            }
         };
         let front = self.lock(py)?;
         let mut front = self.room(py, front)?;
-        let mut scratch = std::mem::take(&mut front.ext.scratch);
-        scratch.clear();
-        let result = Self::resolve_items(py, &mut front, &items, &mut scratch);
-        if result.is_ok() {
-            front.buffer.push_row(&scratch, step);
-            self.inner.after_append(&mut front);
+        let (mark, now) = front.buffer.begin_row(dict.len());
+        match Self::push_items(py, &mut front, dict, step, now) {
+            Ok(()) => {
+                front.buffer.end_row(mark);
+                self.inner.after_append(&mut front);
+                Ok(())
+            }
+            Err(e) => {
+                // A bad item logs nothing of its row.
+                front.buffer.abandon_row(mark);
+                Err(e)
+            }
         }
-        front.ext.scratch = scratch;
-        result
     }
 
-    /// Resolves every `(name, value)` of a dict into `out`, or fails naming the bad item.
+    /// Pushes every `(name, value)` of a dict as one row, or fails naming the bad item.
     /// Iterates with borrowed references (no reference counting per item); only a value
-    /// that is not a plain int or float can run Python code (`__float__`), and it is held
+    /// that is not a plain float or int can run Python code (`__float__`), and it is held
     /// by a strong reference while it does.
-    fn resolve_items(
+    #[inline]
+    fn push_items(
         py: Python<'_>,
         front: &mut Guard<'_>,
         dict: &Bound<'_, PyDict>,
-        out: &mut Vec<(u32, f64)>,
+        step: Option<i64>,
+        now: i64,
     ) -> PyResult<()> {
         let mut pos: pyo3::ffi::Py_ssize_t = 0;
         let mut key: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
@@ -122,7 +178,6 @@ impl MetricWriter {
         while unsafe { pyo3::ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) } != 0
         {
             let key = unsafe { Borrowed::from_ptr(py, key) };
-            let value = unsafe { Borrowed::from_ptr(py, value) };
             let Ok(name) = key.cast::<PyString>() else {
                 let ty = key
                     .get_type()
@@ -135,19 +190,18 @@ impl MetricWriter {
                 ));
             };
             let id = Self::name_id(py, front, &name)?;
-            let v = if value.is_exact_instance_of::<PyFloat>()
-                || value.is_exact_instance_of::<PyInt>()
-            {
-                number(&value)
-            } else {
-                // `__float__` may run Python code: hold the value (and thus the key's entry) strongly.
-                let value = value.to_owned();
-                number(&value)
+            let value = unsafe { Borrowed::from_ptr(py, value) };
+            let v = match exact_float(&value) {
+                Some(v) => v,
+                None => {
+                    // `__float__` may run Python code: hold the value (and thus the key's
+                    // entry) strongly while it does.
+                    let value = value.to_owned();
+                    number(&value)
+                        .ok_or_else(|| not_a_number(py, &name.to_string_lossy(), &value))?
+                }
             };
-            match v {
-                Some(v) => out.push((id, v)),
-                None => return Err(not_a_number(py, &name.to_string_lossy(), &value)),
-            }
+            front.buffer.push_in_row(id, v, step, now);
         }
         Ok(())
     }
@@ -212,50 +266,6 @@ impl MetricWriter {
             .detach(|| StoreWriter::open(config))
             .map_err(|e| to_py(py, e))?;
         Ok(MetricWriter { inner })
-    }
-
-    /// Logs one point, `log(name, value, step=None, timestamp=None)`, or several
-    /// points at one step, `log({name: value, ...}, step=None)`.
-    #[pyo3(signature = (name, value=None, step=None, timestamp=None))]
-    #[inline]
-    fn log(
-        &self,
-        py: Python<'_>,
-        name: &Bound<'_, PyAny>,
-        value: Option<&Bound<'_, PyAny>>,
-        step: Option<i64>,
-        timestamp: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        let Ok(name) = name.cast::<PyString>() else {
-            let step = match (step, value) {
-                (Some(s), _) => Some(s),
-                (None, Some(v)) => Some(v.extract::<i64>().map_err(|_| {
-                    bad_argument(py, "log(mapping, step): step must be an int".into())
-                })?),
-                (None, None) => None,
-            };
-            return self.log_mapping(py, name, step);
-        };
-        let Some(value) = value else {
-            return Err(not_a_number(
-                py,
-                &name.to_string_lossy(),
-                &py.None().into_bound(py),
-            ));
-        };
-        let Some(v) = number(value) else {
-            return Err(not_a_number(py, &name.to_string_lossy(), value));
-        };
-        let ts = match timestamp {
-            Some(t) => Some(timestamp_ns(t)?),
-            None => None,
-        };
-        let front = self.lock(py)?;
-        let mut front = self.room(py, front)?;
-        let id = Self::name_id(py, &mut front, name)?;
-        front.buffer.push(id, v, step, ts);
-        self.inner.after_append(&mut front);
-        Ok(())
     }
 
     /// Logs several metrics at one step: `log_many({"loss": 0.1, "acc": 0.9}, step=3)`.

@@ -29,6 +29,30 @@ impl Columns {
         }
     }
 
+    /// Empty columns with room for `n` points whose memory is already touched, so that
+    /// filling them costs no page faults (prepared off the logging thread).
+    pub fn prefaulted(n: usize) -> Self {
+        let mut c = Columns::with_capacity(n);
+        // A non-zero fill: zeroing a fresh allocation may be turned into `calloc`,
+        // which maps pages without touching them.
+        c.name.resize(n, 1);
+        c.step.resize(n, 1);
+        c.timestamp.resize(n, 1);
+        c.value.resize(n, 1.0);
+        c.name.clear();
+        c.step.clear();
+        c.timestamp.clear();
+        c.value.clear();
+        c
+    }
+
+    /// Points that fit before a column must grow.
+    #[inline]
+    fn room_left(&self) -> usize {
+        // The four columns are always reserved together, so `value` speaks for all.
+        self.value.capacity() - self.value.len()
+    }
+
     /// Number of points.
     #[inline]
     pub fn len(&self) -> usize {
@@ -59,6 +83,22 @@ impl Columns {
         *self = earlier;
     }
 
+    /// Makes room for `n` more points in all four columns.
+    fn reserve(&mut self, n: usize) {
+        self.name.reserve(n);
+        self.step.reserve(n);
+        self.timestamp.reserve(n);
+        self.value.reserve(n);
+    }
+
+    /// Moves every point into `other` (which has room for them), leaving self empty.
+    fn move_into(&mut self, other: &mut Columns) {
+        other.name.append(&mut self.name);
+        other.step.append(&mut self.step);
+        other.timestamp.append(&mut self.timestamp);
+        other.value.append(&mut self.value);
+    }
+
     /// Bytes reserved by the four columns.
     pub fn allocated_bytes(&self) -> usize {
         self.name.capacity() * 4
@@ -73,6 +113,9 @@ impl Columns {
 pub struct Buffer {
     interner: Interner,
     columns: Columns,
+    /// Empty, pre-faulted columns that the next flush (or growth) switches to, so that
+    /// logging never waits on the kernel to map fresh memory. Offered by the flush thread.
+    spare: Option<Columns>,
     /// The step the next automatic point of each name gets, indexed by name id.
     next_step: Vec<i64>,
     clock: WallClock,
@@ -113,27 +156,108 @@ impl Buffer {
             Some(t) => t,
             None => self.clock.now_ns(),
         };
+        self.make_room(1);
         self.columns.push(id, step, timestamp, value);
+    }
+
+    /// Makes sure `n` more points fit without a column reallocating in the middle.
+    #[inline]
+    fn make_room(&mut self, n: usize) {
+        if self.columns.room_left() < n {
+            self.grow(n);
+        }
+    }
+
+    /// Switches to the spare columns when they hold the points and `n` more; otherwise
+    /// grows the columns as vectors do.
+    #[cold]
+    fn grow(&mut self, n: usize) {
+        let needed = self.columns.len() + n;
+        match self.spare.take() {
+            Some(mut spare) if spare.value.capacity() >= needed => {
+                self.columns.move_into(&mut spare);
+                self.columns = spare;
+            }
+            spare => {
+                self.spare = spare;
+                let double = self.columns.value.capacity().max(1024);
+                self.columns.reserve(n.max(double));
+            }
+        }
+    }
+
+    /// Starts with these (empty) columns instead of unallocated ones.
+    pub fn start_with(&mut self, columns: Columns) {
+        debug_assert!(self.columns.is_empty() && columns.is_empty());
+        self.columns = columns;
+    }
+
+    /// Whether the flush thread should prepare spare columns.
+    pub fn wants_spare(&self) -> bool {
+        self.spare.is_none()
+    }
+
+    /// Takes pre-faulted empty columns for later use (see [`Buffer::take`]).
+    pub fn offer_spare(&mut self, spare: Columns) {
+        debug_assert!(spare.is_empty());
+        if self.spare.is_none() {
+            self.spare = Some(spare);
+        }
     }
 
     /// Appends points of several names logged together: one timestamp, one step.
     #[inline]
     pub fn push_row(&mut self, points: &[(u32, f64)], step: Option<i64>) {
-        let now = self.clock.now_ns();
+        let (mark, now) = self.begin_row(points.len());
         for &(id, value) in points {
-            self.push(id, value, step, Some(now));
+            self.push_in_row(id, value, step, now);
         }
+        self.end_row(mark);
+    }
+
+    /// Starts a row of about `n` points logged together: makes room for them and gives
+    /// the mark to end or abandon the row at, and the row's timestamp.
+    #[inline]
+    pub fn begin_row(&mut self, n: usize) -> (usize, i64) {
+        self.make_room(n);
+        (self.columns.len(), self.clock.now_ns())
+    }
+
+    /// Appends one point of the row begun last (one point per name in a row); its
+    /// automatic step is settled by [`end_row`](Self::end_row).
+    #[inline]
+    pub fn push_in_row(&mut self, id: u32, value: f64, step: Option<i64>, now: i64) {
+        let step = match step {
+            Some(s) => s,
+            None => self.next_step[id as usize],
+        };
+        self.columns.push(id, step, now, value);
+    }
+
+    /// Keeps the row begun at `mark`: automatic steps of its names continue after it.
+    #[inline]
+    pub fn end_row(&mut self, mark: usize) {
+        let c = &self.columns;
+        for (&id, &step) in c.name[mark..].iter().zip(&c.step[mark..]) {
+            self.next_step[id as usize] = step.saturating_add(1);
+        }
+    }
+
+    /// Drops the points of the row begun at `mark`, as if it had never started.
+    pub fn abandon_row(&mut self, mark: usize) {
+        let c = &mut self.columns;
+        c.name.truncate(mark);
+        c.step.truncate(mark);
+        c.timestamp.truncate(mark);
+        c.value.truncate(mark);
     }
 
     /// Appends many points of one name sharing a timestamp; `steps` must match `values` in length.
     pub fn push_array(&mut self, id: u32, values: &[f64], steps: Option<&[i64]>) {
         let now = self.clock.now_ns();
         let n = values.len();
+        self.make_room(n);
         let c = &mut self.columns;
-        c.name.reserve(n);
-        c.step.reserve(n);
-        c.timestamp.reserve(n);
-        c.value.reserve(n);
         c.name.extend(std::iter::repeat_n(id, n));
         c.timestamp.extend(std::iter::repeat_n(now, n));
         c.value.extend_from_slice(values);
@@ -177,11 +301,16 @@ impl Buffer {
         self.columns.value.capacity() * BYTES_PER_POINT
     }
 
-    /// Takes the waiting points out, leaving room for up to `reserve` new ones.
+    /// Takes the waiting points out, leaving the spare columns in their place, or else
+    /// room for up to `reserve` new points.
     pub fn take(&mut self, reserve: usize) -> Columns {
         let n = self.columns.len();
         self.clock.reanchor();
-        std::mem::replace(&mut self.columns, Columns::with_capacity(n.min(reserve)))
+        let next = match self.spare.take() {
+            Some(spare) => spare,
+            None => Columns::with_capacity(n.min(reserve)),
+        };
+        std::mem::replace(&mut self.columns, next)
     }
 
     /// Puts points whose flush failed back in front, so that nothing is lost.
@@ -218,6 +347,24 @@ mod tests {
     }
 
     #[test]
+    fn an_abandoned_row_leaves_no_trace() {
+        let mut b = Buffer::new();
+        let a = b.intern("a").unwrap();
+        let c = b.intern("c").unwrap();
+        b.push_row(&[(a, 1.0), (c, 2.0)], None);
+        let (mark, now) = b.begin_row(2);
+        b.push_in_row(a, 3.0, None, now);
+        b.push_in_row(c, 4.0, Some(50), now);
+        b.abandon_row(mark);
+        b.push_row(&[(c, 5.0), (a, 6.0)], None);
+        assert_eq!(b.columns().value, vec![1.0, 2.0, 5.0, 6.0]);
+        assert_eq!(b.columns().step, vec![0, 0, 1, 1]);
+        b.push_row(&[(a, 7.0)], Some(9));
+        b.push(a, 8.0, None, None);
+        assert_eq!(b.columns().step[4..], [9, 10]);
+    }
+
+    #[test]
     fn timestamps_never_go_backwards() {
         let mut b = Buffer::new();
         let a = b.intern("a").unwrap();
@@ -226,6 +373,36 @@ mod tests {
         }
         let ts = &b.columns().timestamp;
         assert!(ts.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn spare_columns_take_over_without_losing_points() {
+        let mut b = Buffer::new();
+        let a = b.intern("a").unwrap();
+        b.push_array(a, &[1.0; 1000], None);
+        let spare = Columns::prefaulted(5000);
+        let spare_at = spare.value.as_ptr();
+        b.offer_spare(spare);
+        assert!(!b.wants_spare());
+        // Growing past the capacity moves the points into the spare.
+        b.push_array(a, &[2.0; 2000], None);
+        assert_eq!(b.columns().value.as_ptr(), spare_at);
+        assert_eq!(b.len(), 3000);
+        assert_eq!(b.columns().step, (0..3000).collect::<Vec<i64>>());
+        assert!(b.wants_spare());
+        // A spare too small for what is waiting is kept for the next flush.
+        b.offer_spare(Columns::prefaulted(10));
+        b.push_array(a, &[3.0; 5000], None);
+        assert_eq!(b.len(), 8000);
+        assert!(!b.wants_spare());
+        let taken = b.take(1 << 20);
+        assert_eq!(taken.len(), 8000);
+        assert_eq!(
+            b.columns().value.capacity(),
+            10,
+            "the spare is what takes its place"
+        );
+        assert!(b.wants_spare());
     }
 
     #[test]

@@ -180,15 +180,25 @@ fn read_summary_file(path: &Path, columns: &SummaryColumns) -> StoreResult<Vec<R
 
 /// Whether a decoded summary batch has the types the summary schema promises.
 fn well_typed(batch: &RecordBatch) -> bool {
-    batch.columns().iter().enumerate().all(|(i, a)| match a.data_type() {
-        DataType::Utf8 => i == 0,
-        DataType::Int64 | DataType::Float64 | DataType::Timestamp(..) => i > 0,
-        _ => false,
-    })
+    batch
+        .columns()
+        .iter()
+        .enumerate()
+        .all(|(i, a)| match a.data_type() {
+            DataType::Utf8 => i == 0,
+            DataType::Int64 | DataType::Float64 | DataType::Timestamp(..) => i > 0,
+            _ => false,
+        })
 }
 
 /// Appends the summaries of every rank of one run folder to `rows`.
-fn append_run(rows: &mut Rows, run_idx: usize, run_dir: &Path, name: Option<&str>, columns: &SummaryColumns) {
+fn append_run(
+    rows: &mut Rows,
+    run_idx: usize,
+    run_dir: &Path,
+    name: Option<&str>,
+    columns: &SummaryColumns,
+) {
     for (rank, path) in summary_files(run_dir) {
         // An unreadable summary is skipped here; `doctor` reports and rebuilds it.
         for batch in read_summary_file(&path, columns).unwrap_or_default() {
@@ -304,15 +314,15 @@ mod tests {
             .to_vec();
         let expected: Vec<i64> = (0..100).flat_map(|i| [i, i]).collect();
         assert_eq!(idx, expected, "in run order, one row per rank");
-        assert_eq!(all.schema(), catalog_schema(), "the full schema, time zone included");
+        assert_eq!(
+            all.schema(),
+            catalog_schema(),
+            "the full schema, time zone included"
+        );
         let last = SummaryColumns::named(&["last_timestamp", "last"]).unwrap();
         let projected = read_summaries(&runs, Some("b"), &last).unwrap();
-        let names: Vec<&str> = projected
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
+        let schema = projected.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["run_idx", "rank", "name", "last", "last_timestamp"]);
         for column in ["run_idx", "rank", "name", "last", "last_timestamp"] {
             assert_eq!(

@@ -150,6 +150,11 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
         std::fs::create_dir_all(&mdir).map_err(|e| StoreError::io("create", &mdir, e))?;
         let (state, recovery) = recover_rank(&config.run_dir, config.rank)?;
         let mut buffer = Buffer::new();
+        if config.background {
+            // Mapping memory costs ~2 µs a page on a VM: pay for the first columns here,
+            // once, and let the flush thread prepare the next ones.
+            buffer.start_with(Columns::prefaulted(spare_rows(&config)));
+        }
         for (name, stat) in state.summary.iter() {
             let id = buffer.intern(name)?;
             buffer.continue_steps_after(id, stat.last_step);
@@ -372,9 +377,16 @@ impl<E: Default + Send + 'static> Drop for MetricWriter<E> {
     }
 }
 
+/// Points the columns hold: a whole flush and a quarter more, so that points logged
+/// while the flush thread wakes up do not make them grow; within half the memory cap.
+fn spare_rows(config: &WriterConfig) -> usize {
+    (config.max_rows + config.max_rows / 4).min(config.memory_cap_bytes / BYTES_PER_POINT / 2)
+}
+
 impl<E: Send> Shared<E> {
     fn flush_loop(&self) {
         loop {
+            self.prepare_spare();
             let stop = {
                 let mut signal = self.signal.lock();
                 if !signal.requested && !signal.stop {
@@ -395,6 +407,17 @@ impl<E: Send> Shared<E> {
                 self.failed.store(true, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Gives the front pre-faulted spare columns if it has none, so that the logging
+    /// thread fills memory the kernel has already mapped (page faults happen here).
+    /// Sized to stay well inside the memory cap.
+    fn prepare_spare(&self) {
+        if !self.front.lock().buffer.wants_spare() {
+            return;
+        }
+        let spare = Columns::prefaulted(spare_rows(&self.config));
+        self.front.lock().buffer.offer_spare(spare);
     }
 
     fn beat(&self, sink: &mut Sink) -> StoreResult<()> {
