@@ -42,5 +42,6 @@ def _from_frame(root: Root, frame: pl.DataFrame) -> list[RunRef]:
         return [find_run(i, root) for i in ids]
     exps = frame.get_column("experiment").cast(str).to_list()
     return [
-        RunRef(e, i, base / f"experiment={e}" / f"run={i}") for e, i in zip(exps, ids, strict=True)
+        RunRef(e, i, os.path.join(base, f"experiment={e}", f"run={i}"))
+        for e, i in zip(exps, ids, strict=True)
     ]

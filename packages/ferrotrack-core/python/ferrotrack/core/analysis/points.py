@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from pathlib import Path
 
 import polars as pl
 
 from ferrotrack.core.analysis._select import Experiments, Root, RunsArg, select_runs
-from ferrotrack.core.store.catalog import RunRef, live_segments
+from ferrotrack.core.store.catalog import RunRef
 
 __all__ = ["POINT_SCHEMA", "metrics", "scan_segments"]
 
@@ -58,11 +57,13 @@ def scan_segments(refs: Iterable[RunRef]) -> pl.LazyFrame:
     The ``run`` column comes from the hive folder name; ``experiment`` and ``rank`` are
     literals, since hive parsing would percent-decode experiment names.
     """
-    groups: dict[tuple[str, int], list[Path]] = defaultdict(list)
+    from ferrotrack.core._native import live_segments
+
+    groups: dict[tuple[str, int], list[str]] = defaultdict(list)
     for ref in refs:
-        live, _ = live_segments(ref.path)
-        for seg, path in live:
-            groups[(ref.experiment, seg.rank)].append(path)
+        live, _ = live_segments(ref.folder)
+        for rank, _lo, _hi, path in live:
+            groups[(ref.experiment, rank)].append(path)
     if not groups:
         return pl.LazyFrame(schema=POINT_SCHEMA)
     scans = [

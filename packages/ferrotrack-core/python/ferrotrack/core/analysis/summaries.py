@@ -25,7 +25,7 @@ def read_summaries(
     from ferrotrack.core._native import read_summaries as read_native
 
     wanted = None if columns is None else _with_dependencies(columns)
-    table = read_native([ref.path for ref in refs], name, wanted)
+    table = read_native([ref.folder for ref in refs], name, wanted)
     frame = pl.DataFrame(table)
     if frame.is_empty():
         schema = _SCHEMA if wanted is None else {c: _SCHEMA[c] for c in frame.columns[2:]}

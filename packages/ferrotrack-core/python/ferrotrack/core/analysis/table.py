@@ -86,7 +86,7 @@ def _as_str(value: object) -> str | None:
 
 
 def _params_columns(records: Sequence[RunRecord]) -> pl.DataFrame:
-    params = read_json_objects([os.path.join(r.ref.path, "params.json") for r in records])
+    params = read_json_objects([os.path.join(r.ref.folder, "params.json") for r in records])
     flat = [flatten(p) for p in params]
     keys = sorted({k for row in flat for k in row})
     return pl.DataFrame([_column(f"params.{k}", [row.get(k) for row in flat]) for k in keys])
@@ -104,7 +104,7 @@ def _column(name: str, values: list[Any]) -> pl.Series:
 
 
 def _metric_columns(records: Sequence[RunRecord]) -> pl.DataFrame:
-    summary = read_summaries([r.ref for r in records])
+    summary = read_summaries([r.ref for r in records], columns=METRIC_STATS)
     height = len(records)
     if summary.is_empty():
         return pl.DataFrame()
