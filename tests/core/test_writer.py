@@ -150,7 +150,7 @@ def test_polars_and_pyarrow_read_the_export_without_ferrotrack_code(tmp_path: Pa
     assert frame.columns == ["name", "step", "timestamp", "value"]
     assert frame["value"].sum() == sum(range(1000))
     table = pa.table(w)
-    assert table.schema.field("name").type == pa.dictionary(pa.int32(), pa.utf8())
+    assert table.schema.field("name").type == pa.dictionary(pa.uint32(), pa.utf8())
     assert table.schema.field("timestamp").type == pa.timestamp("ns", tz="UTC")
     assert table.num_rows == 1000
 

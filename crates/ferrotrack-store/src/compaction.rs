@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{StoreError, StoreResult};
 use crate::layout::{metrics_dir, SegmentId};
 use crate::schema::{point_schema, writer_properties, KEY_RANK, KEY_SEQ_HI, KEY_SEQ_LO};
-use crate::segment::{read_parquet, write_parquet_atomic};
+use crate::segment::{read_points, write_parquet_atomic};
 
 /// A segment of the writer's own rank, with its row count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +94,7 @@ pub fn merge(run_dir: &Path, sources: &[SegmentInfo], sync: bool) -> StoreResult
     };
     let mut batches = Vec::new();
     for s in sources {
-        batches.extend(read_parquet(&s.path)?);
+        batches.extend(read_points(&s.path)?);
     }
     let path = metrics_dir(run_dir).join(id.file_name());
     let props = writer_properties(&[

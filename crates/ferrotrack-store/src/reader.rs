@@ -6,7 +6,7 @@ use arrow_array::RecordBatch;
 
 use crate::error::{StoreError, StoreResult};
 use crate::layout::{live_segments, metrics_dir};
-use crate::segment::read_parquet;
+use crate::segment::read_points;
 
 /// Reads every point of a run (of one rank, or all), ordered by rank then flush.
 ///
@@ -22,7 +22,7 @@ pub fn read_run(run_dir: &Path, rank: Option<u32>) -> StoreResult<Vec<RecordBatc
             if rank.is_some_and(|r| r != seg.id.rank) {
                 continue;
             }
-            match read_parquet(&seg.path) {
+            match read_points(&seg.path) {
                 Ok(batches) => out.extend(batches),
                 Err(StoreError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound && attempts < 10 =>

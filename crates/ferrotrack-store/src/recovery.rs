@@ -13,7 +13,7 @@ use crate::layout::{
     is_temp_name, list_all_segments, metrics_dir, quarantine_dir, split_covered, summary_files,
     summary_path, summary_rank, SegmentId,
 };
-use crate::segment::{parquet_footer, read_parquet};
+use crate::segment::{parquet_footer, read_points};
 use crate::summary::Summary;
 
 /// What recovery found and did.
@@ -193,7 +193,7 @@ pub fn load_or_rebuild_summary(
     }
     let mut summary = Summary::new();
     for seg in segments {
-        for batch in read_parquet(&seg.path)? {
+        for batch in read_points(&seg.path)? {
             summary.update_batch(&batch)?;
         }
     }

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use arrow_array::types::Int32Type;
+use arrow_array::types::UInt32Type;
 use arrow_array::{
-    ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampNanosecondArray,
+    ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray, UInt32Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -24,7 +24,7 @@ pub const KEY_RANK: &str = "ferrotrack.rank";
 pub const KEY_SEQ_LO: &str = "ferrotrack.seq_lo";
 pub const KEY_SEQ_HI: &str = "ferrotrack.seq_hi";
 
-/// The schema of a segment: `name` dictionary<int32, utf8>, `step` int64,
+/// The schema of a segment: `name` dictionary<uint32, utf8>, `step` int64,
 /// `timestamp` timestamp[ns, UTC], `value` float64.
 pub fn point_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
@@ -34,7 +34,7 @@ pub fn point_schema() -> SchemaRef {
                 vec![
                     Field::new(
                         "name",
-                        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                        DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)),
                         false,
                     ),
                     Field::new("step", DataType::Int64, false),
@@ -53,9 +53,11 @@ pub fn point_schema() -> SchemaRef {
 
 /// Builds a record batch from buffered columns; `names` maps ids to names.
 pub fn columns_to_batch(cols: Columns, names: &[Arc<str>]) -> RecordBatch {
-    let keys = Int32Array::from_iter_values(cols.name.iter().map(|&id| id as i32));
+    // Name ids are the dictionary keys as they are: unsigned, like polars' categories,
+    // so neither this conversion nor a reader's copies them.
+    let keys = UInt32Array::from(cols.name);
     let values = StringArray::from_iter_values(names.iter().map(|n| n.as_ref()));
-    let name = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
+    let name = DictionaryArray::<UInt32Type>::try_new(keys, Arc::new(values))
         .expect("every buffered name id is interned");
     let columns: Vec<ArrayRef> = vec![
         Arc::new(name),

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -14,6 +14,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use crate::durability::{sync_dir, sync_file};
 use crate::error::{StoreError, StoreResult};
 use crate::layout::temp_path;
+use crate::schema::point_schema;
 
 /// Writes `batches` to `path` through a temporary file and a rename, so that no
 /// reader ever sees a partial file. With `sync`, the file is fsynced before the
@@ -103,6 +104,20 @@ pub fn read_parquet(path: &Path) -> StoreResult<Vec<RecordBatch>> {
         .map_err(|e| StoreError::parquet(path, e))
 }
 
+/// Reads a segment as record batches of [`point_schema`], whatever Arrow schema its
+/// writer embedded (segments written before names had unsigned keys read the same).
+pub fn read_points(path: &Path) -> StoreResult<Vec<RecordBatch>> {
+    let data = std::fs::read(path).map_err(|e| StoreError::io("open", path, e))?;
+    let options = ArrowReaderOptions::new().with_schema(point_schema());
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(bytes::Bytes::from(data), options)
+            .and_then(|b| b.with_batch_size(1 << 16).build())
+            .map_err(|e| StoreError::parquet(path, e))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::parquet(path, e))
+}
+
 /// Rows and key-value metadata of a Parquet file, read from its footer only.
 pub fn parquet_footer(path: &Path) -> StoreResult<(u64, Vec<(String, String)>)> {
     let file = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
@@ -134,4 +149,61 @@ pub fn sync_paths<'a>(paths: impl IntoIterator<Item = &'a Path>) -> StoreResult<
         sync_dir(&d)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, UInt32Type};
+    use arrow_array::{
+        ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray,
+        TimestampNanosecondArray,
+    };
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+
+    #[test]
+    fn segments_with_signed_name_keys_read_as_the_current_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Arc::new(Schema::new(vec![
+            Field::new(
+                "name",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                false,
+            ),
+            Field::new("step", DataType::Int64, false),
+            Field::new(
+                "timestamp",
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("value", DataType::Float64, false),
+        ]));
+        let name = DictionaryArray::<Int32Type>::try_new(
+            Int32Array::from(vec![1, 0]),
+            Arc::new(StringArray::from(vec!["a", "b"])),
+        )
+        .unwrap();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(name),
+            Arc::new(Int64Array::from(vec![0, 1])),
+            Arc::new(TimestampNanosecondArray::from(vec![5, 6]).with_timezone("UTC")),
+            Arc::new(Float64Array::from(vec![0.5, 1.5])),
+        ];
+        let batch = RecordBatch::try_new(old.clone(), columns).unwrap();
+        let path = dir.path().join("old.parquet");
+        let props = WriterProperties::builder().build();
+        write_parquet_atomic(&path, old, &[batch], props, false).unwrap();
+        let read = read_points(&path).unwrap();
+        assert_eq!(read[0].schema().fields(), point_schema().fields());
+        let names = read[0].column(0).as_dictionary::<UInt32Type>();
+        let texts: Vec<&str> = names
+            .downcast_dict::<StringArray>()
+            .unwrap()
+            .into_iter()
+            .map(|n| n.unwrap())
+            .collect();
+        assert_eq!(texts, ["b", "a"]);
+    }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampNanosecondType};
+use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType, UInt32Type};
 use arrow_array::{
     Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
 };
@@ -117,8 +117,8 @@ impl Summary {
         };
         let names = batch
             .column_by_name("name")
-            .and_then(|c| c.as_dictionary_opt::<Int32Type>())
-            .ok_or_else(|| bad("column 'name' is not dictionary<int32, utf8>"))?;
+            .and_then(|c| c.as_dictionary_opt::<UInt32Type>())
+            .ok_or_else(|| bad("column 'name' is not dictionary<uint32, utf8>"))?;
         let dict = names
             .values()
             .as_string_opt::<i32>()

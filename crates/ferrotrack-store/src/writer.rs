@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampNanosecondType};
+use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType, UInt32Type};
 use arrow_array::RecordBatch;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
@@ -552,9 +552,9 @@ impl<E: Send> Shared<E> {
 
 /// Recovers buffered columns from a batch built by [`columns_to_batch`] (failure path only).
 fn batch_to_columns(batch: &RecordBatch) -> Columns {
-    let name = batch.column(0).as_dictionary::<Int32Type>();
+    let name = batch.column(0).as_dictionary::<UInt32Type>();
     Columns {
-        name: name.keys().values().iter().map(|&k| k as u32).collect(),
+        name: name.keys().values().to_vec(),
         step: batch
             .column(1)
             .as_primitive::<Int64Type>()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type};
+use arrow_array::types::{Float64Type, Int64Type, UInt32Type};
 use arrow_array::RecordBatch;
 use ferrotrack_store::compaction::CompactionPolicy;
 use ferrotrack_store::{MetricWriter, WriterConfig};
@@ -36,7 +36,7 @@ pub fn log(w: &MetricWriter, name: &str, value: f64, step: Option<i64>) {
 pub fn rows(batches: &[RecordBatch]) -> Vec<(String, i64, f64)> {
     let mut out = Vec::new();
     for b in batches {
-        let names = b.column(0).as_dictionary::<Int32Type>();
+        let names = b.column(0).as_dictionary::<UInt32Type>();
         let dict = names.values().as_string::<i32>();
         let steps = b.column(1).as_primitive::<Int64Type>();
         let values = b.column(3).as_primitive::<Float64Type>();

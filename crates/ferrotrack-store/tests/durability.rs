@@ -40,7 +40,7 @@ fn segments_carry_the_schema_and_the_format_version() {
     assert_eq!(
         types,
         [
-            "Dictionary(Int32, Utf8)",
+            "Dictionary(UInt32, Utf8)",
             "Int64",
             "Timestamp(ns, \"UTC\")",
             "Float64"

@@ -33,7 +33,7 @@ def point_schema() -> pa.Schema:
 
     return pa.schema(
         [
-            pa.field("name", pa.dictionary(pa.int32(), pa.string()), nullable=False),
+            pa.field("name", pa.dictionary(pa.uint32(), pa.string()), nullable=False),
             pa.field("step", pa.int64(), nullable=False),
             pa.field("timestamp", pa.timestamp("ns", tz="UTC"), nullable=False),
             pa.field("value", pa.float64(), nullable=False),
@@ -115,7 +115,10 @@ def metrics_to_batch(metrics: Iterable[MetricData]) -> pa.RecordBatch:
 
     rows = [m for m in metrics if m.type in (MetricType.SCALAR, MetricType.SYSTEM)]
     now = time.time_ns()
-    names = pa.array([m.name for m in rows], pa.string()).dictionary_encode()
+    encoded = pa.array([m.name for m in rows], pa.string()).dictionary_encode()
+    names = pa.DictionaryArray.from_arrays(
+        encoded.indices.cast(pa.uint32()), encoded.dictionary
+    )
     return pa.RecordBatch.from_arrays(
         [
             names,
