@@ -386,7 +386,6 @@ fn spare_rows(config: &WriterConfig) -> usize {
 impl<E: Send> Shared<E> {
     fn flush_loop(&self) {
         loop {
-            self.prepare_spare();
             let stop = {
                 let mut signal = self.signal.lock();
                 if !signal.requested && !signal.stop {
@@ -398,6 +397,9 @@ impl<E: Send> Shared<E> {
             if stop {
                 return;
             }
+            // Prepared here, not while the run starts: mapping memory then would compete
+            // with the first points (the writer opens with columns already mapped).
+            self.prepare_spare();
             let mut sink = self.sink.lock();
             let result = self
                 .flush_locked(&mut sink, self.config.compaction)
