@@ -397,17 +397,19 @@ impl<E: Send> Shared<E> {
             if stop {
                 return;
             }
-            // Prepared here, not while the run starts: mapping memory then would compete
-            // with the first points (the writer opens with columns already mapped).
-            self.prepare_spare();
             let mut sink = self.sink.lock();
             let result = self
                 .flush_locked(&mut sink, self.config.compaction)
                 .and_then(|()| self.beat(&mut sink));
+            drop(sink);
             if let Err(e) = result {
                 *self.error.lock() = Some(e);
                 self.failed.store(true, Ordering::Relaxed);
             }
+            // After the flush, so that taking the waiting points is never delayed, and not
+            // while the run starts (the writer opens with columns already mapped, and
+            // mapping more then would compete with the first points).
+            self.prepare_spare();
         }
     }
 
