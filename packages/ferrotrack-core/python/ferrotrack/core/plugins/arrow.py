@@ -116,9 +116,7 @@ def metrics_to_batch(metrics: Iterable[MetricData]) -> pa.RecordBatch:
     rows = [m for m in metrics if m.type in (MetricType.SCALAR, MetricType.SYSTEM)]
     now = time.time_ns()
     encoded = pa.array([m.name for m in rows], pa.string()).dictionary_encode()
-    names = pa.DictionaryArray.from_arrays(
-        encoded.indices.cast(pa.uint32()), encoded.dictionary
-    )
+    names = pa.DictionaryArray.from_arrays(encoded.indices.cast(pa.uint32()), encoded.dictionary)
     return pa.RecordBatch.from_arrays(
         [
             names,
