@@ -155,6 +155,20 @@ def test_polars_and_pyarrow_read_the_export_without_ferrotrack_code(tmp_path: Pa
     assert table.num_rows == 1000
 
 
+def test_segments_tell_polars_that_names_are_categorical(tmp_path: Path) -> None:
+    """The field metadata that lets polars read name codes without decoding strings."""
+    import pyarrow.parquet as pq
+
+    with MetricWriter(tmp_path / "run", background=False) as w:
+        w.log({"a": 1.0, "b": 2.0})
+    (segment,) = (tmp_path / "run" / "metrics").glob("*.parquet")
+    field = pq.read_schema(segment).field("name")
+    assert (field.metadata or {}).get(b"_PL_CATEGORICAL2") == b"0;0;u32;"
+    frame = pl.read_parquet(segment)
+    assert frame.schema["name"] == pl.Categorical()
+    assert frame["name"].cast(pl.String).to_list() == ["a", "b"]
+
+
 def test_special_floats_round_trip_exactly(tmp_path: Path) -> None:
     specials = [math.nan, math.inf, -math.inf, -0.0, 5e-324, 1.7976931348623157e308]
     with MetricWriter(tmp_path / "run", background=False) as w:
