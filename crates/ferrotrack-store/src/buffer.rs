@@ -83,6 +83,14 @@ impl Columns {
         *self = earlier;
     }
 
+    /// Keeps the first `n` points.
+    fn truncate(&mut self, n: usize) {
+        self.name.truncate(n);
+        self.step.truncate(n);
+        self.timestamp.truncate(n);
+        self.value.truncate(n);
+    }
+
     /// Makes room for `n` more points in all four columns.
     fn reserve(&mut self, n: usize) {
         self.name.reserve(n);
@@ -245,11 +253,7 @@ impl Buffer {
 
     /// Drops the points of the row begun at `mark`, as if it had never started.
     pub fn abandon_row(&mut self, mark: usize) {
-        let c = &mut self.columns;
-        c.name.truncate(mark);
-        c.step.truncate(mark);
-        c.timestamp.truncate(mark);
-        c.value.truncate(mark);
+        self.columns.truncate(mark);
     }
 
     /// Appends many points of one name sharing a timestamp; `steps` must match `values` in length.

@@ -14,11 +14,12 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampNanosecondType};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::ProjectionMask;
 
 use crate::error::{StoreError, StoreResult};
 use crate::layout::summary_files;
+use crate::segment::read_parquet_with;
 use crate::summary::summary_schema;
 
 /// Columns of the summary schema to read, by index; `name` (index 0) always comes first.
@@ -164,18 +165,11 @@ fn append_cell(builder: &mut dyn ArrayBuilder, array: &ArrayRef, row: usize) {
 /// Decodes the asked-for columns of one summary file. The schema is known, so the
 /// Arrow schema embedded in the file is not decoded.
 fn read_summary_file(path: &Path, columns: &SummaryColumns) -> StoreResult<Vec<RecordBatch>> {
-    let data = std::fs::read(path).map_err(|e| StoreError::io("open", path, e))?;
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new_with_options(bytes::Bytes::from(data), options)
-            .map_err(|e| StoreError::parquet(path, e))?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), columns.0.iter().copied());
-    builder
-        .with_projection(mask)
-        .build()
-        .map_err(|e| StoreError::parquet(path, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::parquet(path, e))
+    read_parquet_with(path, options, |builder| {
+        let mask = ProjectionMask::roots(builder.parquet_schema(), columns.0.iter().copied());
+        builder.with_projection(mask)
+    })
 }
 
 /// Whether a decoded summary batch has the types the summary schema promises.

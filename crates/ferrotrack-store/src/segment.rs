@@ -89,33 +89,42 @@ fn parquet_write_error(path: &Path, err: parquet::errors::ParquetError) -> Store
     }
 }
 
-/// Reads every record batch of a Parquet file.
+/// A Parquet reader builder over a file held in memory.
+pub type BytesReaderBuilder = ParquetRecordBatchReaderBuilder<bytes::Bytes>;
+
+/// Reads every record batch of a Parquet file, with reader `options` and whatever
+/// `shape` sets on the builder (a projection, say).
 ///
 /// The file is read whole with one system call and decoded from memory: reading column
 /// chunks through a `File` costs a seek, a read and a descriptor clone each, which
 /// dominates for the many small files (summaries) that listing runs reads.
-pub fn read_parquet(path: &Path) -> StoreResult<Vec<RecordBatch>> {
+pub fn read_parquet_with(
+    path: &Path,
+    options: ArrowReaderOptions,
+    shape: impl FnOnce(BytesReaderBuilder) -> BytesReaderBuilder,
+) -> StoreResult<Vec<RecordBatch>> {
     let data = std::fs::read(path).map_err(|e| StoreError::io("open", path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(data))
-        .and_then(|b| b.with_batch_size(1 << 16).build())
+    let reader = BytesReaderBuilder::try_new_with_options(bytes::Bytes::from(data), options)
+        .and_then(|b| shape(b.with_batch_size(1 << 16)).build())
         .map_err(|e| StoreError::parquet(path, e))?;
     reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StoreError::parquet(path, e))
 }
 
+/// Reads every record batch of a Parquet file, with the Arrow schema it embeds.
+pub fn read_parquet(path: &Path) -> StoreResult<Vec<RecordBatch>> {
+    read_parquet_with(path, ArrowReaderOptions::new(), |b| b)
+}
+
 /// Reads a segment as record batches of [`point_schema`], whatever Arrow schema its
 /// writer embedded (segments written before names had unsigned keys read the same).
 pub fn read_points(path: &Path) -> StoreResult<Vec<RecordBatch>> {
-    let data = std::fs::read(path).map_err(|e| StoreError::io("open", path, e))?;
-    let options = ArrowReaderOptions::new().with_schema(point_schema());
-    let reader =
-        ParquetRecordBatchReaderBuilder::try_new_with_options(bytes::Bytes::from(data), options)
-            .and_then(|b| b.with_batch_size(1 << 16).build())
-            .map_err(|e| StoreError::parquet(path, e))?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::parquet(path, e))
+    read_parquet_with(
+        path,
+        ArrowReaderOptions::new().with_schema(point_schema()),
+        |b| b,
+    )
 }
 
 /// Rows and key-value metadata of a Parquet file, read from its footer only.
@@ -160,26 +169,24 @@ mod tests {
         ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray,
         TimestampNanosecondArray,
     };
-    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    use arrow_schema::{DataType, Field, Schema};
     use std::sync::Arc;
 
     #[test]
     fn segments_with_signed_name_keys_read_as_the_current_schema() {
         let dir = tempfile::tempdir().unwrap();
-        let old = Arc::new(Schema::new(vec![
-            Field::new(
-                "name",
-                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-                false,
-            ),
-            Field::new("step", DataType::Int64, false),
-            Field::new(
-                "timestamp",
-                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-                false,
-            ),
-            Field::new("value", DataType::Float64, false),
-        ]));
+        // The current schema with the signed keys that earlier segments declared.
+        let mut fields: Vec<Field> = point_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[0] = Field::new(
+            "name",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            false,
+        );
+        let old = Arc::new(Schema::new(fields));
         let name = DictionaryArray::<Int32Type>::try_new(
             Int32Array::from(vec![1, 0]),
             Arc::new(StringArray::from(vec!["a", "b"])),

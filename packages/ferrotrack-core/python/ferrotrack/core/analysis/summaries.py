@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from ferrotrack.core.store.catalog import RunRef, combine_summaries
+from ferrotrack.core.store.catalog import RunRef, combine_summaries, summary_schema
 
 __all__ = ["read_summaries"]
 
@@ -28,7 +28,8 @@ def read_summaries(
     table = read_native([ref.folder for ref in refs], name, wanted)
     frame = pl.DataFrame(table)
     if frame.is_empty():
-        schema = _SCHEMA if wanted is None else {c: _SCHEMA[c] for c in frame.columns[2:]}
+        types = summary_schema()
+        schema = types if wanted is None else {c: types[c] for c in frame.columns[2:]}
         return pl.DataFrame(schema={"run_idx": pl.Int64, **schema})
     if frame.get_column("rank").n_unique() == 1:
         # One writer per run (the usual case): nothing to combine.
@@ -42,17 +43,3 @@ def _with_dependencies(columns: Sequence[str]) -> list[str]:
     if {"last", "last_step"} & set(out) and "last_timestamp" not in out:
         out.append("last_timestamp")
     return out
-
-
-_SCHEMA = {
-    "name": pl.String(),
-    "count": pl.Int64(),
-    "first": pl.Float64(),
-    "last": pl.Float64(),
-    "min": pl.Float64(),
-    "max": pl.Float64(),
-    "first_step": pl.Int64(),
-    "last_step": pl.Int64(),
-    "last_timestamp": pl.Datetime("ns", "UTC"),
-    "nan_count": pl.Int64(),
-}

@@ -38,6 +38,7 @@ __all__ = [
     "read_json",
     "read_summary",
     "summary_paths",
+    "summary_schema",
     "write_json_atomic",
 ]
 
@@ -259,20 +260,25 @@ def read_summary(run_path: Path) -> pl.DataFrame:
 def _empty_summary() -> pl.DataFrame:
     import polars as pl
 
-    return pl.DataFrame(
-        schema={
-            "name": pl.String,
-            "count": pl.Int64,
-            "first": pl.Float64,
-            "last": pl.Float64,
-            "min": pl.Float64,
-            "max": pl.Float64,
-            "first_step": pl.Int64,
-            "last_step": pl.Int64,
-            "last_timestamp": pl.Datetime("ns", "UTC"),
-            "nan_count": pl.Int64,
-        }
-    )
+    return pl.DataFrame(schema=summary_schema())
+
+
+def summary_schema() -> dict[str, pl.DataType]:
+    """polars types of the summary columns (``docs/format.md``), in order."""
+    import polars as pl
+
+    return {
+        "name": pl.String(),
+        "count": pl.Int64(),
+        "first": pl.Float64(),
+        "last": pl.Float64(),
+        "min": pl.Float64(),
+        "max": pl.Float64(),
+        "first_step": pl.Int64(),
+        "last_step": pl.Int64(),
+        "last_timestamp": pl.Datetime("ns", "UTC"),
+        "nan_count": pl.Int64(),
+    }
 
 
 def combine_summaries(frame: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
