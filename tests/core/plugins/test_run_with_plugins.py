@@ -101,7 +101,10 @@ def test_sigterm_stops_the_plugins_and_tells_the_backends(root: Path, tmp_path: 
             "for i in range(1000):\n"
             "    run.log('x', float(i))\n"
             "print('ready', flush=True)\n"
-            "time.sleep(60)\n",
+            # Short sleeps: a signal that lands between the last bytecode and a long C-level
+            # sleep would wait for the sleep to end before Python runs its handler.
+            "while True:\n"
+            "    time.sleep(0.05)\n",
             str(out),
         ],
         env={**os.environ, "FERROTRACK_ROOT": str(root)},
