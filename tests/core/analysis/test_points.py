@@ -4,6 +4,8 @@ polars pushes into the reader: projections, filters on path columns, limits, cou
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -119,3 +121,19 @@ def test_segments_written_with_int32_name_keys_still_read(make_run: MakeRun, sto
 def test_query_plan_names_the_reader(make_run: MakeRun, store: Path) -> None:
     make_run([("x", 1.0, 0)])
     assert "ferrotrack segments" in fa.metrics(store).explain()
+
+
+def test_path_columns_alone_in_a_fresh_interpreter(make_run: MakeRun, store: Path) -> None:
+    """Run ids the process has never seen, and no file read at all (only footers): the codes
+    built for them must name categories polars still holds when they are converted."""
+    folders = [make_run([("x", 1.0, 0)], experiment=f"e{i}") for i in range(3)]
+    script = (
+        "import sys, ferrotrack.core.analysis as fa\n"
+        "frame = fa.metrics(sys.argv[1]).select('experiment', 'run_id').collect()\n"
+        "print(sorted(frame.get_column('run_id').cast(str).to_list()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(store)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(sorted(f.name.removeprefix("run=") for f in folders))

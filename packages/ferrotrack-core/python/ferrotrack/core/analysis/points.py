@@ -13,12 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from ferrotrack.core.analysis._select import Experiments, Root, RunsArg, select_runs
 from ferrotrack.core.store.catalog import RunRef
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["POINT_SCHEMA", "metrics", "scan_segments"]
 
@@ -115,14 +119,7 @@ def _read(
     frame, file_index, lengths = _read_files(
         segments.paths, [c for c in _FILE_COLUMNS if c in needed], n_rows
     )
-    per_file = {"experiment": segments.experiments, "run_id": segments.run_ids}
-    frame = frame.with_columns(
-        _repeat_categorical(name, values, file_index, lengths)
-        for name, values in per_file.items()
-        if name in needed
-    )
-    if "rank" in needed:
-        frame = frame.with_columns(_rank_column(segments.ranks, file_index, lengths))
+    frame = _add_path_columns(frame, segments, needed, file_index, lengths)
     if predicate is not None:
         frame = frame.filter(predicate)
     if n_rows is not None:
@@ -150,7 +147,8 @@ def _read_files(
     file_index: list[int] = []
     rows = 0
     dataset = ds.dataset(paths, schema=schema, format="parquet")
-    for tagged in dataset.scanner(columns=columns).scan_batches():
+    scanner = dataset.scanner(columns=columns, memory_pool=_memory_pool())
+    for tagged in scanner.scan_batches():
         batch = tagged.record_batch
         if batch.num_rows:
             batches.append(batch)
@@ -167,16 +165,55 @@ def _read_files(
     return frame, np.asarray(file_index, np.int64), lengths
 
 
-def _repeat_categorical(
-    name: str, per_file: list[str], file_index: np.ndarray, lengths: np.ndarray
-) -> pl.Series:
-    """A categorical column holding ``per_file[f]`` on every row read from file ``f``.
+def _memory_pool() -> pa.MemoryPool:
+    """pyarrow's jemalloc pool where the wheel has one.
 
-    The strings are encoded once per file; the rows get their codes by ``np.repeat``.
+    Measured on Linux against the default (mimalloc): a third less peak memory and
+    steadier times, since mimalloc's huge pages stall on the kernel's compaction.
     """
-    codes = pl.Series(per_file, dtype=pl.Categorical()).cat.physical().to_numpy()
-    column = pl.Series(name, np.repeat(codes[file_index], lengths)).cat.to(pl.Categorical())
-    return _chunked_like(column, lengths)
+    import pyarrow as pa
+
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return pa.default_memory_pool()
+
+
+def _add_path_columns(
+    frame: pl.DataFrame,
+    segments: _Segments,
+    needed: set[str],
+    file_index: np.ndarray,
+    lengths: np.ndarray,
+) -> pl.DataFrame:
+    """Adds the experiment, run_id and rank of each row, as far as ``needed`` asks.
+
+    Each distinct string is encoded once, per file; rows get their file's code by
+    ``np.repeat``. Both categorical columns are made in one ``with_columns`` so polars
+    checks their codes on parallel threads. ``categories`` holds the encoded strings until
+    then: polars drops its global categories once no Series or dtype refers to them, and
+    the codes alone would then name nothing.
+    """
+    per_file = {"experiment": segments.experiments, "run_id": segments.run_ids}
+    categories = {
+        name: pl.Series(name, values, dtype=pl.Categorical())
+        for name, values in per_file.items()
+        if name in needed
+    }
+    codes = [
+        _chunked_like(
+            pl.Series(name, np.repeat(cats.cat.physical().to_numpy()[file_index], lengths)),
+            lengths,
+        )
+        for name, cats in categories.items()
+    ]
+    frame = frame.with_columns(codes).with_columns(
+        pl.col(name).cat.to(pl.Categorical()) for name in categories
+    )
+    categories.clear()
+    if "rank" in needed:
+        frame = frame.with_columns(_rank_column(segments.ranks, file_index, lengths))
+    return frame
 
 
 def _rank_column(ranks: list[int], file_index: np.ndarray, lengths: np.ndarray) -> pl.Expr:
