@@ -3,6 +3,7 @@ polars pushes into the reader: projections, filters on path columns, limits, cou
 
 from __future__ import annotations
 
+import mmap
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ferrotrack.core.analysis as fa
-from ferrotrack.core.analysis.points import POINT_SCHEMA
+from ferrotrack.core.analysis.points import POINT_SCHEMA, _repeat
 from ferrotrack.core.store.layout import new_run_id
 
 if TYPE_CHECKING:
@@ -137,3 +139,20 @@ def test_path_columns_alone_in_a_fresh_interpreter(make_run: MakeRun, store: Pat
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(sorted(f.name.removeprefix("run=") for f in folders))
+
+
+@given(
+    runs=st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 50)), max_size=20),
+    populate=st.booleans(),
+)
+def test_codes_are_repeated_like_numpy_with_and_without_map_populate(
+    runs: list[tuple[int, int]], populate: bool
+) -> None:
+    values = np.array([v for v, _ in runs], np.uint32)
+    lengths = np.array([n for _, n in runs], np.int64)
+    with pytest.MonkeyPatch.context() as patch:
+        if not populate:
+            patch.delattr(mmap, "MAP_POPULATE", raising=False)
+        got = _repeat(values, lengths)
+    assert got.dtype == np.uint32
+    assert np.array_equal(got, np.repeat(values, lengths))
