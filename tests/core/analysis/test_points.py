@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import ferrotrack.core.analysis as fa
 from ferrotrack.core.analysis.points import POINT_SCHEMA, _repeat
+from ferrotrack.core.errors import StoreCorruptError
 from ferrotrack.core.store.layout import new_run_id
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ QUERIES: dict[str, Callable[[pl.LazyFrame], pl.LazyFrame]] = {
     "rank 1 only": lambda f: f.filter(pl.col("rank") == 1),
     "one experiment's steps": lambda f: f.filter(pl.col("experiment") == "b").select("step"),
     "path columns only": lambda f: f.select("experiment", "run_id", "rank"),
+    "path or value": lambda f: f.filter((pl.col("experiment") == "a") | (pl.col("value") > 2000)),
+    "no run": lambda f: f.filter(pl.col("run_id") == "none").select("value"),
     "count": lambda f: f.select(pl.len()),
     "count per run": lambda f: f.group_by("run_id").len().sort("run_id"),
 }
@@ -156,3 +159,16 @@ def test_codes_are_repeated_like_numpy_with_and_without_map_populate(
         got = _repeat(values, lengths)
     assert got.dtype == np.uint32
     assert np.array_equal(got, np.repeat(values, lengths))
+
+
+def test_a_filter_on_run_id_opens_only_that_runs_files(make_run: MakeRun, store: Path) -> None:
+    kept = make_run([("x", 1.0, 0), ("x", 2.0, 1)])
+    other = make_run([("x", 3.0, 0)])
+    next((other / "metrics").glob("part-*.parquet")).write_bytes(b"not parquet")
+    run_id = kept.name.removeprefix("run=")
+    got = fa.metrics(store).filter(pl.col("run_id") == run_id).collect()
+    assert got.get_column("value").to_list() == [1.0, 2.0]
+    assert fa.metrics(store).filter(pl.col("run_id") == "nothing").collect().height == 0
+    # The broken file is read when the filter lets it in, and named in a typed error.
+    with pytest.raises(StoreCorruptError, match=r"not a readable Parquet file: .*part-00000"):
+        fa.metrics(store).filter(pl.col("value") > 0).collect()

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from ferrotrack.core.analysis._select import Experiments, Root, RunsArg, select_runs
+from ferrotrack.core.errors import StoreCorruptError
 from ferrotrack.core.store.catalog import RunRef
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ POINT_SCHEMA = pl.Schema(
 """Columns of :func:`metrics`, in order."""
 
 _FILE_COLUMNS = ("name", "step", "timestamp", "value")
+_PATH_COLUMNS = frozenset({"experiment", "run_id", "rank"})
 
 
 def metrics(
@@ -114,6 +116,8 @@ def _read(
     polars applies neither the predicate nor ``n_rows`` after a Python source, so this does.
     """
     columns = list(POINT_SCHEMA.names()) if with_columns is None else with_columns
+    if predicate is not None and set(predicate.meta.root_names()) <= _PATH_COLUMNS:
+        segments, predicate = _files_matching(segments, predicate), None
     needed = set(columns)
     if predicate is not None:
         needed.update(predicate.meta.root_names())
@@ -126,6 +130,27 @@ def _read(
     if n_rows is not None:
         frame = frame.head(n_rows)
     yield frame.select(columns)
+
+
+def _files_matching(segments: _Segments, predicate: pl.Expr) -> _Segments:
+    """The files whose experiment, run_id and rank pass ``predicate``, which names no other
+    column: every row of a file shares those, so the filter acts on files, and the files it
+    rejects are never opened (``metrics().filter(pl.col("run_id") == ...)``)."""
+    files = pl.DataFrame(
+        {
+            "experiment": segments.experiments,
+            "run_id": segments.run_ids,
+            "rank": segments.ranks,
+        },
+        schema={name: POINT_SCHEMA[name] for name in ("experiment", "run_id", "rank")},
+    )
+    keep = files.with_row_index("_file").filter(predicate).get_column("_file").to_list()
+    return _Segments(
+        [segments.paths[i] for i in keep],
+        [segments.experiments[i] for i in keep],
+        [segments.run_ids[i] for i in keep],
+        [segments.ranks[i] for i in keep],
+    )
 
 
 def _read_files(
@@ -149,14 +174,18 @@ def _read_files(
     rows = 0
     dataset = ds.dataset(paths, schema=schema, format="parquet")
     scanner = dataset.scanner(columns=columns, memory_pool=_memory_pool())
-    for tagged in scanner.scan_batches():
-        batch = tagged.record_batch
-        if batch.num_rows:
-            batches.append(batch)
-            file_index.append(position[tagged.fragment.path])
-            rows += batch.num_rows
-            if n_rows is not None and rows >= n_rows:
-                break
+    try:
+        for tagged in scanner.scan_batches():
+            batch = tagged.record_batch
+            if batch.num_rows:
+                batches.append(batch)
+                file_index.append(position[tagged.fragment.path])
+                rows += batch.num_rows
+                if n_rows is not None and rows >= n_rows:
+                    break
+    except pa.ArrowInvalid as exc:
+        message = f"metrics(): a segment is not a readable Parquet file: {exc}"
+        raise StoreCorruptError(message) from exc
     lengths = np.fromiter((b.num_rows for b in batches), np.int64, len(batches))
     if columns:
         frame = pl.from_arrow(pa.Table.from_batches(batches, schema=wanted), rechunk=False)
