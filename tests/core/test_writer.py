@@ -141,6 +141,72 @@ def test_log_array_accepts_array_module_lists_and_strided_views(tmp_path: Path) 
     assert [b for _, b in back["c"]] == [bits(v) for v in (0.0, 3.0, 6.0, 9.0)]
 
 
+class ArrayOnly:
+    """An array type that is no buffer and speaks only ``__array__`` (as many do)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        return self.values
+
+
+class NarrowTensor:
+    """Speaks DLPack in a dtype numpy cannot take, and widens itself with ``float()``,
+    as a bfloat16 PyTorch tensor does."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __dlpack__(self, **_: object) -> object:
+        raise BufferError("Unsupported dtype in DLTensor.")
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (1, 0)
+
+    def float(self) -> np.ndarray:
+        return self.values.astype(np.float32)
+
+
+@given(st.lists(st.floats(allow_nan=True, width=32), min_size=1, max_size=200))
+def test_log_array_takes_arrays_that_are_not_buffers(
+    tmp_path_factory: pytest.TempPathFactory, data: list[float]
+) -> None:
+    """pyarrow (DLPack), polars (``__array__``), a bare ``__array__`` type and a tensor
+    that must widen: each read as numbers in one go, steps too."""
+    run = tmp_path_factory.mktemp("run")
+    values = np.asarray(data, dtype=np.float32)
+    steps = np.arange(len(values), dtype=np.int64) * 3
+    sources = {
+        "pyarrow": (pa.array(values), pa.array(steps)),
+        "polars": (pl.Series(values), pl.Series(steps)),
+        "array": (ArrayOnly(values), ArrayOnly(steps)),
+        "narrow": (NarrowTensor(values), steps),
+    }
+    with MetricWriter(run, background=False) as w:
+        for name, (vals, stps) in sources.items():
+            w.log_array(name, vals, steps=stps)
+    back = per_name(read_back(read_run(run)))
+    expected = [(3 * i, bits(float(v))) for i, v in enumerate(values)]
+    assert {name: back[name] for name in sources} == dict.fromkeys(sources, expected)
+
+
+def test_an_array_that_cannot_be_read_is_refused_by_name(tmp_path: Path) -> None:
+    class Broken:
+        def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+            raise RuntimeError("device lost")
+
+    with MetricWriter(tmp_path / "run", background=False) as w:
+        w.log("kept", 1.0)
+        with pytest.raises(
+            errors.InvalidArgumentError, match=r"log_array\('x'\) values: .*Broken.*device lost"
+        ):
+            w.log_array("x", Broken())
+        with pytest.raises(errors.InvalidArgumentError, match="one-dimensional"):
+            w.log_array("x", ArrayOnly(np.zeros((2, 2))))
+    assert read_back(read_run(tmp_path / "run")) == [("kept", 0, 1.0)]
+
+
 def test_polars_and_pyarrow_read_the_export_without_ferrotrack_code(tmp_path: Path) -> None:
     with MetricWriter(tmp_path / "run", background=False) as w:
         w.log_array("x", np.arange(1000, dtype=np.float64))

@@ -1,8 +1,9 @@
 //! Turning Python arguments into numbers without a Python loop.
 
-use pyo3::buffer::{Element, PyBuffer};
+use pyo3::buffer::{Element, PyBuffer, PyUntypedBuffer};
 use pyo3::prelude::*;
-use pyo3::types::PyFloat;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyFloat, PyList, PyString, PyTuple};
 
 use crate::errors::bad_argument;
 
@@ -54,8 +55,43 @@ fn as_vec<T: Element + Copy, U>(
     })
 }
 
+/// `obj` itself when it is a buffer or a plain sequence; otherwise (a PyTorch, JAX or CuPy
+/// tensor, anything speaking DLPack or `__array__`) a numpy copy or view of it in host
+/// memory, made by `ferrotrack.core._arrays.host_array`. Without this a tensor would be
+/// read element by element, one device sync per point.
+fn host_array<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let plain = obj.is_instance_of::<PyList>()
+        || obj.is_instance_of::<PyTuple>()
+        || obj.is_instance_of::<PyString>()
+        || obj.is_instance_of::<PyBytes>();
+    if plain
+        || PyUntypedBuffer::get(obj).is_ok()
+        || !(obj.hasattr("__dlpack__")? || obj.hasattr("__array__")?)
+    {
+        return Ok(obj.clone());
+    }
+    static CONVERT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let convert = CONVERT.get_or_try_init(py, || {
+        py.import("ferrotrack.core._arrays")?
+            .getattr("host_array")
+            .map(Bound::unbind)
+    })?;
+    convert.bind(py).call1((obj,)).map_err(|e| {
+        let ty = obj
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        bad_argument(
+            py,
+            format!("{what}: could not read this {ty} as numbers in host memory ({e})"),
+        )
+    })
+}
+
 fn one_dimensional(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
-    if let Ok(buf) = pyo3::buffer::PyUntypedBuffer::get(obj) {
+    if let Ok(buf) = PyUntypedBuffer::get(obj) {
         if buf.dimensions() > 1 {
             return Err(bad_argument(
                 obj.py(),
@@ -76,6 +112,7 @@ pub fn with_float_slice<R>(
     what: &str,
     f: impl FnOnce(&[f64]) -> PyResult<R>,
 ) -> PyResult<R> {
+    let obj = &host_array(obj, what)?;
     one_dimensional(obj, what)?;
     if let Ok(buf) = PyBuffer::<f64>::get(obj) {
         if let Some(ptr) = buf.as_slice_ptr() {
@@ -89,6 +126,7 @@ pub fn with_float_slice<R>(
 
 /// Values of a numeric buffer (numpy array, `array.array`, memoryview) or a sequence, as f64.
 pub fn float_array(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f64>> {
+    let obj = &host_array(obj, what)?;
     one_dimensional(obj, what)?;
     let tried = as_vec::<f64, f64>(obj, |v| v)
         .or_else(|| as_vec::<f32, f64>(obj, f64::from))
@@ -108,6 +146,7 @@ pub fn float_array(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f64>> {
 
 /// Steps from an integer buffer or a sequence of ints.
 pub fn int_array(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<i64>> {
+    let obj = &host_array(obj, what)?;
     one_dimensional(obj, what)?;
     let tried = as_vec::<i64, i64>(obj, |v| v)
         .or_else(|| as_vec::<i32, i64>(obj, i64::from))
@@ -127,14 +166,13 @@ fn sequence<T: for<'a, 'py> FromPyObject<'a, 'py>>(
     what: &str,
     kind: &str,
 ) -> PyResult<Vec<T>> {
-    if obj.is_instance_of::<pyo3::types::PyString>() || obj.is_instance_of::<pyo3::types::PyBytes>()
-    {
+    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {
         return Err(bad_argument(
             obj.py(),
             format!("{what}: expected a numeric array, got str/bytes"),
         ));
     }
-    if let Ok(buf) = pyo3::buffer::PyUntypedBuffer::get(obj) {
+    if let Ok(buf) = PyUntypedBuffer::get(obj) {
         let fmt = buf.format().to_string_lossy().into_owned();
         return Err(bad_argument(
             obj.py(),
