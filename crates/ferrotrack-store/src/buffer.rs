@@ -46,6 +46,18 @@ impl Columns {
         c
     }
 
+    /// Points the columns hold room for.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        // The four columns are always reserved together, so `value` speaks for all.
+        self.value.capacity()
+    }
+
+    /// Drops every point, keeping the memory.
+    pub fn clear(&mut self) {
+        self.truncate(0);
+    }
+
     /// Points that fit before a column must grow.
     #[inline]
     fn room_left(&self) -> usize {
@@ -129,6 +141,16 @@ pub struct Buffer {
     clock: WallClock,
 }
 
+impl Drop for Buffer {
+    /// The columns go to the process-wide pool, mapped pages and all, for the next writer.
+    fn drop(&mut self) {
+        crate::pool::give(std::mem::take(&mut self.columns));
+        if let Some(spare) = self.spare.take() {
+            crate::pool::give(spare);
+        }
+    }
+}
+
 impl Buffer {
     /// An empty buffer.
     pub fn new() -> Self {
@@ -177,6 +199,7 @@ impl Buffer {
     }
 
     /// Switches to the spare columns when they hold the points and `n` more; otherwise
+    /// to columns from the process-wide [`pool`](crate::pool) with room to spare, or else
     /// grows the columns as vectors do.
     #[cold]
     fn grow(&mut self, n: usize) {
@@ -189,7 +212,15 @@ impl Buffer {
             spare => {
                 self.spare = spare;
                 let double = self.columns.value.capacity().max(1024);
-                self.columns.reserve(n.max(double));
+                let wanted = self.columns.len() + n.max(double);
+                match crate::pool::take(wanted) {
+                    Some(mut recycled) => {
+                        self.columns.move_into(&mut recycled);
+                        let old = std::mem::replace(&mut self.columns, recycled);
+                        crate::pool::give(old);
+                    }
+                    None => self.columns.reserve(n.max(double)),
+                }
             }
         }
     }
@@ -312,7 +343,10 @@ impl Buffer {
         self.clock.reanchor();
         let next = match self.spare.take() {
             Some(spare) => spare,
-            None => Columns::with_capacity(n.min(reserve)),
+            None => {
+                let rows = n.min(reserve);
+                crate::pool::take(rows.max(1)).unwrap_or_else(|| Columns::with_capacity(rows))
+            }
         };
         std::mem::replace(&mut self.columns, next)
     }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod interner;
 pub mod layout;
 pub mod meta;
+pub mod pool;
 pub mod reader;
 pub mod recovery;
 pub mod schema;

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use arrow_array::types::UInt32Type;
+use arrow_array::types::{ArrowPrimitiveType, UInt32Type};
 use arrow_array::{
-    ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampNanosecondArray, UInt32Array,
+    Array, ArrayRef, DictionaryArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch,
+    StringArray, TimestampNanosecondArray, UInt32Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -82,6 +82,42 @@ pub fn columns_to_batch(cols: Columns, names: &[Arc<str>]) -> RecordBatch {
     RecordBatch::try_new(point_schema(), columns).expect("columns match the point schema")
 }
 
+/// The memory of a batch made by [`columns_to_batch`], back as empty columns, when nothing
+/// else holds it (a backend's feed may). Written points' pages are then reused, not freed
+/// and faulted in again. `None` when any column is shared or not in the expected form.
+pub fn reclaim_columns(batch: RecordBatch) -> Option<Columns> {
+    let (_, arrays, _) = batch.into_parts();
+    let mut arrays = arrays.into_iter();
+    let (keys, _) = DictionaryArray::<UInt32Type>::from(owned_data(arrays.next()?)).into_parts();
+    let mut columns = Columns {
+        name: into_vec(keys)?,
+        step: into_vec(Int64Array::from(owned_data(arrays.next()?)))?,
+        timestamp: into_vec(TimestampNanosecondArray::from(owned_data(arrays.next()?)))?,
+        value: into_vec(Float64Array::from(owned_data(arrays.next()?)))?,
+    };
+    columns.clear();
+    let same = columns.name.capacity() == columns.value.capacity()
+        && columns.step.capacity() == columns.value.capacity()
+        && columns.timestamp.capacity() == columns.value.capacity();
+    same.then_some(columns)
+}
+
+/// The data of `array`, with `array` itself dropped so that the data may be its only owner.
+fn owned_data(array: ArrayRef) -> arrow_data::ArrayData {
+    let data = array.to_data();
+    drop(array);
+    data
+}
+
+/// The values of `array` as the vector they were built from, if no one else holds them.
+fn into_vec<T: ArrowPrimitiveType>(array: PrimitiveArray<T>) -> Option<Vec<T::Native>> {
+    let (_, values, nulls) = array.into_parts();
+    if nulls.is_some() {
+        return None;
+    }
+    values.into_inner().into_vec::<T::Native>().ok()
+}
+
 /// Parquet settings of a summary file: a handful of rows, read by the thousand when runs
 /// are listed, so nothing that costs time to decode (no compression, no dictionary).
 pub fn summary_writer_properties(extra: &[(&str, String)]) -> WriterProperties {
@@ -126,4 +162,38 @@ pub fn writer_properties(extra: &[(&str, String)]) -> WriterProperties {
         .set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT)
         .set_key_value_metadata(Some(kv))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn some_columns() -> Columns {
+        let mut c = Columns::with_capacity(1000);
+        for i in 0..10 {
+            c.push(0, i, i * 7, i as f64);
+        }
+        c
+    }
+
+    #[test]
+    fn a_written_batch_gives_its_columns_back() {
+        let columns = some_columns();
+        let value_at = columns.value.as_ptr();
+        let names: Vec<Arc<str>> = vec![Arc::from("loss")];
+        let back = reclaim_columns(columns_to_batch(columns, &names)).expect("sole owner");
+        assert!(back.is_empty());
+        assert_eq!(back.capacity(), 1000);
+        assert_eq!(back.value.as_ptr(), value_at, "the same memory, not a copy");
+    }
+
+    #[test]
+    fn a_batch_someone_else_holds_is_left_alone() {
+        let names: Vec<Arc<str>> = vec![Arc::from("loss")];
+        let batch = columns_to_batch(some_columns(), &names);
+        let held = batch.clone();
+        assert!(reclaim_columns(batch).is_none());
+        assert_eq!(held.num_rows(), 10, "the other holder's points are intact");
+        assert_eq!(held.column(3).len(), 10);
+    }
 }

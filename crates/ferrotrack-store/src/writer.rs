@@ -25,7 +25,8 @@ use crate::meta::RunMeta;
 use crate::reader::read_run;
 use crate::recovery::{recover_rank, RecoveryReport};
 use crate::schema::{
-    columns_to_batch, point_schema, writer_properties, KEY_RANK, KEY_SEQ_HI, KEY_SEQ_LO,
+    columns_to_batch, point_schema, reclaim_columns, writer_properties, KEY_RANK, KEY_SEQ_HI,
+    KEY_SEQ_LO,
 };
 use crate::segment::{sync_paths, write_parquet_atomic};
 use crate::summary::Summary;
@@ -420,7 +421,8 @@ impl<E: Send> Shared<E> {
         if !self.front.lock().buffer.wants_spare() {
             return;
         }
-        let spare = Columns::prefaulted(spare_rows(&self.config));
+        let rows = spare_rows(&self.config);
+        let spare = crate::pool::take(rows).unwrap_or_else(|| Columns::prefaulted(rows));
         self.front.lock().buffer.offer_spare(spare);
     }
 
@@ -515,9 +517,15 @@ impl<E: Send> Shared<E> {
         Ok(())
     }
 
+    /// Hands a written batch to the backends' feed if one is open; otherwise its columns
+    /// go to the process-wide pool, to be filled again without page faults.
     fn publish(&self, first_row: u64, batch: RecordBatch) {
         let mut feed = self.feed.lock();
         if !feed.enabled {
+            drop(feed);
+            if let Some(columns) = reclaim_columns(batch) {
+                crate::pool::give(columns);
+            }
             return;
         }
         feed.queue.push_back((first_row, batch));
