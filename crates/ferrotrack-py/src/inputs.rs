@@ -55,29 +55,32 @@ fn as_vec<T: Element + Copy, U>(
     })
 }
 
-/// `obj` itself when it is a buffer or a plain sequence; otherwise (a PyTorch, JAX or CuPy
-/// tensor, anything speaking DLPack or `__array__`) a numpy copy or view of it in host
-/// memory, made by `ferrotrack.core._arrays.host_array`. Without this a tensor would be
-/// read element by element, one device sync per point.
-fn host_array<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyAny>> {
-    let py = obj.py();
+/// `obj` as something to read a vector of numbers from, checked to have one dimension.
+///
+/// A buffer or a plain sequence is `obj` itself. Anything else speaking DLPack or
+/// `__array__` (a PyTorch, JAX or CuPy tensor) becomes a numpy copy or view of it in host
+/// memory, made by `ferrotrack.core._arrays.host_array`: without it a tensor would be read
+/// element by element, one device sync per point.
+fn host_vector<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyAny>> {
+    if let Ok(buf) = PyUntypedBuffer::get(obj) {
+        one_dimensional(&buf, obj.py(), what)?;
+        return Ok(obj.clone());
+    }
     let plain = obj.is_instance_of::<PyList>()
         || obj.is_instance_of::<PyTuple>()
         || obj.is_instance_of::<PyString>()
         || obj.is_instance_of::<PyBytes>();
-    if plain
-        || PyUntypedBuffer::get(obj).is_ok()
-        || !(obj.hasattr("__dlpack__")? || obj.hasattr("__array__")?)
-    {
+    if plain || !(obj.hasattr("__dlpack__")? || obj.hasattr("__array__")?) {
         return Ok(obj.clone());
     }
+    let py = obj.py();
     static CONVERT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let convert = CONVERT.get_or_try_init(py, || {
         py.import("ferrotrack.core._arrays")?
             .getattr("host_array")
             .map(Bound::unbind)
     })?;
-    convert.bind(py).call1((obj,)).map_err(|e| {
+    let converted = convert.bind(py).call1((obj,)).map_err(|e| {
         let ty = obj
             .get_type()
             .name()
@@ -87,20 +90,23 @@ fn host_array<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, P
             py,
             format!("{what}: could not read this {ty} as numbers in host memory ({e})"),
         )
-    })
+    })?;
+    if let Ok(buf) = PyUntypedBuffer::get(&converted) {
+        one_dimensional(&buf, py, what)?;
+    }
+    Ok(converted)
 }
 
-fn one_dimensional(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
-    if let Ok(buf) = PyUntypedBuffer::get(obj) {
-        if buf.dimensions() > 1 {
-            return Err(bad_argument(
-                obj.py(),
-                format!(
-                    "{what}: expected a one-dimensional array, got {} dimensions",
-                    buf.dimensions()
-                ),
-            ));
-        }
+/// Refuses a buffer of more than one dimension.
+fn one_dimensional(buf: &PyUntypedBuffer, py: Python<'_>, what: &str) -> PyResult<()> {
+    if buf.dimensions() > 1 {
+        return Err(bad_argument(
+            py,
+            format!(
+                "{what}: expected a one-dimensional array, got {} dimensions",
+                buf.dimensions()
+            ),
+        ));
     }
     Ok(())
 }
@@ -112,8 +118,7 @@ pub fn with_float_slice<R>(
     what: &str,
     f: impl FnOnce(&[f64]) -> PyResult<R>,
 ) -> PyResult<R> {
-    let obj = &host_array(obj, what)?;
-    one_dimensional(obj, what)?;
+    let obj = &host_vector(obj, what)?;
     if let Ok(buf) = PyBuffer::<f64>::get(obj) {
         if let Some(ptr) = buf.as_slice_ptr() {
             // SAFETY: the buffer stays exported while `buf` lives, and `f` keeps the GIL
@@ -126,8 +131,7 @@ pub fn with_float_slice<R>(
 
 /// Values of a numeric buffer (numpy array, `array.array`, memoryview) or a sequence, as f64.
 pub fn float_array(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f64>> {
-    let obj = &host_array(obj, what)?;
-    one_dimensional(obj, what)?;
+    let obj = &host_vector(obj, what)?;
     let tried = as_vec::<f64, f64>(obj, |v| v)
         .or_else(|| as_vec::<f32, f64>(obj, f64::from))
         .or_else(|| as_vec::<i64, f64>(obj, |v| v as f64))
@@ -146,8 +150,7 @@ pub fn float_array(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f64>> {
 
 /// Steps from an integer buffer or a sequence of ints.
 pub fn int_array(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<i64>> {
-    let obj = &host_array(obj, what)?;
-    one_dimensional(obj, what)?;
+    let obj = &host_vector(obj, what)?;
     let tried = as_vec::<i64, i64>(obj, |v| v)
         .or_else(|| as_vec::<i32, i64>(obj, i64::from))
         .or_else(|| as_vec::<i16, i64>(obj, i64::from))

@@ -211,15 +211,14 @@ impl Buffer {
             }
             spare => {
                 self.spare = spare;
-                let double = self.columns.value.capacity().max(1024);
-                let wanted = self.columns.len() + n.max(double);
-                match crate::pool::take(wanted) {
+                let more = n.max(self.columns.value.capacity().max(1024));
+                match crate::pool::take(self.columns.len() + more) {
                     Some(mut recycled) => {
                         self.columns.move_into(&mut recycled);
                         let old = std::mem::replace(&mut self.columns, recycled);
                         crate::pool::give(old);
                     }
-                    None => self.columns.reserve(n.max(double)),
+                    None => self.columns.reserve(more),
                 }
             }
         }

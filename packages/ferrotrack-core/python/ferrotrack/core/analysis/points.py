@@ -77,6 +77,16 @@ class _Segments:
     run_ids: list[str]
     ranks: list[int]
 
+    def take(self, files: Iterable[int]) -> _Segments:
+        """The segments at these positions, in this order."""
+        kept = list(files)
+        return _Segments(
+            [self.paths[i] for i in kept],
+            [self.experiments[i] for i in kept],
+            [self.run_ids[i] for i in kept],
+            [self.ranks[i] for i in kept],
+        )
+
 
 def scan_segments(refs: Iterable[RunRef]) -> pl.LazyFrame:
     """The points of the live segments of ``refs`` as a LazyFrame with :data:`POINT_SCHEMA`.
@@ -144,12 +154,8 @@ def _files_matching(segments: _Segments, predicate: pl.Expr) -> _Segments:
         },
         schema={name: POINT_SCHEMA[name] for name in ("experiment", "run_id", "rank")},
     )
-    keep = files.with_row_index("_file").filter(predicate).get_column("_file").to_list()
-    return _Segments(
-        [segments.paths[i] for i in keep],
-        [segments.experiments[i] for i in keep],
-        [segments.run_ids[i] for i in keep],
-        [segments.ranks[i] for i in keep],
+    return segments.take(
+        files.with_row_index("_file").filter(predicate).get_column("_file").to_list()
     )
 
 
@@ -272,7 +278,7 @@ def _rank_column(ranks: list[int], file_index: np.ndarray, lengths: np.ndarray) 
     per_file = np.asarray(ranks, np.int32)[file_index]
     if per_file.size == 0 or (per_file == per_file[0]).all():
         return pl.lit(int(per_file[0]) if per_file.size else 0, pl.Int32()).alias("rank")
-    return pl.lit(_chunked_like(pl.Series("rank", np.repeat(per_file, lengths)), lengths))
+    return pl.lit(_chunked_like(pl.Series("rank", _repeat(per_file, lengths)), lengths))
 
 
 def _chunked_like(series: pl.Series, lengths: np.ndarray) -> pl.Series:
