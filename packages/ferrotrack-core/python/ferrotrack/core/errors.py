@@ -9,15 +9,19 @@ from __future__ import annotations
 
 __all__ = [
     "FerrotrackError",
+    "FerrotrackWarning",
     "InvalidArgumentError",
     "InvalidMetricError",
     "InvalidValueError",
     "MissingDependencyError",
+    "PermanentBackendError",
+    "PluginWarning",
     "RankInUseError",
     "RunClosedError",
     "RunExistsError",
     "RunNotFoundError",
     "StoreCorruptError",
+    "StoreCorruptWarning",
     "StoreWriteError",
 ]
 
@@ -64,3 +68,23 @@ class StoreCorruptError(FerrotrackError):
 
 class MissingDependencyError(FerrotrackError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class PermanentBackendError(FerrotrackError):
+    """Raised by a backend for data it will never accept (a rejected value or name).
+
+    The orchestrator skips that item, counts it, and moves on; any other exception is taken
+    as transient (a network blip) and retried with backoff.
+    """
+
+
+class FerrotrackWarning(UserWarning):
+    """Base class of every ferrotrack warning."""
+
+
+class PluginWarning(FerrotrackWarning):
+    """A plugin was set aside (failed import, bad metadata, failed start...)."""
+
+
+class StoreCorruptWarning(FerrotrackWarning):
+    """A file of the store could not be read; what it held is missing from the result."""

@@ -16,15 +16,12 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from ferrotrack.core.errors import PluginWarning
 from ferrotrack.core.plugins.base import PluginBase
 from ferrotrack.core.plugins.kinds import PluginType
 from ferrotrack.core.plugins.metadata import PluginMetadata
 
 __all__ = ["PluginInfo", "PluginWarning", "discover", "inspect_class", "install_hint"]
-
-
-class PluginWarning(UserWarning):
-    """A plugin was set aside (failed import, bad metadata, failed start...)."""
 
 
 @dataclass(frozen=True)
