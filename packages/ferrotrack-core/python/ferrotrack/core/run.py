@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, overload
@@ -29,6 +29,7 @@ from ferrotrack.core.store.jsonfile import write_json_atomic
 from ferrotrack.core.store.ranks import RankClaim
 
 if TYPE_CHECKING:
+    from ferrotrack.core.exits import SigtermClaim
     from ferrotrack.core.plugins.session import PluginSession
 
 __all__ = [
@@ -88,8 +89,8 @@ class Run:
         "_feeder",
         "_meta",
         "_params",
-        "_restore_signals",
         "_session",
+        "_sigterm",
         "_writer",
         "experiment",
         "log",
@@ -129,7 +130,7 @@ class Run:
         self.rank = claim.rank
         self._meta = meta
         self._params = params
-        self._restore_signals: Callable[[], None] | None = None
+        self._sigterm: SigtermClaim | None = None
         self._session: PluginSession | None = None
         self._feeder: _Feeder | None = None
 
@@ -259,9 +260,9 @@ class Run:
                 self._meta["signal"] = signal_name
             self._write_meta()
         self._claim.release()
-        if self._restore_signals is not None:
-            self._restore_signals()
-            self._restore_signals = None
+        if self._sigterm is not None:
+            self._sigterm.release()
+            self._sigterm = None
         active.forget(self)
 
     def __enter__(self) -> Self:

@@ -204,7 +204,8 @@ def _start(
         backends, collectors, settings = plugins
         if backends or collectors or settings.backends or settings.collectors:
             _open_plugins(run, backends, collectors, settings, created=not exists)
-    run._restore_signals = exits.install_signal_handlers()
+    exits.note_start()
+    run._sigterm = exits.claim_sigterm()
     active.remember(run)
     return run
 
@@ -276,5 +277,6 @@ def attach_run(run_dir: str | os.PathLike[str], *, rank: int | None = None) -> R
         meta=None,
         params={},
     )
+    run._sigterm = exits.claim_sigterm()
     active.remember(run)
     return run
