@@ -36,7 +36,7 @@ class FerrotrackGroup(click.Group):
     "--root",
     type=click.Path(file_okay=False),
     default=None,
-    help="Store folder (default: $FERROTRACK_ROOT or ./ferrotrack-runs).",
+    help="Store folder (default: $FERROTRACK_ROOT, the settings file's root, ./ferrotrack-runs).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 @click.pass_context

@@ -8,20 +8,29 @@ import time
 from pathlib import Path
 
 from ferrotrack.core.errors import InvalidArgumentError
-
-DEFAULT_ROOT = "ferrotrack-runs"
-"""The store folder used when neither ``root=`` nor ``FERROTRACK_ROOT`` is given."""
+from ferrotrack.core.settings.lookup import DEFAULT_ROOT, lookup_root
 
 _FORBIDDEN = frozenset("/\\=\0")
 MAX_EXPERIMENT_CHARS = 200
 
 
+__all__ = [
+    "DEFAULT_ROOT",
+    "experiment_dir",
+    "new_run_id",
+    "resolve_root",
+    "run_dir",
+    "validate_experiment",
+]
+
+
 def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The store root: ``root`` if given, else ``$FERROTRACK_ROOT``, else ``./ferrotrack-runs``."""
-    if root is not None:
-        return Path(root)
-    env = os.environ.get("FERROTRACK_ROOT")
-    return Path(env) if env else Path(DEFAULT_ROOT)
+    """The store root: ``root`` if given, else ``$FERROTRACK_ROOT``, else the ``root`` of the
+    nearest settings file (relative to that file's folder), else ``./ferrotrack-runs``.
+
+    Every writer, reader and CLI command resolves the root here, so they all see one store.
+    """
+    return lookup_root(root)
 
 
 def validate_experiment(name: str) -> str:

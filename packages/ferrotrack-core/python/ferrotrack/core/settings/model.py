@@ -13,11 +13,10 @@ plain tables keyed by plugin name; values under secret-looking keys (``api_key``
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -26,7 +25,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-__all__ = ["FerrotrackSettings", "RouteRule", "find_settings_file"]
+from ferrotrack.core.errors import InvalidArgumentError
+from ferrotrack.core.settings.lookup import file_settings, tracking_defaults
+
+__all__ = ["SECRET_KEY", "FerrotrackSettings", "OrchestratorSettings", "RouteRule"]
 
 SECRET_KEY = re.compile(r"(?i)(secret|token|password|passwd|api_?key|credential|private_?key)")
 """Config keys whose values are treated as secrets."""
@@ -82,35 +84,18 @@ def _secret_values(value: Any) -> list[str]:
     return []
 
 
-def find_settings_file(start: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
-    """The nearest settings file from ``start`` (default: cwd) upward, with its table."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        own = folder / "ferrotrack.toml"
-        if own.is_file():
-            return own, tomllib.loads(own.read_text("utf-8"))
-        project = folder / "pyproject.toml"
-        if project.is_file():
-            table = tomllib.loads(project.read_text("utf-8")).get("tool", {}).get("ferrotrack")
-            if isinstance(table, dict):
-                return project, table
-    return None
-
-
 class _FileSource(PydanticBaseSettingsSource):
-    """The settings file as a pydantic-settings source (lowest precedence)."""
+    """The settings file as a pydantic-settings source (lowest precedence); the same lookup
+    as :func:`ferrotrack.core.settings.tracking_defaults`, so both agree on every key."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        found = find_settings_file()
-        table = found[1] if found else {}
+        _, table = file_settings()
         return table.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        found = find_settings_file()
-        if found is None:
-            return {}
+        _, table = file_settings()
         names = set(self.settings_cls.model_fields)
-        return {k.replace("-", "_"): v for k, v in found[1].items() if k.replace("-", "_") in names}
+        return {k: v for k, v in table.items() if k in names}
 
 
 def _split_names(value: Any) -> Any:
@@ -122,6 +107,15 @@ def _split_names(value: Any) -> Any:
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
+
+
+def _one_line(exc: ValidationError) -> str:
+    """A pydantic error as ``where: what`` items on one line."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "value"
+        parts.append(f"{where}: {error['msg']} (got {error.get('input')!r})")
+    return "; ".join(parts)
 
 
 class FerrotrackSettings(BaseSettings):
@@ -149,6 +143,19 @@ class FerrotrackSettings(BaseSettings):
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
 
     _split = field_validator("backends", "collectors", mode="before")(_split_names)
+
+    def __init__(self, **values: Any) -> None:
+        # The light lookup checks the keys it shares with this model first, so a bad value
+        # gets the same message (naming the variable or file key) on both paths.
+        tracking_defaults(
+            root=values.get("root"),
+            flush_interval=values.get("flush_interval"),
+            durability=values.get("durability"),
+        )
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise InvalidArgumentError(f"settings: {_one_line(exc)}") from None
 
     @field_validator("backend_configs", "collector_configs", mode="after")
     @classmethod
