@@ -7,13 +7,21 @@ from __future__ import annotations
 
 from ferrotrack.core.plugins.backend import BackendPlugin
 from ferrotrack.core.plugins.base import PluginBase
-from ferrotrack.core.plugins.collector import CollectorPlugin, RunSink, dispatch_metrics
+from ferrotrack.core.plugins.collector import (
+    CollectorPlugin,
+    RunSink,
+    as_collector,
+    check_metrics,
+    dispatch_metrics,
+)
 from ferrotrack.core.plugins.discovery import PluginInfo, PluginWarning, discover
-from ferrotrack.core.plugins.framework import FrameworkPlugin
+from ferrotrack.core.plugins.framework import ActiveRunEmitter, FrameworkPlugin
+from ferrotrack.core.plugins.imports import require
 from ferrotrack.core.plugins.kinds import PluginType
 from ferrotrack.core.plugins.manager import PluginManager, PluginSpec
 from ferrotrack.core.plugins.metadata import PluginMetadata
-from ferrotrack.core.plugins.metric import MetricData, MetricType
+from ferrotrack.core.plugins.metric import MetricData, MetricSource, MetricType
+from ferrotrack.core.plugins.metric_info import metric_info
 from ferrotrack.core.plugins.processor import ProcessorPlugin
 from ferrotrack.core.plugins.processors import (
     EveryNthProcessor,
@@ -23,12 +31,14 @@ from ferrotrack.core.plugins.processors import (
 )
 
 __all__ = [
+    "ActiveRunEmitter",
     "BackendPlugin",
     "CollectorPlugin",
     "EveryNthProcessor",
     "FilterProcessor",
     "FrameworkPlugin",
     "MetricData",
+    "MetricSource",
     "MetricType",
     "PluginBase",
     "PluginInfo",
@@ -41,6 +51,10 @@ __all__ = [
     "RenameProcessor",
     "RunSink",
     "TimeDownsampleProcessor",
+    "as_collector",
+    "check_metrics",
     "discover",
     "dispatch_metrics",
+    "metric_info",
+    "require",
 ]

@@ -12,7 +12,9 @@ from pydantic import BaseModel, ValidationError
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.plugins.metadata import PluginMetadata
 
-__all__ = ["PluginBase", "validate_config"]
+__all__ = ["PluginBase", "advance_state", "validate_config"]
+
+_STATES = ("created", "initialized", "started", "stopped", "failed")
 
 
 def validate_config(metadata: PluginMetadata, config: Mapping[str, Any] | BaseModel | None) -> Any:
@@ -50,10 +52,18 @@ class PluginBase(abc.ABC):
     ``config`` into ``self.config``), :meth:`start` and :meth:`stop`. A plugin is a context
     manager: ``with plugin:`` starts it (initializing it with defaults if needed) and
     stops it, also on exceptions.
+
+    Seed 002's plugins override ``__init__``, ``initialize``, ``start``, ``stop`` and
+    ``get_status`` without calling ``super()``: that works. ``config`` and the state have
+    class-level defaults, and whoever drives the lifecycle (the plugin manager, ``with``)
+    advances the state itself (:func:`advance_state`) after each step.
     """
 
+    config: Any = None
+    _state: str = "created"
+
     def __init__(self) -> None:
-        self.config: Any = None
+        self.config = None
         self._state = "created"
 
     @classmethod
@@ -87,12 +97,14 @@ class PluginBase(abc.ABC):
     def get_status(self) -> dict[str, Any]:
         """A JSON-ready status; subclasses add their own keys to ``super().get_status()``."""
         meta = self.get_metadata()
-        return {"name": meta.name, "type": str(meta.type), "state": self._state}
+        return {"name": meta.name, "type": str(meta.type), "state": self.state}
 
     def __enter__(self) -> Self:
-        if self._state == "created":
-            self.initialize(None)
+        if self.state == "created":
+            self.initialize({})
+            advance_state(self, "initialized")
         self.start()
+        advance_state(self, "started")
         return self
 
     def __exit__(
@@ -102,3 +114,14 @@ class PluginBase(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+        advance_state(self, "stopped")
+
+
+def advance_state(plugin: PluginBase, state: str) -> None:
+    """Records that ``plugin`` went through a lifecycle step, for plugins whose override of
+    that step did not call ``super()`` (seed 002's do not). ``failed``, set by the plugin
+    itself, is kept."""
+    if state not in _STATES:
+        raise ValueError(f"unknown plugin state {state!r}; expected one of {_STATES}")
+    if plugin.state != "failed":
+        plugin._state = state

@@ -11,7 +11,7 @@ from typing import Any, Self
 from pydantic import BaseModel
 
 from ferrotrack.core.errors import InvalidArgumentError, InvalidValueError, MissingDependencyError
-from ferrotrack.core.plugins.base import PluginBase
+from ferrotrack.core.plugins.base import PluginBase, advance_state
 from ferrotrack.core.plugins.discovery import PluginInfo, PluginWarning, discover, inspect_class
 from ferrotrack.core.plugins.kinds import PluginType
 from ferrotrack.core.plugins.processors import BUILTIN_PROCESSORS
@@ -143,7 +143,9 @@ class PluginManager:
                 f"{plugin.name!r} is a {plugin.get_metadata().type} plugin, not a {kind}"
             )
         if plugin.state == "created" or config is not None:
-            plugin.initialize(config)
+            # {} rather than None: seed 002's plugins call ``config.get(...)`` unguarded.
+            plugin.initialize({} if config is None else config)
+            advance_state(plugin, "initialized")
         self._active.append(plugin)
         return plugin
 
@@ -218,6 +220,7 @@ class PluginManager:
                 continue
             try:
                 plugin.start()
+                advance_state(plugin, "started")
             except Exception as exc:
                 self._isolate(plugin.name, "start", exc)
                 self._safe_stop(plugin)
@@ -239,6 +242,7 @@ class PluginManager:
     def _safe_stop(plugin: PluginBase) -> None:
         try:
             plugin.stop()
+            advance_state(plugin, "stopped")
         except Exception as exc:
             warnings.warn(
                 f"ferrotrack: plugin {plugin.name!r} failed to stop: {type(exc).__name__}: {exc}",
