@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, SecretStr
 
+from ferrotrack.core.delivery.orchestrator import Orchestrator, OrchestratorOptions
 from ferrotrack.core.errors import InvalidArgumentError
-from ferrotrack.core.orchestrator import Orchestrator, OrchestratorOptions
 from ferrotrack.core.settings import (
     DURABILITIES,
     FerrotrackSettings,
@@ -300,3 +300,82 @@ def test_durability_from_env_alone_applies(
         pass
     assert writer_calls[-1]["durability"] == "none"
     assert writer_calls[-1]["flush_interval"] == 2.0
+
+
+# ---- settings for any plugin kind, and packages' own sections ------------------------------
+
+
+def test_every_plugin_kind_has_configs_and_selection(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ferrotrack.core.plugins import PluginType
+
+    (project / "pyproject.toml").write_text(
+        '[tool.ferrotrack]\nprocessors = ["every_nth"]\n'
+        "[tool.ferrotrack.framework_configs.torch]\nlog_every = 10\n"
+        '[tool.ferrotrack.run_configs.local]\ncommand = "python train.py"\n'
+        '[tool.ferrotrack.postprocess_configs.summary]\napi_key = "pp-secret-123"\n'
+        "[tool.ferrotrack.processor_configs.every_nth]\nn = 5\n"
+    )
+    monkeypatch.setenv("FERROTRACK_FRAMEWORKS", "torch, lightning")
+    monkeypatch.setenv("FERROTRACK_PIPELINE_CONFIGS__SWEEP__WORKERS", "3")
+    monkeypatch.setenv("FERROTRACK_COLLECTOR_CONFIGS__GPU__INTERVAL", "2")
+    s = FerrotrackSettings()
+    assert s.frameworks == ["torch", "lightning"]
+    assert s.processors == ["every_nth"]
+    assert s.plugin_config(PluginType.FRAMEWORK, "torch") == {"log_every": 10}
+    assert s.plugin_config("framework", "torch") == {"log_every": 10}
+    assert s.plugin_config(PluginType.RUN, "local") == {"command": "python train.py"}
+    assert s.plugin_config("pipeline", "sweep") == {"workers": "3"}
+    assert s.plugin_config(PluginType.PROCESSOR, "every_nth") == {"n": 5}
+    assert s.plugin_config("collector", "gpu") == {"interval": "2"}
+    assert s.plugin_config("backend", "absent") == {}
+    assert s.plugin_config("postprocess", "summary") == {"api_key": "pp-secret-123"}
+    assert "pp-secret-123" not in json.dumps(s.safe_dump())
+    assert s.redact("key pp-secret-123 leaked") == "key ********** leaked"
+    with pytest.raises(InvalidArgumentError, match="plugin kind 'exporter': expected one of"):
+        s.plugin_config("exporter", "x")
+    assert FerrotrackSettings(frameworks=["a"], processors="p, q").processors == ["p", "q"]
+
+
+class _UiSettings(BaseModel):
+    port: int = 8080
+    host: str = "127.0.0.1"
+    token: SecretStr | None = None
+    origins: list[str] = []
+
+
+def test_a_package_reads_its_own_section(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "pyproject.toml").write_text(
+        f'[tool.ferrotrack.ui]\nport = 9000\nhost = "0.0.0.0"\ntoken = "{SECRET}"\n'
+    )
+    ui = FerrotrackSettings().section("ui", _UiSettings)
+    assert (ui.port, ui.host) == (9000, "0.0.0.0")
+    assert ui.token is not None
+    assert ui.token.get_secret_value() == SECRET
+    assert SECRET not in repr(ui)
+    monkeypatch.setenv("FERROTRACK_UI__PORT", "9100")
+    monkeypatch.setenv("FERROTRACK_UI__ORIGINS", '["http://a", "http://b"]')
+    s = FerrotrackSettings(sections={"ui": {"host": "localhost"}})
+    ui = s.section("ui", _UiSettings)
+    assert (ui.port, ui.host, ui.origins) == (9100, "localhost", ["http://a", "http://b"])
+    assert s.redact(f"token={SECRET}") == "token=**********"
+    assert SECRET not in repr(s)
+    assert SECRET not in json.dumps(s.safe_dump())
+    assert FerrotrackSettings().section("absent", _UiSettings) == _UiSettings()
+
+
+def test_section_in_ferrotrack_toml_and_bad_sections(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "ferrotrack.toml").write_text('[ui]\nport = "not a port"\n')
+    with pytest.raises(InvalidArgumentError, match=r"section 'ui'.*port"):
+        FerrotrackSettings().section("ui", _UiSettings)
+    (project / "ferrotrack.toml").write_text("[ui]\nport = 1234\n")
+    assert FerrotrackSettings().section("ui", _UiSettings).port == 1234
+    with pytest.raises(InvalidArgumentError, match="core setting"):
+        FerrotrackSettings().section("backends", _UiSettings)
+    with pytest.raises(InvalidArgumentError, match="expected a lower-case name"):
+        FerrotrackSettings().section("Bad-Name", _UiSettings)
+    with pytest.raises(InvalidArgumentError, match="expected a pydantic model class"):
+        FerrotrackSettings().section("ui", dict)  # type: ignore[type-var]

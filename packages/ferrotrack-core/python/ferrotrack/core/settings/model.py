@@ -12,11 +12,14 @@ plain tables keyed by plugin name; values under secret-looking keys (``api_key``
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -102,8 +105,6 @@ def _split_names(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            import json
-
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
@@ -118,11 +119,57 @@ def _one_line(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+_KINDS = ("backend", "collector", "framework", "processor", "run", "postprocess", "pipeline")
+"""Plugin kinds (the values of :class:`~ferrotrack.core.plugins.PluginType`), each with a
+``<kind>_configs`` table of per-plugin configs."""
+
+_SECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _env_section(prefix: str) -> dict[str, Any]:
+    """``FERROTRACK_UI__PORT=1`` and ``FERROTRACK_UI__AUTH__TOKEN=x`` as a nested dict
+    (keys lower-cased; a value that looks like JSON is parsed)."""
+    out: dict[str, Any] = {}
+    for key, raw in os.environ.items():
+        if not key.upper().startswith(prefix) or len(key) == len(prefix):
+            continue
+        path = [part.lower() for part in key[len(prefix) :].split("__")]
+        if not all(path):
+            continue
+        value: Any = raw
+        if raw.strip()[:1] in ("[", "{"):
+            with contextlib.suppress(ValueError):
+                value = json.loads(raw)
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on ``base``, table by table."""
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        out[key] = (
+            _merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+        )
+    return out
+
+
 class FerrotrackSettings(BaseSettings):
     """Everything configurable, with precedence code > ``FERROTRACK_*`` env > file.
 
     Lists come from env as ``a,b`` or JSON; nested keys with ``__``:
-    ``FERROTRACK_BACKEND_CONFIGS__MLFLOW__TRACKING_URI=http://…``.
+    ``FERROTRACK_BACKEND_CONFIGS__MLFLOW__TRACKING_URI=http://…``. Every plugin kind has a
+    ``<kind>_configs`` table (``[tool.ferrotrack.framework_configs.torch]``); a package reads
+    a table of its own with :meth:`section`.
     """
 
     model_config = SettingsConfigDict(
@@ -135,14 +182,27 @@ class FerrotrackSettings(BaseSettings):
     root: Path | None = None
     backends: Annotated[list[str], NoDecode] = Field(default_factory=list)
     collectors: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    frameworks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    processors: Annotated[list[str], NoDecode] = Field(default_factory=list)
     backend_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     collector_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    framework_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    processor_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    run_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    postprocess_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    pipeline_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Package tables given in code (``FerrotrackSettings(sections={"ui": {...}})``)."""
     routing: dict[str, RouteRule] = Field(default_factory=dict)
     flush_interval: float = Field(default=1.0, gt=0)
     durability: Literal["none", "on_close", "every_flush"] = "on_close"
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
 
-    _split = field_validator("backends", "collectors", mode="before")(_split_names)
+    _file_table: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    _split = field_validator("backends", "collectors", "frameworks", "processors", mode="before")(
+        _split_names
+    )
 
     def __init__(self, **values: Any) -> None:
         # The light lookup checks the keys it shares with this model first, so a bad value
@@ -156,8 +216,10 @@ class FerrotrackSettings(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             raise InvalidArgumentError(f"settings: {_one_line(exc)}") from None
+        _, table = file_settings()
+        self._file_table = _wrap_secrets(table)
 
-    @field_validator("backend_configs", "collector_configs", mode="after")
+    @field_validator(*(f"{k}_configs" for k in _KINDS), "sections", mode="after")
     @classmethod
     def _secrets(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         wrapped: dict[str, dict[str, Any]] = _wrap_secrets(value)
@@ -175,20 +237,79 @@ class FerrotrackSettings(BaseSettings):
         """Code, then environment, then the settings file."""
         return init_settings, env_settings, _FileSource(settings_cls)
 
-    def plugin_config(self, kind: Literal["backend", "collector"], name: str) -> dict[str, Any]:
-        """The config of one plugin with secrets revealed: pass it straight to the plugin
-        (whose config model should declare them ``SecretStr``), never print it."""
-        table = self.backend_configs if kind == "backend" else self.collector_configs
-        config: dict[str, Any] = _unwrap_secrets(table.get(name, {}))
+    def configs(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Every config of one plugin kind (``PluginType`` or its value), secrets masked."""
+        value = str(getattr(kind, "value", kind))
+        if value not in _KINDS:
+            raise InvalidArgumentError(f"plugin kind {kind!r}: expected one of {', '.join(_KINDS)}")
+        table: dict[str, dict[str, Any]] = getattr(self, f"{value}_configs")
+        return table
+
+    def plugin_config(self, kind: str, name: str) -> dict[str, Any]:
+        """The config of one plugin (``kind`` a ``PluginType`` or its value, e.g.
+        ``"backend"``) with secrets revealed: pass it straight to the plugin (whose config
+        model should declare them ``SecretStr``), never print it."""
+        config: dict[str, Any] = _unwrap_secrets(self.configs(kind).get(name, {}))
         return config
 
+    def section_data(self, name: str) -> dict[str, Any]:
+        """The raw table ``name`` of a package (secrets revealed): the settings file's
+        ``[tool.ferrotrack.<name>]`` (or ``[<name>]`` in ``ferrotrack.toml``), under
+        ``FERROTRACK_<NAME>__<KEY>`` variables, under ``sections={name: ...}`` in code."""
+        if not isinstance(name, str) or not _SECTION_NAME.match(name):
+            raise InvalidArgumentError(
+                f"settings section {name!r}: expected a lower-case name of letters, digits "
+                "and '_', starting with a letter"
+            )
+        if name in type(self).model_fields:
+            raise InvalidArgumentError(
+                f"settings section {name!r}: the name is a core setting; choose another"
+            )
+        from_file = self._file_table.get(name, {})
+        if not isinstance(from_file, dict):
+            raise InvalidArgumentError(
+                f"settings section {name!r}: expected a table in the settings file, "
+                f"got {type(from_file).__name__}"
+            )
+        data = _merge(_unwrap_secrets(from_file), _env_section(f"FERROTRACK_{name.upper()}__"))
+        data = _merge(data, _unwrap_secrets(self.sections.get(name, {})))
+        return data
+
+    def section(self, name: str, model: type[M]) -> M:
+        """A package's own table, validated by its pydantic ``model``.
+
+        >>> class UiSettings(BaseModel):                   # doctest: +SKIP
+        ...     port: int = 8080
+        ...     token: SecretStr | None = None
+        >>> FerrotrackSettings().section("ui", UiSettings)  # doctest: +SKIP
+
+        Declare secrets ``SecretStr`` in ``model``: they then never print. Raises
+        :class:`InvalidArgumentError` naming the section and each bad key.
+        """
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise InvalidArgumentError(
+                f"settings section {name!r}: expected a pydantic model class, got {model!r}"
+            )
+        data = self.section_data(name)
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidArgumentError(
+                f"settings section {name!r} ([tool.ferrotrack.{name}] or "
+                f"FERROTRACK_{name.upper()}__*): {_one_line(exc)}"
+            ) from None
+
     def secret_values(self) -> list[str]:
-        """Every secret value held (for :meth:`redact`)."""
-        return _secret_values(self.backend_configs) + _secret_values(self.collector_configs)
+        """Every secret value held (for :meth:`redact`): plugin configs and sections."""
+        found: list[str] = []
+        for kind in _KINDS:
+            found += _secret_values(self.configs(kind))
+        found += _secret_values(self.sections) + _secret_values(self._file_table)
+        return found
 
     def redact(self, text: str) -> str:
         """``text`` with every secret value replaced by ``**********``."""
-        for secret in sorted(self.secret_values(), key=len, reverse=True):
+        for secret in sorted(set(self.secret_values()), key=len, reverse=True):
             if len(secret) >= 4:
                 text = text.replace(secret, _MASK)
         return text
