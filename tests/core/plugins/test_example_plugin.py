@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ferrotrack.core.orchestrator import Orchestrator, OrchestratorOptions, Route
+from ferrotrack.core.delivery.orchestrator import Orchestrator, OrchestratorOptions, Route
 from ferrotrack.core.plugins import (
     BackendPlugin,
     CollectorPlugin,

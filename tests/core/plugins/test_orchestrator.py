@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from ferrotrack.core._native import MetricWriter
 from ferrotrack.core.errors import InvalidArgumentError
-from ferrotrack.core.orchestrator import Orchestrator, OrchestratorOptions, Route
+from ferrotrack.core.delivery.orchestrator import Orchestrator, OrchestratorOptions, Route
 from ferrotrack.core.plugins import MetricData
 from ferrotrack.core.plugins.arrow import metrics_to_batch
 from ferrotrack.core.plugins.processors import EveryNthProcessor
-from ferrotrack.core.sync import sync_run
+from ferrotrack.core.delivery.replay import sync_run
 
 FAST = OrchestratorOptions(
     backoff_initial=0.001, backoff_max=0.01, drain_timeout=20.0, catch_up_retry=0.01
@@ -57,8 +57,8 @@ def test_every_point_reaches_a_backend_once_across_flushes(tmp_path: Path, doubl
     with Orchestrator([backend], run_dir=tmp_path, options=FAST) as orch:
         write_and_submit(tmp_path, orch, points, every=37)
     assert backend.points == points
-    cursor = json.loads((tmp_path / "sync" / "recording.json").read_text())
-    assert cursor["ranks"] == {"0": 500}
+    cursor = json.loads((tmp_path / "sync" / "recording" / "rank-0.json").read_text())
+    assert cursor["rows"] == 500
 
 
 def test_resubmitted_and_overlapping_batches_are_not_sent_twice(doubles: Any) -> None:

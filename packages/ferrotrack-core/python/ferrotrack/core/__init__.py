@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         runs,
         wide,
     )
-    from ferrotrack.core.orchestrator import Orchestrator
+    from ferrotrack.core.delivery.orchestrator import Orchestrator
     from ferrotrack.core.plugins import (
         BackendPlugin,
         CollectorPlugin,
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
         ProcessorPlugin,
     )
     from ferrotrack.core.settings import FerrotrackSettings
-    from ferrotrack.core.sync import sync_run
+    from ferrotrack.core.delivery.replay import sync_run
 
 _LAZY = {
     "runs": "ferrotrack.core.analysis",
@@ -67,9 +67,9 @@ _LAZY = {
     "PluginManager": "ferrotrack.core.plugins",
     "PluginMetadata": "ferrotrack.core.plugins",
     "PluginType": "ferrotrack.core.plugins",
-    "Orchestrator": "ferrotrack.core.orchestrator",
+    "Orchestrator": "ferrotrack.core.delivery.orchestrator",
     "FerrotrackSettings": "ferrotrack.core.settings",
-    "sync_run": "ferrotrack.core.sync",
+    "sync_run": "ferrotrack.core.delivery.replay",
 }
 
 __all__ = [

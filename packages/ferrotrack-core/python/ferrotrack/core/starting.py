@@ -236,7 +236,7 @@ def _open_plugins(
     created: bool,
 ) -> None:
     """Starts the run's plugins; if one cannot start, the new run leaves no trace."""
-    from ferrotrack.core.plugins.session import PluginSession
+    from ferrotrack.core.delivery.session import PluginSession
 
     try:
         session = PluginSession.open(

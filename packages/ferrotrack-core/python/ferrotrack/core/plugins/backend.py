@@ -1,4 +1,28 @@
-"""Backends: sinks that mirror a run's points, params, artifacts and status elsewhere."""
+"""Backends: sinks that mirror a run (identity, status, points, params, tags, artifacts,
+events) elsewhere, fed by delivery on a thread of their own, never on the logging path.
+
+The contract, per backend and per delivering process (a *lane*), in this order:
+
+1. ``open_run(info, state)``: who the run is (:class:`~ferrotrack.core.records.RunInfo`)
+   and ``state``, the dict the backend kept last time (``{}`` the first time). Mutate it
+   (``state["mlflow_run_id"] = ...``): it is saved beside the cursor after ``open_run`` and
+   after each delivery, and given back on resume and on ``ferrotrack sync``;
+2. ``set_status("running")``;
+3. in the order they happened: points (:meth:`handle_points`), params
+   (:meth:`log_params`, deltas), tags (:meth:`set_tags`, deltas), artifacts
+   (:meth:`log_artifact`) and events (:meth:`log_event`); a non-point item comes after
+   exactly the points its rank had logged when it happened;
+4. the final ``set_status(...)``, after the last point;
+5. ``flush()``.
+
+Statuses are sent by the lane of the process that owns the run's status (rank 0, or
+``sync``); other ranks' lanes get the rest. Raise
+:class:`~ferrotrack.core.errors.PermanentBackendError` for an item the backend will never
+take (a rejected value): it is skipped and counted (``rejected``), the mirror goes on. Any
+other exception is transient: the same item is retried with backoff, and after
+``max_failures`` in a row the backend is marked degraded (``ferrotrack sync`` fills it
+later). A retried call gets the same data, so write idempotently or all-or-nothing.
+"""
 
 from __future__ import annotations
 
@@ -13,38 +37,53 @@ from ferrotrack.core.plugins.metric import MetricData
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ferrotrack.core.records import RunEvent, RunInfo
+
 __all__ = ["BackendPlugin"]
 
 
 class BackendPlugin(PluginBase):
-    """A sink fed by the orchestrator on its own worker thread, never on the logging path.
+    """A sink fed by delivery on its own worker thread (see the module for the order).
 
     A simple backend overrides :meth:`handle_metric` only; a fast one overrides
-    :meth:`handle_batch` and works on whole Arrow batches. A call that raises is retried
-    with the same points (with exponential backoff), so a backend that can fail halfway
-    through a batch should write idempotently or all-or-nothing.
+    :meth:`handle_batch` (or :meth:`handle_points`, which also says the rank) and works on
+    whole Arrow batches. Every other method has a default that does nothing.
     """
 
+    def open_run(self, info: RunInfo, state: dict[str, Any]) -> None:
+        """Receives the run's identity and facts, and the state saved last time (mutable)."""
+
+    def handle_points(self, batch: pa.RecordBatch, rank: int) -> None:
+        """Receives consecutive points of ``rank`` (store schema); calls :meth:`handle_batch`."""
+        self.handle_batch(batch)
+
     def handle_batch(self, batch: pa.RecordBatch) -> None:
-        """Receives a batch of points (store schema); calls :meth:`handle_metric` per point."""
+        """Receives a batch of points; calls :meth:`handle_metric` per point."""
         source = self.name
         for metric in batch_to_metrics(batch, source=source):
             self.handle_metric(metric)
 
     def handle_metric(self, metric: MetricData) -> None:
-        """Receives one point; override this or :meth:`handle_batch`."""
+        """Receives one point; override this, :meth:`handle_batch` or :meth:`handle_points`."""
         raise NotImplementedError(
-            f"backend {self.name!r} must override handle_metric or handle_batch"
+            f"backend {self.name!r} must override handle_metric, handle_batch or handle_points"
         )
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Receives the run's parameters (nested as logged)."""
+        """Receives params logged since the last call (a delta, nested as logged); the
+        whole params at opening are in ``info.params``."""
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Receives tags set since the last call (a delta); the first ones are in ``info.tags``."""
 
     def log_artifact(self, path: Path, name: str | None = None) -> None:
-        """Receives a file logged with ``log_artifact``."""
+        """Receives a file or folder logged with ``log_artifact`` (``path`` is the run's copy)."""
+
+    def log_event(self, event: RunEvent) -> None:
+        """Receives one run event (a level starting or ending, a checkpoint, a message)."""
 
     def set_status(self, status: str) -> None:
-        """Receives the run's status: running, finished, failed or killed."""
+        """Receives the run's status: ``running``, then finished, failed or killed."""
 
     def flush(self) -> None:
-        """Pushes out anything buffered; called when the orchestrator drains."""
+        """Pushes out anything buffered; called once a lane has delivered all it will."""

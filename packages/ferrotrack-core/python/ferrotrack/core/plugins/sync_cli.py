@@ -29,13 +29,13 @@ __all__ = ["sync"]
 def sync(run: str, backend_name: str, root: Path | None, overrides: tuple[str, ...]) -> None:
     """Send the points of RUN (a run folder or id) the backend has not received yet."""
     from ferrotrack.core.errors import FerrotrackError
-    from ferrotrack.core.orchestrator import OrchestratorOptions
+    from ferrotrack.core.delivery.orchestrator import OrchestratorOptions
     from ferrotrack.core.plugins.backend import BackendPlugin
     from ferrotrack.core.plugins.kinds import PluginType
     from ferrotrack.core.plugins.manager import PluginManager
     from ferrotrack.core.settings import FerrotrackSettings, RouteRule
     from ferrotrack.core.store.layout import resolve_root
-    from ferrotrack.core.sync import find_run_dir, sync_run
+    from ferrotrack.core.delivery.replay import find_run_dir, sync_run
 
     settings = FerrotrackSettings()
     if root is None:  # under the main command, its --root applies
