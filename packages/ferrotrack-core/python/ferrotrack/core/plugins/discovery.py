@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from ferrotrack.core.errors import PluginWarning
 from ferrotrack.core.plugins.base import PluginBase
+from ferrotrack.core.plugins.execution import plain_execution_class, plain_execution_metadata
 from ferrotrack.core.plugins.kinds import PluginType
 from ferrotrack.core.plugins.metadata import PluginMetadata
 
@@ -103,9 +104,12 @@ def inspect_class(
 ) -> PluginInfo:
     """The :class:`PluginInfo` of a loaded plugin class (checks type, metadata, dependencies)."""
     label = name or getattr(cls, "__name__", repr(cls))
-    if not (isinstance(cls, type) and issubclass(cls, PluginBase)):
+    if kind is not None and plain_execution_class(cls, kind):
+        meta = plain_execution_metadata(cls, kind, str(label))  # seed 003: plain classes
+    elif not (isinstance(cls, type) and issubclass(cls, PluginBase)):
         raise TypeError(f"{target or label} is not a PluginBase subclass")
-    meta = cls.get_metadata()
+    else:
+        meta = cls.get_metadata()
     if not isinstance(meta, PluginMetadata):
         raise TypeError(f"{target or label}: get_metadata() must return PluginMetadata")
     if kind is not None and meta.type != kind:
@@ -113,7 +117,7 @@ def inspect_class(
             f"{target or label} is a {meta.type} plugin but is declared in {kind.group}"
         )
     version = meta.version if meta.version != "0.0.0" or dist is None else dist.version
-    info = PluginInfo(name or meta.name, meta.type, package, version, target, cls, meta)
+    info = PluginInfo(name or meta.name, meta.type, package, version, target, cls, meta)  # type: ignore[arg-type]
     missing = _missing_modules(meta.dependencies)
     if missing:
         hint = install_hint(
