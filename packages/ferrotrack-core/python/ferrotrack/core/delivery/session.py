@@ -93,7 +93,7 @@ class PluginSession:
         settings = settings or FerrotrackSettings()
         manager = manager or PluginManager()
         run_dir = Path(run_dir)
-        info = info or run_info(run_dir, rank=0)
+        info = info or run_info(run_dir, rank=int(getattr(sink, "rank", 0)))
 
         def make(kind: PluginType, specs: Sequence[PluginSpec]) -> list[Any]:
             return [

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["idle_rank", "read_points", "store_ranks", "store_rows"]
 
 _ranged: bool | None = None  # whether the native read_run takes start= and limit=
+_whole: tuple[tuple[str, int], pa.Table] | None = None
 
 
 def store_ranks(run_dir: Path) -> list[int]:
@@ -59,7 +60,13 @@ def read_points(run_dir: Path, rank: int, start: int, limit: int) -> pa.Table:
         else:
             _ranged = True
             return table
-    return pa.table(_native.read_run(run_dir, rank)).slice(start, limit)
+    # Before the ranged read: the whole rank, kept while a lane walks through it.
+    global _whole
+    key = (str(run_dir), rank)
+    if _whole is None or _whole[0] != key or _whole[1].num_rows <= start:
+        _whole = None
+        _whole = (key, pa.table(_native.read_run(run_dir, rank)))
+    return _whole[1].slice(start, limit)
 
 
 @contextmanager
