@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata as im
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -120,20 +122,70 @@ def test_entry_point_extra_and_missing_import_at_module_level(
 
 
 @pytest.mark.usefixtures("fresh_discovery")
-def test_discovery_is_cached_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    real = discovery._entry_points
+def test_discovery_is_cached_per_process_and_per_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded: list[tuple[PluginType, str]] = []
+    real = discovery._load
 
-    def counting() -> Any:
-        calls.append(1)
-        return real()
+    def counting(ep: im.EntryPoint, kind: PluginType) -> Any:
+        loaded.append((kind, ep.name))
+        return real(ep, kind)
 
-    monkeypatch.setattr(discovery, "_entry_points", counting)
-    PluginManager().plugins()
-    PluginManager().plugins()
-    assert len(calls) == 1
-    discovery.discover(refresh=True)
-    assert len(calls) == 2
+    monkeypatch.setattr(discovery, "_load", counting)
+    PluginManager().plugins(PluginType.BACKEND)
+    PluginManager().info("example_jsonl", PluginType.BACKEND)
+    assert {k for k, _ in loaded} == {PluginType.BACKEND}  # no other group was imported
+    assert loaded.count((PluginType.BACKEND, "example_jsonl")) == 1  # cached
+    assert discovery.loaded_kinds() == {PluginType.BACKEND}
+    assert set(discovery.discover("collector")) == {(PluginType.COLLECTOR, "example_counter")}
+    everything = PluginManager().plugins()
+    assert {i.kind for i in everything} >= {PluginType.FRAMEWORK, PluginType.PROCESSOR}
+    assert discovery.loaded_kinds() == set(PluginType)
+    assert len(loaded) == len(set(loaded))  # each kind loaded once
+    discovery.discover(PluginType.BACKEND, refresh=True)
+    assert loaded.count((PluginType.BACKEND, "example_jsonl")) == 2
+    assert discovery.loaded_kinds() == {PluginType.BACKEND}  # a refresh forgets the others
+    with pytest.raises(InvalidArgumentError, match="plugin kind 'exporter': expected one of"):
+        discovery.discover("exporter")
+
+
+def test_start_run_with_a_backend_imports_no_other_plugin_group(tmp_path: Path) -> None:
+    """In a fresh interpreter: the framework and run plugins of the example distribution
+    are never imported by a run that asks only for a backend."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import ferrotrack.core as ft
+        from ferrotrack.core.plugins import PluginType, discovery
+        from ferrotrack_example_plugin import sentinel
+
+        with ft.start_run("b", backends=["example_jsonl"]) as run:
+            run.log("loss", 1.0, 0)
+        assert discovery.loaded_kinds() == {PluginType.BACKEND}, discovery.loaded_kinds()
+        assert sentinel.imported == [], sentinel.imported
+        assert "ferrotrack_example_plugin.backend" in sys.modules
+        for module in ("framework", "execution", "collector", "processor"):
+            assert f"ferrotrack_example_plugin.{module}" not in sys.modules, module
+        # asked for, the framework group is imported, and the sentinel sees it
+        assert "example_quiet" in {i.name for i in ft.PluginManager().plugins(PluginType.FRAMEWORK)}
+        assert sentinel.imported == ["ferrotrack_example_plugin.framework"], sentinel.imported
+        print("ok")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERROTRACK_")}
+    env["FERROTRACK_ROOT"] = str(tmp_path / "store")
+    env["FERROTRACK_BACKEND_CONFIGS__EXAMPLE_JSONL__PATH"] = str(tmp_path / "out.jsonl")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+    assert (tmp_path / "out.jsonl").read_text().count('"loss"') == 1
 
 
 @pytest.mark.usefixtures("fresh_discovery")
@@ -141,7 +193,9 @@ def test_plugin_declared_in_the_wrong_group_is_isolated(monkeypatch: pytest.Monk
     ep = im.EntryPoint(
         "misfiled", "ferrotrack.core.plugins.processors:RenameProcessor", "ferrotrack.backends"
     )
-    monkeypatch.setattr(discovery, "_entry_points", lambda: [(PluginType.BACKEND, ep)])
+    monkeypatch.setattr(
+        discovery, "_entry_points", lambda kind: [ep] if kind is PluginType.BACKEND else []
+    )
     with pytest.warns(PluginWarning, match="misfiled"):
         info = PluginManager().info("misfiled")
     assert not info.available

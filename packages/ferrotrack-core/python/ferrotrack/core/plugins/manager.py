@@ -12,7 +12,13 @@ from pydantic import BaseModel
 
 from ferrotrack.core.errors import InvalidArgumentError, InvalidValueError, MissingDependencyError
 from ferrotrack.core.plugins.base import PluginBase, advance_state
-from ferrotrack.core.plugins.discovery import PluginInfo, PluginWarning, discover, inspect_class
+from ferrotrack.core.plugins.discovery import (
+    PluginInfo,
+    PluginWarning,
+    discover,
+    inspect_class,
+    loaded_kinds,
+)
 from ferrotrack.core.plugins.kinds import PluginType
 from ferrotrack.core.plugins.processors import BUILTIN_PROCESSORS
 
@@ -85,7 +91,7 @@ class PluginManager:
         """Every known plugin (available or not), sorted by kind and name."""
         merged: dict[tuple[PluginType, str], PluginInfo] = {}
         if self._use_entry_points:
-            merged.update(discover())
+            merged.update(discover(kind))  # only the group asked for is imported
         merged.update(self._registered)
         rows = [i for (k, _), i in merged.items() if kind is None or k == kind]
         return sorted(rows, key=lambda i: (list(PluginType).index(i.kind), i.name))
@@ -169,7 +175,9 @@ class PluginManager:
 
     def _isolate(self, label: str, step: str, exc: BaseException) -> None:
         package = None
-        for info in self.plugins():
+        kinds = loaded_kinds() if self._use_entry_points else frozenset()
+        known = [i for k in kinds for i in self.plugins(k)] + list(self._registered.values())
+        for info in known:  # kinds already loaded only: a failure imports nothing more
             if info.name == label:
                 package = info.package
         self._failed[label] = f"{step} failed: {type(exc).__name__}: {exc}"
