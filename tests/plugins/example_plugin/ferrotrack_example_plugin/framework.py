@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ferrotrack.core.plugins import FrameworkPlugin, PluginMetadata, PluginType
+
 from . import sentinel
 
 sentinel.imported.append(__name__)
