@@ -11,6 +11,7 @@ each, no strings per row.
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -76,6 +77,8 @@ class _Segments:
     experiments: list[str]
     run_ids: list[str]
     ranks: list[int]
+    refs: tuple[RunRef, ...] = ()
+    """The runs listed, so that a reader can list them again (see :func:`_relist`)."""
 
     def take(self, files: Iterable[int]) -> _Segments:
         """The segments at these positions, in this order."""
@@ -85,7 +88,25 @@ class _Segments:
             [self.experiments[i] for i in kept],
             [self.run_ids[i] for i in kept],
             [self.ranks[i] for i in kept],
+            self.refs,
         )
+
+
+def _list_segments(refs: Iterable[RunRef]) -> _Segments:
+    """The live segments of ``refs`` now, in reading order (the store crate decides which
+    files a compaction superseded)."""
+    from ferrotrack.core._native import live_segments
+
+    refs = tuple(refs)
+    segments = _Segments([], [], [], [], refs)
+    for ref in refs:
+        live, _ = live_segments(ref.folder)
+        for rank, _lo, _hi, path in live:
+            segments.paths.append(str(path))
+            segments.experiments.append(ref.experiment)
+            segments.run_ids.append(ref.run_id)
+            segments.ranks.append(rank)
+    return segments
 
 
 def scan_segments(refs: Iterable[RunRef]) -> pl.LazyFrame:
@@ -94,16 +115,7 @@ def scan_segments(refs: Iterable[RunRef]) -> pl.LazyFrame:
     The file list is taken now; the files are read when the frame is collected, only the
     columns the query uses (a query that needs no file column reads only the footers).
     """
-    from ferrotrack.core._native import live_segments
-
-    segments = _Segments([], [], [], [])
-    for ref in refs:
-        live, _ = live_segments(ref.folder)
-        for rank, _lo, _hi, path in live:
-            segments.paths.append(str(path))
-            segments.experiments.append(ref.experiment)
-            segments.run_ids.append(ref.run_id)
-            segments.ranks.append(rank)
+    segments = _list_segments(refs)
     if not segments.paths:
         return pl.LazyFrame(schema=POINT_SCHEMA)
     return pl.io.plugins.register_io_source(
@@ -124,22 +136,55 @@ def _read(
     """The io-source callback: read what the query uses, add the path columns, filter, cut.
 
     polars applies neither the predicate nor ``n_rows`` after a Python source, so this does.
+    A run may be written while it is read: when a segment listed at scan time has gone (a
+    compaction merged it into a new file and deleted it), the runs are listed again and
+    the read starts over, so a live read never fails on a compaction and never loses or
+    repeats points.
     """
     columns = list(POINT_SCHEMA.names()) if with_columns is None else with_columns
+    by_files: pl.Expr | None = None
     if predicate is not None and set(predicate.meta.root_names()) <= _PATH_COLUMNS:
-        segments, predicate = _files_matching(segments, predicate), None
+        by_files, predicate = predicate, None
     needed = set(columns)
     if predicate is not None:
         needed.update(predicate.meta.root_names())
-    frame, file_index, lengths = _read_files(
-        segments.paths, [c for c in _FILE_COLUMNS if c in needed], n_rows
-    )
+    file_columns = [c for c in _FILE_COLUMNS if c in needed]
+    for attempt in range(_LIVE_RETRIES + 1):
+        chosen = segments if by_files is None else _files_matching(segments, by_files)
+        try:
+            frame, file_index, lengths = _read_files(chosen.paths, file_columns, n_rows)
+            break
+        except _SegmentVanished as vanished:
+            if attempt == _LIVE_RETRIES or not segments.refs:
+                raise StoreCorruptError(
+                    f"metrics(): segment {vanished.path} vanished and the run kept changing "
+                    f"over {_LIVE_RETRIES} new listings"
+                ) from None
+            segments = _list_segments(segments.refs)
+    segments = chosen
     frame = _add_path_columns(frame, segments, needed, file_index, lengths)
     if predicate is not None:
         frame = frame.filter(predicate)
     if n_rows is not None:
         frame = frame.head(n_rows)
     yield frame.select(columns)
+
+
+_LIVE_RETRIES = 50
+"""New listings a read may take while compactions keep replacing the files it listed."""
+
+
+class _SegmentVanished(Exception):
+    """A listed segment no longer exists (a compaction replaced it)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def _vanished(paths: list[str]) -> str | None:
+    """The first of ``paths`` that no longer exists, if any."""
+    return next((p for p in paths if not os.path.exists(p)), None)
 
 
 def _files_matching(segments: _Segments, predicate: pl.Expr) -> _Segments:
@@ -178,9 +223,9 @@ def _read_files(
     batches: list[pa.RecordBatch] = []
     file_index: list[int] = []
     rows = 0
-    dataset = ds.dataset(paths, schema=schema, format="parquet")
-    scanner = dataset.scanner(columns=columns, memory_pool=_memory_pool())
     try:
+        dataset = ds.dataset(paths, schema=schema, format="parquet")
+        scanner = dataset.scanner(columns=columns, memory_pool=_memory_pool())
         for tagged in scanner.scan_batches():
             batch = tagged.record_batch
             if batch.num_rows:
@@ -189,9 +234,14 @@ def _read_files(
                 rows += batch.num_rows
                 if n_rows is not None and rows >= n_rows:
                     break
-    except pa.ArrowInvalid as exc:
-        message = f"metrics(): a segment is not a readable Parquet file: {exc}"
-        raise StoreCorruptError(message) from exc
+    except (OSError, pa.ArrowException) as exc:
+        gone = _vanished(paths)
+        if gone is not None:  # a compaction replaced it: not corrupt, listed too early
+            raise _SegmentVanished(gone) from exc
+        if isinstance(exc, pa.ArrowInvalid):
+            message = f"metrics(): a segment is not a readable Parquet file: {exc}"
+            raise StoreCorruptError(message) from exc
+        raise
     lengths = np.fromiter((b.num_rows for b in batches), np.int64, len(batches))
     if columns:
         frame = pl.from_arrow(pa.Table.from_batches(batches, schema=wanted), rechunk=False)
