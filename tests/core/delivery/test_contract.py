@@ -289,3 +289,23 @@ def test_handle_batch_and_handle_metric_backends_still_work(tmp_path: Path) -> N
     with Orchestrator([Route(backend)], run_dir=tmp_path, options=FAST):
         pass
     assert backend.seen == [("a", i) for i in range(5)]
+
+
+def test_sync_leaves_a_rank_held_by_a_live_process_to_it(tmp_path: Path) -> None:
+    from ferrotrack.core.delivery.source import idle_rank
+
+    run = tmp_path / "run=r7"
+    write_meta(run, status="finished")
+    write_points(run, [("a", i, 1.0) for i in range(10)], rank=0)
+    write_points(run, [("b", i, 1.0) for i in range(10)], rank=1)
+    journal = Journal()
+    with idle_rank(run, 0) as free:  # this process holds rank 0 as its writer would
+        assert free
+        report = replay(run, journal, options=FAST)
+    assert report.live_ranks == [0]
+    assert {p[0] for p in journal.points} == {1}
+    assert ("set_status", "finished") not in journal.calls  # rank 0 is not done
+    later = replay(run, journal, options=FAST)
+    assert later.live_ranks == []
+    assert sorted(p[:2] for p in journal.points) == sorted([(0, "a")] * 10 + [(1, "b")] * 10)
+    assert journal.calls[-2] == ("set_status", "finished")

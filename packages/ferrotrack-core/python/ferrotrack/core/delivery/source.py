@@ -79,6 +79,7 @@ def idle_rank(run_dir: Path, rank: int) -> Iterator[bool]:
     """
     locks = Path(run_dir) / ".locks"
     try:
+        locks.mkdir(exist_ok=True)
         fd = os.open(locks / f"rank-{rank}", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError:  # a read-only store: nobody can be writing it
         yield True
