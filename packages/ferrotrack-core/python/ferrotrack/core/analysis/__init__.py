@@ -8,8 +8,9 @@
 from __future__ import annotations
 
 from ferrotrack.core.analysis.downsample import downsample
+from ferrotrack.core.analysis.events import events
 from ferrotrack.core.analysis.points import metrics
 from ferrotrack.core.analysis.queries import best_run, final_values, wide
 from ferrotrack.core.analysis.table import runs
 
-__all__ = ["best_run", "downsample", "final_values", "metrics", "runs", "wide"]
+__all__ = ["best_run", "downsample", "events", "final_values", "metrics", "runs", "wide"]
