@@ -48,11 +48,13 @@ if TYPE_CHECKING:
         PluginType,
         ProcessorPlugin,
     )
+    from ferrotrack.core.plugins.metric_info import metric_info
     from ferrotrack.core.settings import FerrotrackSettings
     from ferrotrack.core.delivery.replay import sync_run
 
 _LAZY = {
     "runs": "ferrotrack.core.analysis",
+    "metric_info": "ferrotrack.core.plugins.metric_info",
     "metrics": "ferrotrack.core.analysis",
     "best_run": "ferrotrack.core.analysis",
     "final_values": "ferrotrack.core.analysis",
@@ -97,6 +99,7 @@ __all__ = [
     "finish",
     "log",
     "log_params",
+    "metric_info",
     "metrics",
     "runs",
     "start_run",

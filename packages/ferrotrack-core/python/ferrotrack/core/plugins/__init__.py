@@ -15,6 +15,14 @@ from ferrotrack.core.plugins.collector import (
     dispatch_metrics,
 )
 from ferrotrack.core.plugins.discovery import PluginInfo, PluginWarning, discover
+from ferrotrack.core.plugins.execution import (
+    ModelRun,
+    PipelineBackendPlugin,
+    PostprocessorPlugin,
+    RunBackendPlugin,
+    get_execution_plugin,
+    load_execution_plugin,
+)
 from ferrotrack.core.plugins.framework import ActiveRunEmitter, FrameworkPlugin
 from ferrotrack.core.plugins.imports import require
 from ferrotrack.core.plugins.kinds import PluginType
@@ -40,6 +48,8 @@ __all__ = [
     "MetricData",
     "MetricSource",
     "MetricType",
+    "ModelRun",
+    "PipelineBackendPlugin",
     "PluginBase",
     "PluginInfo",
     "PluginManager",
@@ -47,14 +57,18 @@ __all__ = [
     "PluginSpec",
     "PluginType",
     "PluginWarning",
+    "PostprocessorPlugin",
     "ProcessorPlugin",
     "RenameProcessor",
+    "RunBackendPlugin",
     "RunSink",
     "TimeDownsampleProcessor",
     "as_collector",
     "check_metrics",
     "discover",
     "dispatch_metrics",
+    "get_execution_plugin",
+    "load_execution_plugin",
     "metric_info",
     "require",
 ]
