@@ -112,18 +112,12 @@ def test_sync_sends_points_then_the_final_status(tmp_path: Path) -> None:
     assert report.ok
     assert report.points_sent == 100
     assert journal.violations == []
-    assert journal.kinds() == [
-        "open_run",
-        "set_status",
-        "log_params",
-        "set_tags",
-        "points",
-        "set_status",
-        "flush",
-    ]
+    # whole params and tags come with open_run; nothing was logged after it
+    assert journal.kinds() == ["open_run", "set_status", "points", "set_status", "flush"]
     assert journal.calls[1] == ("set_status", "running")
     assert journal.calls[-2] == ("set_status", "finished")
     assert journal.opened[0].params == {"lr": 0.1, "model": {"depth": 3}}
+    assert journal.opened[0].tags == {"team": "a"}
     assert journal.opened[0].rank is None
     # a second sync has nothing to send but the open and the flush
     again = Journal()
@@ -269,13 +263,19 @@ def test_the_old_single_cursor_file_is_read(tmp_path: Path) -> None:
     assert report.cursor == {0: 20}
 
 
-def test_handle_batch_and_handle_metric_backends_still_work(tmp_path: Path) -> None:
+def test_handle_metric_backends_still_work_and_get_params_through_the_default_open(
+    tmp_path: Path,
+) -> None:
     from ferrotrack.core.plugins import BackendPlugin, PluginMetadata, PluginType
 
     class PerPoint(BackendPlugin):
         def __init__(self) -> None:
             super().__init__()
             self.seen: list[tuple[str, int | None]] = []
+            self.params: list[dict[str, Any]] = []
+
+        def log_params(self, params: Mapping[str, Any]) -> None:
+            self.params.append(dict(params))
 
         @classmethod
         def get_metadata(cls) -> PluginMetadata:
@@ -285,10 +285,14 @@ def test_handle_batch_and_handle_metric_backends_still_work(tmp_path: Path) -> N
             self.seen.append((metric.name, metric.step))
 
     backend = PerPoint()
-    write_points(tmp_path, [("a", i, 1.0) for i in range(5)])
-    with Orchestrator([Route(backend)], run_dir=tmp_path, options=FAST):
-        pass
+    run = tmp_path / "run=r8"
+    write_meta(run, status="finished")
+    (run / "params.json").write_text(json.dumps({"lr": 0.1}))
+    write_points(run, [("a", i, 1.0) for i in range(5)])
+    with Orchestrator([Route(backend)], run_dir=run, options=FAST) as orch:
+        orch.log_params({"seed": 3}, rank=0, rows=5)
     assert backend.seen == [("a", i) for i in range(5)]
+    assert backend.params == [{"lr": 0.1}, {"seed": 3}]
 
 
 def test_sync_leaves_a_rank_held_by_a_live_process_to_it(tmp_path: Path) -> None:

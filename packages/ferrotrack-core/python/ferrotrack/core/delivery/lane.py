@@ -422,7 +422,7 @@ class Lane:
             self.backend_state = self.file.load_shared().state
             self._saved_state = copy.deepcopy(self.backend_state)
             self.route.backend.open_run(info, self.backend_state)
-        self._save_shared({})
+        self._save_shared({"params": info.params, "tags": info.tags})
 
     def _pull(self, rank: int, cap: int) -> _Prepared | None:
         assert self.run_dir is not None

@@ -93,10 +93,13 @@ def replay(
         opts,
         info=run_info(run_dir, rank=None),
     )
+    lane.drain(max(0.0, deadline - time.monotonic()))  # open_run: it may take params, tags
     done = lane.delivered()
     meta = read_json(run_dir / "run.json")
     status = effective_status(meta) if meta else None
     sent_status = done.get("status")
+    if lane.state == "degraded":
+        return _report(lane, [])
     if status is not None and sent_status is None:
         lane.call("set_status", "running", needs={}, delivered={"status": "running"})
     params = _missing(read_json(run_dir / "params.json"), done.get("params", {}))
@@ -125,6 +128,10 @@ def replay(
             lane.call("set_status", status, needs={}, delivered={"status": status})
         lane.drain(max(0.0, deadline - time.monotonic()))
         lane.finish()
+    return _report(lane, live)
+
+
+def _report(lane: Lane, live: list[int]) -> SyncReport:
     report = lane.status()
     return SyncReport(
         lane.name,
