@@ -313,3 +313,24 @@ def test_sync_leaves_a_rank_held_by_a_live_process_to_it(tmp_path: Path) -> None
     assert later.live_ranks == []
     assert sorted(p[:2] for p in journal.points) == sorted([(0, "a")] * 10 + [(1, "b")] * 10)
     assert journal.calls[-2] == ("set_status", "finished")
+
+
+def test_sync_delivers_events_after_their_rows_once(tmp_path: Path) -> None:
+    from ferrotrack.core.events import EventLog
+
+    run = tmp_path / "run=r9"
+    write_meta(run, status="finished")
+    write_points(run, [("a", i, 1.0) for i in range(30)])
+    log = EventLog(run, 0)
+    log.append({"kind": "checkpoint", "name": "c1"}, rows=10)
+    log.append({"kind": "message", "message": "half"}, rows=20)
+    log.close()
+    journal = Journal()
+    replay(run, journal, options=FAST)
+    assert journal.violations == []
+    events = [i for i, c in enumerate(journal.calls) if c[0] == "log_event"]
+    assert [journal.calls[i][1] for i in events] == ["checkpoint", "message"]
+    assert [journal.rows_before(i) for i in events] == [10, 20]
+    again = Journal()
+    replay(run, again, options=FAST)
+    assert "log_event" not in again.kinds()

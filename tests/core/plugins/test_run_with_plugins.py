@@ -119,3 +119,99 @@ def test_sigterm_stops_the_plugins_and_tells_the_backends(root: Path, tmp_path: 
     # The flush interval was 30 s: the points reached the backend through the final flush.
     assert sum(1 for d in lines if "name" in d) == 1000
     assert lines[-1] == {"status": "killed"}
+
+
+class Journal(BackendPlugin):
+    """Every call of the contract, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[object, ...]] = []
+        self.rows = 0
+
+    @classmethod
+    def get_metadata(cls) -> PluginMetadata:
+        return PluginMetadata(name="journal", type=PluginType.BACKEND)
+
+    def open_run(self, info: object, state: dict[str, object]) -> None:
+        self.calls.append(("open_run", info))
+
+    def handle_points(self, batch: object, rank: int) -> None:
+        self.rows += batch.num_rows  # type: ignore[attr-defined]
+        self.calls.append(("points", self.rows))
+
+    def log_params(self, params: object) -> None:
+        self.calls.append(("log_params", params, self.rows))
+
+    def set_tags(self, tags: object) -> None:
+        self.calls.append(("set_tags", tags, self.rows))
+
+    def log_artifact(self, path: Path, name: str | None = None) -> None:
+        self.calls.append(("log_artifact", name, path.read_text(), self.rows))
+
+    def log_event(self, event: object) -> None:
+        self.calls.append(("log_event", event, self.rows))
+
+    def set_status(self, status: str) -> None:
+        self.calls.append(("set_status", status, self.rows))
+
+    def flush(self) -> None:
+        self.calls.append(("flush",))
+
+
+def test_a_run_sends_its_backends_everything_in_the_order_it_happened(
+    root: Path, tmp_path: Path
+) -> None:
+    journal = Journal()
+    model = tmp_path / "model.txt"
+    model.write_text("weights")
+    with ft.start_run("ordered", params={"lr": 0.1}, tags={"team": "a"}, backends=[journal]) as run:
+        for i in range(100):
+            run.log("loss", float(i), step=i)
+        run.log_params({"seed": 7})
+        run.set_tags({"phase": "two"})
+        run.log_artifact(model, "model")  # Run.log_artifact reaches the backends
+        for i in range(100, 150):
+            run.log("loss", float(i), step=i)
+    kinds = [c[0] for c in journal.calls if c[0] != "points"]
+    assert kinds == [
+        "open_run",
+        "set_status",
+        "log_params",
+        "set_tags",
+        "log_artifact",
+        "set_status",
+        "flush",
+    ]
+    info = journal.calls[0][1]
+    assert info.params == {"lr": 0.1}  # type: ignore[attr-defined]
+    assert info.tags["team"] == "a"  # type: ignore[attr-defined]
+    by_kind = {c[0]: c for c in journal.calls}
+    assert by_kind["log_params"][1:] == ({"seed": 7}, 100)
+    assert by_kind["set_tags"][1:] == ({"phase": "two"}, 100)
+    assert by_kind["log_artifact"][1:] == ("model", "weights", 100)
+    assert journal.calls[-2] == ("set_status", "finished", 150)  # after the last point
+    assert json.loads((run.run_dir / "run.json").read_text())["status"] == "finished"
+
+
+class NoStart(Journal):
+    @classmethod
+    def get_metadata(cls) -> PluginMetadata:
+        return PluginMetadata(name="no_start", type=PluginType.BACKEND)
+
+    def start(self) -> None:
+        raise ConnectionError("refused")
+
+
+def test_a_backend_that_failed_to_start_gets_nothing_and_the_others_go_on(root: Path) -> None:
+    """Defect 10, through start_run."""
+    broken, good = NoStart(), Journal()
+    with pytest.warns(UserWarning, match="no_start"):
+        run = ft.start_run(backends=[broken, good])
+    for i in range(10):
+        run.log("x", float(i))
+    status = run._session.status()["backends"] if run._session else {}
+    run.finish()
+    assert broken.calls == []
+    assert good.rows == 10
+    assert status["no_start"]["state"] == "unavailable"
