@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +60,18 @@ def test_run_ids_sort_by_creation_time(root: Path) -> None:
     for _ in range(5):
         with ft.start_run() as run:
             ids.append(run.run_id)
-        time.sleep(0.002)
     assert ids == sorted(ids)
-    assert all(len(i) == 32 and i[12] == "7" for i in ids)
+    assert len(set(ids)) == 5
+    assert all(len(i) == 32 and i[12] == "7" and i[16] in "89ab" for i in ids)
+
+
+def test_run_ids_within_one_millisecond_are_strictly_increasing() -> None:
+    from ferrotrack.core.store.layout import new_run_id
+
+    ids = [new_run_id() for _ in range(10_000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(i[12] == "7" and i[16] in "89ab" for i in ids)
 
 
 def test_an_exception_inside_with_marks_the_run_failed(root: Path) -> None:
@@ -141,12 +156,15 @@ json_values = st.recursive(
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text().filter(lambda k: "." not in k), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 
 
-@given(st.dictionaries(st.text(min_size=1), json_values, max_size=5))
+@given(st.dictionaries(st.text(min_size=1).filter(lambda k: "." not in k), json_values, max_size=5))
 def test_params_round_trip(
     tmp_path_factory: pytest.TempPathFactory, params: dict[str, Any]
 ) -> None:
@@ -183,18 +201,68 @@ def test_artifacts_are_copied_and_cannot_escape(root: Path, tmp_path: Path) -> N
     [
         ({"experiment": "a/b"}, "experiment 'a/b'"),
         ({"experiment": ""}, "experiment ''"),
+        ({"experiment": 3}, "experiment: expected a str"),
+        ({"name": 3}, "name: expected a str"),
         ({"run_id": "../x"}, "run_id"),
+        ({"parent": "../x"}, "parent '../x'"),
         ({"resume": True}, "needs the run_id"),
+        ({"resume": "yes"}, "resume: expected True or False"),
         ({"flush_interval": 0}, "flush_interval"),
+        ({"flush_interval": float("nan")}, "flush_interval"),
         ({"durability": "sometimes"}, "every_flush"),
+        ({"rank": -1}, "rank: expected an int rank from 0"),
+        ({"rank": 2**40}, "rank: expected an int rank from 0"),
+        ({"rank": True}, "rank: expected an int rank"),
+        ({"rank": "1"}, "rank: expected an int rank"),
+        ({"tags": ["a", "b"]}, "tags must be a mapping"),
+        ({"tags": {"a": [1]}}, "tag 'a': expected a str, number or bool"),
+        ({"tags": {1: "a"}}, "tag names must be non-empty str"),
+        ({"params": [("a", 1)]}, "params: expected a mapping"),
+        ({"params": {"a": object()}}, "param 'a'"),
+        ({"backends": "mlflow"}, "backends: expected a list"),
+        ({"collectors": "system"}, "collectors: expected a list"),
+        ({"frameworks": "torch"}, "frameworks: expected a list"),
     ],
 )
-def test_bad_arguments_are_refused_clearly(
+def test_bad_arguments_are_refused_clearly_and_leave_nothing(
     root: Path, kwargs: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((errors.InvalidArgumentError, errors.InvalidValueError), match=message):
         ft.start_run(**kwargs)
     assert ft.active_run() is None
+    assert list(root.glob("**/run=*")) == []
+
+
+def test_a_bad_rank_in_the_environment_is_refused(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RANK", "-3")
+    with pytest.raises(errors.InvalidArgumentError, match=r"\$RANK: expected an int rank"):
+        ft.start_run()
+    assert list(root.glob("**/run=*")) == []
+
+
+def test_a_start_that_fails_after_creating_the_folder_removes_it(root: Path) -> None:
+    # A resumed run's folder was not made by the call that failed: it stays.
+    with ft.start_run() as first, pytest.raises(errors.RankInUseError):
+        ft.start_run(rank=0, run_id=first.run_id, resume=True)
+    with pytest.raises(errors.FerrotrackError, match="no-such-backend"):
+        ft.start_run(experiment="plugins", backends=["no-such-backend"])
+    assert [p.name for p in root.glob("**/run=*")] == [f"run={first.run_id}"]
+    assert not (root / "experiment=plugins").exists()
+    assert ft.runs()["status"].to_list() == ["finished"]
+
+
+def test_a_tag_set_to_none_is_deleted_not_stored(root: Path) -> None:
+    with ft.start_run(tags={"a": "1", "b": None, "c": 2.5}) as run:
+        assert run.tags == {"a": "1", "c": "2.5"}
+        run.set_tags({"a": None, "d": np.int64(4)})
+        assert run.tags == {"c": "2.5", "d": "4"}
+        with pytest.raises(errors.InvalidValueError, match="tag 'x'"):
+            run.set_tags({"x": {"nested": 1}})
+    with ft.start_run(run_id=run.run_id, resume=True, tags={"c": None}) as again:
+        assert again.tags == {"d": "4"}
+    assert run_json(run)["tags"] == {"d": "4"}
 
 
 def test_two_writers_cannot_share_a_rank(root: Path) -> None:
@@ -240,3 +308,123 @@ def test_other_engines_read_the_store_without_ferrotrack(root: Path) -> None:
     ((count, total),) = relation.fetchall()
     assert count == 200
     assert total == pytest.approx(sum(range(100)) * 0.3)
+
+
+# --- the store is final before the mirrors ----------------------------------------------------
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Polls ``predicate`` until it holds or ``timeout`` passes (a condition, not an order)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def blocking_backend(entered: threading.Event, release: threading.Event) -> Any:
+    from ferrotrack.core.plugins import BackendPlugin, PluginMetadata, PluginType
+
+    class Blocking(BackendPlugin):
+        """Holds the first batch until the test releases it."""
+
+        @classmethod
+        def get_metadata(cls) -> PluginMetadata:
+            return PluginMetadata(name="blocking", type=PluginType.BACKEND)
+
+        def handle_batch(self, batch: Any) -> None:
+            entered.set()
+            release.wait(60)
+
+    return Blocking()
+
+
+def test_the_final_status_is_written_before_a_backend_drains(root: Path) -> None:
+    entered, release = threading.Event(), threading.Event()
+    run = ft.start_run("mirrored", backends=[blocking_backend(entered, release)])
+    run.log("x", 1.0)
+    run.flush()
+    assert entered.wait(10), "the backend never got the batch"
+    finisher = threading.Thread(target=run.finish)
+    finisher.start()
+    try:
+        assert wait_until(lambda: run_json(run)["status"] == "finished")
+        assert finisher.is_alive(), "finish() waits for the backend, after the status"
+        assert run_json(run)["ended"] is not None
+    finally:
+        release.set()
+        finisher.join(60)
+    assert not finisher.is_alive()
+
+
+@pytest.mark.slow
+def test_sigterm_writes_killed_before_a_backend_drains(root: Path) -> None:
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import threading, time
+                import ferrotrack.core as ft
+                from ferrotrack.core.plugins import BackendPlugin, PluginMetadata, PluginType
+
+                class Blocking(BackendPlugin):
+                    entered = threading.Event()
+
+                    @classmethod
+                    def get_metadata(cls):
+                        return PluginMetadata(name="blocking", type=PluginType.BACKEND)
+
+                    def handle_batch(self, batch):
+                        self.entered.set()
+                        threading.Event().wait()     # never released
+
+                backend = Blocking()
+                run = ft.start_run("victim", backends=[backend])
+                run.log("x", 1.0)
+                run.flush()
+                backend.entered.wait()
+                print(run.run_dir, flush=True)
+                while True:
+                    time.sleep(0.05)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        rdir = Path(child.stdout.readline().strip())
+        child.send_signal(signal.SIGTERM)
+
+        def status() -> str:
+            return str(json.loads((rdir / "run.json").read_text())["status"])
+
+        assert wait_until(lambda: status() == "killed", timeout=20)
+        assert child.poll() is None, "the backend still holds the process"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_frameworks_are_started_with_the_run_and_stopped_with_it(root: Path) -> None:
+    from ferrotrack.core.plugins import FrameworkPlugin, PluginMetadata, PluginType
+
+    class Target:
+        def step(self) -> int:
+            return 1
+
+    class Capture(FrameworkPlugin):
+        @classmethod
+        def get_metadata(cls) -> PluginMetadata:
+            return PluginMetadata(name="capture", type=PluginType.FRAMEWORK)
+
+        def install(self) -> None:
+            self.patch(Target, "step", lambda _self: 2)
+
+    with ft.start_run(frameworks=[Capture()]):
+        assert Target().step() == 2
+    assert Target().step() == 1

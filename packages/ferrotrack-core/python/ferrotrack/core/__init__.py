@@ -23,20 +23,28 @@ from ferrotrack.core.run import (
     attach_run,
     finish,
     log,
+    log_event,
     log_params,
     start_run,
 )
+
+if not TYPE_CHECKING:
+    # ``ft.events(...)`` is the analysis table, ``ft.events.read_events(run_dir)`` one run's
+    # events: the module ferrotrack.core.events is callable, so both work (it loads no polars).
+    from ferrotrack.core import events
 
 if TYPE_CHECKING:
     from ferrotrack.core.analysis import (
         best_run,
         downsample,
+        events,
         final_values,
         metrics,
         runs,
         wide,
     )
     from ferrotrack.core.delivery.orchestrator import Orchestrator
+    from ferrotrack.core.delivery.replay import sync_run
     from ferrotrack.core.plugins import (
         BackendPlugin,
         CollectorPlugin,
@@ -50,7 +58,6 @@ if TYPE_CHECKING:
     )
     from ferrotrack.core.plugins.metric_info import metric_info
     from ferrotrack.core.settings import FerrotrackSettings
-    from ferrotrack.core.delivery.replay import sync_run
 
 _LAZY = {
     "runs": "ferrotrack.core.analysis",
@@ -95,9 +102,11 @@ __all__ = [
     "best_run",
     "downsample",
     "errors",
+    "events",
     "final_values",
     "finish",
     "log",
+    "log_event",
     "log_params",
     "metric_info",
     "metrics",

@@ -13,24 +13,24 @@ import shutil
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, overload
 
 from ferrotrack.core import _native, active
+from ferrotrack.core import params as params_mod
 from ferrotrack.core.errors import (
     InvalidArgumentError,
     InvalidValueError,
     RunClosedError,
 )
-from ferrotrack.core.params import check_json, merge
-from ferrotrack.core.store.jsonfile import write_json_atomic
-from ferrotrack.core.store.ranks import RankClaim
+from ferrotrack.core.events import EventLog, check_event
+from ferrotrack.core.records import RunEvent
 
 if TYPE_CHECKING:
+    from ferrotrack.core.delivery.session import PluginSession
     from ferrotrack.core.exits import SigtermClaim
-    from ferrotrack.core.plugins.session import PluginSession
 
 __all__ = [
     "RUN_DIR_ENV",
@@ -43,6 +43,7 @@ __all__ = [
     "attach_run",
     "finish",
     "log",
+    "log_event",
     "log_params",
     "start_run",
 ]
@@ -51,6 +52,41 @@ Status = Literal["running", "finished", "failed", "killed"]
 Durability = Literal["none", "on_close", "every_flush"]
 RUN_DIR_ENV = "FERROTRACK_RUN_DIR"
 _FINAL: frozenset[str] = frozenset({"finished", "failed", "killed"})
+_TAG_SCALARS = (str, int, float, bool)
+
+
+def check_tags(tags: Any, where: str) -> dict[str, str | None]:
+    """Tags as stored: str keys, str values; ``None`` deletes a tag. Raises naming the tag."""
+    if not isinstance(tags, Mapping):
+        raise InvalidValueError(
+            f"{where}: tags must be a mapping of name to value, got {type(tags).__name__}"
+        )
+    out: dict[str, str | None] = {}
+    for key, given in tags.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidValueError(f"{where}: tag names must be non-empty str, got {key!r}")
+        value = given
+        item = getattr(given, "item", None)
+        if not isinstance(given, _TAG_SCALARS) and given is not None and callable(item):
+            value = item()  # a numpy scalar
+        if value is not None and not isinstance(value, _TAG_SCALARS):
+            raise InvalidValueError(
+                f"{where}: tag {key!r}: expected a str, number or bool (None deletes the "
+                f"tag), got {type(value).__name__}"
+            )
+        out[key] = None if value is None else str(value)
+    return out
+
+
+def apply_tags(current: Mapping[str, str], delta: Mapping[str, str | None]) -> dict[str, str]:
+    """``current`` with ``delta`` applied (a ``None`` value deletes the tag)."""
+    out = dict(current)
+    for key, value in delta.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
 
 
 class LogMethod(Protocol):
@@ -73,7 +109,7 @@ class LogArrayMethod(Protocol):
 
 
 class Run:
-    """One tracked run: metrics, params, tags, artifacts and a status, in one folder.
+    """One tracked run: metrics, params, tags, artifacts, events and a status, in one folder.
 
     Create it with :func:`start_run`. Use it as a context manager, or call
     :meth:`finish`. ``log`` and ``log_array`` are the native methods of the run's
@@ -85,10 +121,13 @@ class Run:
 
     __slots__ = (
         "__weakref__",
-        "_claim",
+        "_durability",
+        "_events",
         "_feeder",
+        "_lock",
         "_meta",
         "_params",
+        "_release",
         "_session",
         "_sigterm",
         "_writer",
@@ -109,7 +148,8 @@ class Run:
         self,
         *,
         writer: _native.MetricWriter,
-        claim: RankClaim,
+        rank: int,
+        release: Callable[[], None] | None,
         root: Path,
         run_dir: Path,
         run_id: str,
@@ -117,9 +157,10 @@ class Run:
         name: str,
         meta: dict[str, Any] | None,
         params: dict[str, Any],
+        durability: Durability = "on_close",
     ) -> None:
         self._writer = writer
-        self._claim = claim
+        self._release = release
         self.log = writer.log
         self.log_array = writer.log_array
         self.root = root
@@ -127,18 +168,21 @@ class Run:
         self.run_id = run_id
         self.experiment = experiment
         self.name = name
-        self.rank = claim.rank
+        self.rank = rank
         self._meta = meta
         self._params = params
+        self._durability: Durability = durability
+        self._lock = threading.Lock()
+        self._events: EventLog | None = None
         self._sigterm: SigtermClaim | None = None
         self._session: PluginSession | None = None
-        self._feeder: _Feeder | None = None
+        self._feeder: Any = None
 
     # --- what the run is ---------------------------------------------------------------
 
     @property
     def owns_metadata(self) -> bool:
-        """Whether this process (rank 0) writes ``run.json`` and ``params.json``."""
+        """Whether this process (rank 0) writes ``run.json``."""
         return self._meta is not None
 
     @property
@@ -152,7 +196,7 @@ class Run:
 
     @property
     def params(self) -> dict[str, Any]:
-        """The parameters logged so far, nested."""
+        """The parameters of the run as last read or written by this process, nested."""
         return copy.deepcopy(self._params)
 
     @property
@@ -177,28 +221,30 @@ class Run:
     # --- logging beyond metrics -----------------------------------------------------------
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Merges ``params`` (nested dicts stay nested) into ``params.json``.
+        """Merges ``params`` into ``params.json``: nested dicts stay nested, a dotted key is
+        a path (``"optim.lr"`` sets ``lr`` inside ``optim``), keys logged by other processes
+        of the run are kept.
 
         Raises ``TypeError`` naming the key of a value JSON cannot hold.
         """
-        if not isinstance(params, Mapping):
-            raise InvalidValueError(f"log_params: expected a mapping, got {type(params).__name__}")
-        checked = {str(k): check_json(v, str(k)) for k, v in params.items()}
+        delta = params_mod.normalize(params)
         self._ensure_open()
-        self._params = merge(self._params, checked)
-        write_json_atomic(self.run_dir / "params.json", self._params)
-        if self._session is not None:
-            self._session.log_params(checked)
+        self._store_params(delta)
+
+    def _store_params(self, delta: dict[str, Any]) -> None:
+        sync = self._durability == "every_flush"
+        self._params = params_mod.update_file(self.run_dir, delta, sync=sync)
+        self._notify_params(delta)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        """Sets tags (values are stored as strings)."""
-        if not isinstance(tags, Mapping):
-            raise InvalidValueError(f"set_tags: expected a mapping, got {type(tags).__name__}")
+        """Sets tags (values are stored as strings); a value ``None`` deletes the tag."""
+        delta = check_tags(tags, "set_tags")
         self._ensure_open()
         if self._meta is None:
             raise InvalidArgumentError("set_tags: only rank 0 of a run keeps its tags")
-        self._meta["tags"].update({str(k): str(v) for k, v in tags.items()})
+        self._meta["tags"] = apply_tags(self._meta["tags"], delta)
         self._write_meta()
+        self._notify_tags(delta)
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
         """Copies a file or folder under ``artifacts/`` (as ``name`` if given); returns the copy."""
@@ -217,7 +263,41 @@ class Run:
             shutil.copytree(source, target, dirs_exist_ok=True)
         else:
             shutil.copy2(source, target)
+        self._notify_artifact(target, name)
         return target
+
+    def log_event(
+        self,
+        kind: str,
+        message: str | None = None,
+        *,
+        name: str | None = None,
+        level: str | None = None,
+        step: int | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> RunEvent:
+        """Records one event of the run (a level starting or ending, a checkpoint, a message).
+
+        ``kind`` is ``[a-z][a-z0-9_]*`` (``level_start``, ``level_end``, ``checkpoint``,
+        ``message`` or one of your own); ``data`` any JSON object. The event is appended to
+        ``events/rank-<rank>.jsonl`` at once, after the points this rank logged before it.
+        """
+        fields = check_event(kind, message, name, level, step, data)
+        self._ensure_open()
+        with self._lock:
+            if self._events is None:
+                self._events = EventLog(self.run_dir, self.rank, durability=self._durability)
+        event = self._events.append(fields, self._rows())
+        self._notify_event(event)
+        return event
+
+    def _rows(self) -> int:
+        """Points this rank has logged so far (where a non-point item sits among them)."""
+        rows = getattr(self._writer, "rows", None)
+        if isinstance(rows, int):
+            return rows
+        stats = self._writer.stats()
+        return int(stats.get("points_written", 0)) + int(stats.get("pending", 0))
 
     # --- ending ------------------------------------------------------------------------------
 
@@ -228,10 +308,11 @@ class Run:
         error: BaseException | None = None,
         signal_name: str | None = None,
     ) -> None:
-        """Flushes and closes the store, then records the final status. Idempotent.
+        """Closes the store and records the final status, then lets the mirrors catch up.
 
-        If the store cannot be written (full disk), the error is raised and the run stays
-        open, so nothing is lost: free space and call ``finish`` again.
+        Idempotent. The status is in ``run.json`` before any backend drains. If the store
+        cannot be written (full disk), the error is raised and the run stays open, so
+        nothing is lost: free space and call ``finish`` again.
         """
         if status not in _FINAL:
             raise InvalidArgumentError(
@@ -239,15 +320,12 @@ class Run:
             )
         if self._writer.closed:
             return
-        if self._session is not None:
-            self._session.stop_sources()
+        self._notify_stop_sources()
         self._writer.close()
-        if self._feeder is not None:
-            self._feeder.drain()
-            self._feeder = None
-        if self._session is not None:
-            session, self._session = self._session, None
-            session.close(status)
+        if self._events is not None:
+            self._events.close()
+        # The store is the source of truth and is final first: the status is on disk
+        # before any mirror drains (a scheduler's SIGTERM grace may end during the drain).
         if self._meta is not None:
             self._meta.update(status=status, ended=time.time_ns())
             if error is not None:
@@ -259,11 +337,15 @@ class Run:
             if signal_name is not None:
                 self._meta["signal"] = signal_name
             self._write_meta()
-        self._claim.release()
-        if self._sigterm is not None:
-            self._sigterm.release()
-            self._sigterm = None
+        if self._release is not None:
+            self._release()
         active.forget(self)
+        try:
+            self._notify_close(status)
+        finally:
+            if self._sigterm is not None:
+                self._sigterm.release()
+                self._sigterm = None
 
     def __enter__(self) -> Self:
         return self
@@ -293,41 +375,42 @@ class Run:
         assert self._meta is not None
         self._writer.set_run_meta(json.dumps(self._meta))
 
+    # --- the plugin session (delivery): every call to it is here ---------------------------
+    # Each is made from the user's thread and never blocks on a backend; ``rows`` places a
+    # non-point item after the points this rank logged before it.
+
     def _connect(self, session: PluginSession) -> None:
-        """Feeds every flushed batch to the plugin session, from a thread of its own."""
-        self._writer.subscribe()
+        """Starts delivery of the writer's flushed batches (the session's feeder thread)."""
         self._session = session
-        self._feeder = _Feeder(self._writer, session, self.rank)
-        session.log_params(self._params)
+        session.attach(self._writer)
 
+    def _notify_params(self, delta: Mapping[str, Any]) -> None:
+        if self._session is not None and delta:
+            self._session.log_params(delta, self._rows())
 
-class _Feeder:
-    """Moves flushed batches from the writer to the plugins; never on the logging path."""
+    def _notify_tags(self, delta: Mapping[str, str | None]) -> None:
+        if self._session is not None:
+            kept = {k: v for k, v in delta.items() if v is not None}
+            if kept:
+                self._session.set_tags(kept, self._rows())
 
-    def __init__(self, writer: _native.MetricWriter, session: PluginSession, rank: int) -> None:
-        self._writer = writer
-        self._session = session
-        self._rank = rank
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ferrotrack-feed", daemon=True)
-        self._thread.start()
+    def _notify_artifact(self, target: Path, name: str | None) -> None:
+        if self._session is not None:
+            self._session.log_artifact(target, name, self._rows())
 
-    def _run(self) -> None:
-        import pyarrow as pa
+    def _notify_event(self, event: RunEvent) -> None:
+        if self._session is not None:
+            self._session.log_event(event)
 
-        while True:
-            item = self._writer.next_flushed(0.2)
-            if item is None:
-                if self._closed.is_set():
-                    return
-                continue
-            first_row, batch = item
-            self._session.submit(self._rank, first_row, pa.record_batch(batch))
+    def _notify_stop_sources(self) -> None:
+        if self._session is not None:
+            self._session.stop_sources()
 
-    def drain(self) -> None:
-        """Waits until every batch flushed before now reached the session (call after close)."""
-        self._closed.set()
-        self._thread.join()
+    def _notify_close(self, status: Status) -> None:
+        """Delivers what is left and the final status; called once the store is final."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            session.close(status)
 
 
 # --- the module-level API ----------------------------------------------------------------
@@ -361,8 +444,21 @@ def log(
 
 
 def log_params(params: Mapping[str, Any]) -> None:
-    """Logs parameters to the active run."""
+    """Logs parameters to the active run (merged with those of every process of the run)."""
     _require_active().log_params(params)
+
+
+def log_event(
+    kind: str,
+    message: str | None = None,
+    *,
+    name: str | None = None,
+    level: str | None = None,
+    step: int | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> RunEvent:
+    """Records an event of the active run, like ``Run.log_event``."""
+    return _require_active().log_event(kind, message, name=name, level=level, step=step, data=data)
 
 
 def finish(status: Status = "finished") -> None:

@@ -1,16 +1,18 @@
 """Starting a run (``start_run``) and joining one from another process (``attach_run``).
 
-Everything a run needs is checked before anything is created, so a refused call leaves no
-folder behind; the run is registered as active only once it is fully open.
+Every argument is checked before anything is created, so a refused call leaves no folder
+behind; if opening fails later (a rank in use, a plugin that cannot start), a folder this
+call created is removed again. The run is registered as active only once it is fully open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,18 +23,35 @@ from ferrotrack.core.errors import (
     RunNotFoundError,
     StoreWriteError,
 )
-from ferrotrack.core.run import RUN_DIR_ENV, Durability, Run
+from ferrotrack.core.params import normalize
+from ferrotrack.core.records import RunInfo
+from ferrotrack.core.run import RUN_DIR_ENV, Durability, Run, apply_tags, check_tags
+from ferrotrack.core.settings import tracking_defaults
 from ferrotrack.core.store import layout, process
 from ferrotrack.core.store.jsonfile import read_json
-from ferrotrack.core.store.ranks import RankClaim, claim_free_rank, claim_rank
 
 if TYPE_CHECKING:
     from ferrotrack.core.plugins.manager import PluginSpec
     from ferrotrack.core.settings import FerrotrackSettings
 
-__all__ = ["attach_run", "start_run"]
+__all__ = ["MAX_RANK", "attach_run", "start_run"]
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+MAX_RANK = (1 << 20) - 1
+"""The highest rank a process may claim."""
+
+
+# --- checking arguments (nothing is created before all of them pass) ----------------------
+
+
+def _check_rank(rank: object, where: str) -> int | None:
+    if rank is None:
+        return None
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank <= MAX_RANK:
+        raise InvalidArgumentError(
+            f"{where}: expected an int rank from 0 to {MAX_RANK}, got {rank!r}"
+        )
+    return rank
 
 
 def _rank_from_env() -> int | None:
@@ -40,22 +59,59 @@ def _rank_from_env() -> int | None:
         value = os.environ.get(var)
         if value:
             try:
-                return int(value)
+                number = int(value)
             except ValueError:
                 raise InvalidArgumentError(f"${var}={value!r} is not an integer rank") from None
+            return _check_rank(number, f"${var}")
     return None
 
 
+def _check_run_id(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not (isinstance(value, str) and _RUN_ID.match(value)):
+        raise InvalidArgumentError(
+            f"{where} {value!r}: expected 1-128 characters of letters, digits, '_', '.', '-'"
+        )
+    return value
+
+
+def _check_plugins(value: object, where: str) -> Sequence[PluginSpec] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise InvalidArgumentError(
+            f"{where}: expected a list of plugin names or instances, got {value!r}"
+        )
+    return value
+
+
+# --- opening the store ------------------------------------------------------------------------
+
+
 def _open_writer(
-    run_dir: Path, claim: RankClaim, flush_interval: float, durability: Durability
-) -> _native.MetricWriter:
+    run_dir: Path, rank: int | None, flush_interval: float, durability: Durability
+) -> tuple[_native.MetricWriter, int, Callable[[], None] | None]:
+    """The run's writer on ``rank`` (``None``: the lowest free rank from 1), its rank, and
+    what gives the rank back."""
+    from ferrotrack.core.store.ranks import claim_free_rank, claim_rank
+
+    claim = claim_rank(run_dir, rank) if rank is not None else claim_free_rank(run_dir)
     try:
-        return _native.MetricWriter(
+        writer = _native.MetricWriter(
             run_dir, rank=claim.rank, flush_interval=flush_interval, durability=durability
         )
     except BaseException:
         claim.release()
         raise
+    return writer, claim.rank, claim.release
+
+
+def _discard(run_dir: Path) -> None:
+    """Removes a run folder this call created, and its experiment folder if left empty."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        run_dir.parent.rmdir()
 
 
 def start_run(
@@ -73,6 +129,7 @@ def start_run(
     rank: int | None = None,
     backends: Sequence[PluginSpec] | None = None,
     collectors: Sequence[PluginSpec] | None = None,
+    frameworks: Sequence[PluginSpec] | None = None,
     settings: FerrotrackSettings | None = None,
 ) -> Run:
     """Starts (or with ``resume=True`` continues) a run and makes it the active run.
@@ -81,61 +138,42 @@ def start_run(
     ...     for step in range(1000):
     ...         run.log("train/loss", 1 / (step + 1), step)
 
-    ``backends`` and ``collectors`` take plugin names or configured instances; without
-    them, those named by the settings (``FERROTRACK_*`` variables, ``ferrotrack.toml``,
-    ``[tool.ferrotrack]``) are used. Arguments given here win over the settings.
+    ``root``, ``flush_interval`` and ``durability`` default to the settings
+    (``FERROTRACK_*`` variables, then ``ferrotrack.toml`` / ``[tool.ferrotrack]``), read on
+    every call. ``backends``, ``collectors`` and ``frameworks`` take plugin names or
+    configured instances; without them, those named by the settings are used. Tag values
+    are stored as strings; a tag ``None`` is not set (and deletes it on resume).
     """
-    if settings is None and (backends or collectors or _settings_may_exist()):
-        from ferrotrack.core.settings import FerrotrackSettings
-
-        settings = FerrotrackSettings()
+    if name is not None and not isinstance(name, str):
+        raise InvalidArgumentError(f"name: expected a str or None, got {type(name).__name__}")
+    layout.validate_experiment(experiment)
+    delta = normalize(params or {}, "start_run: params") if params is not None else {}
+    tag_delta = check_tags(tags, "start_run") if tags is not None else {}
+    rid = _check_run_id(run_id, "run_id")
+    if not isinstance(resume, bool):
+        raise InvalidArgumentError(f"resume: expected True or False, got {resume!r}")
+    if resume and rid is None:
+        raise InvalidArgumentError("resume=True needs the run_id of the run to continue")
+    parent_id = _check_run_id(parent.run_id if isinstance(parent, Run) else parent, "parent")
+    rank = _check_rank(rank, "rank")
+    rank = _rank_from_env() if rank is None else rank
+    plugin_args = (
+        _check_plugins(backends, "backends"),
+        _check_plugins(collectors, "collectors"),
+        _check_plugins(frameworks, "frameworks"),
+    )
     if settings is not None:
         root = settings.root if root is None else root
         flush_interval = settings.flush_interval if flush_interval is None else flush_interval
         durability = settings.durability if durability is None else durability
-    return _start(
-        name,
-        experiment=experiment,
-        root=layout.resolve_root(root),
-        params=params,
-        tags=tags,
-        run_id=run_id,
-        resume=resume,
-        parent=parent.run_id if isinstance(parent, Run) else parent,
-        flush_interval=1.0 if flush_interval is None else flush_interval,
-        durability="on_close" if durability is None else durability,
-        rank=rank,
-        plugins=(backends, collectors, settings) if settings is not None else None,
+    defaults = tracking_defaults(root=root, flush_interval=flush_interval, durability=durability)
+    wants_plugins = (
+        settings is not None
+        or any(plugin_args)
+        or any((defaults.backends, defaults.collectors, defaults.frameworks, defaults.processors))
     )
-
-
-def _start(
-    name: str | None,
-    *,
-    experiment: str,
-    root: Path,
-    params: Mapping[str, Any] | None,
-    tags: Mapping[str, Any] | None,
-    run_id: str | None,
-    resume: bool,
-    parent: str | None,
-    flush_interval: float,
-    durability: Durability,
-    rank: int | None,
-    plugins: tuple[Sequence[PluginSpec] | None, Sequence[PluginSpec] | None, FerrotrackSettings]
-    | None,
-) -> Run:
-    base = root
-    layout.validate_experiment(experiment)
-    if run_id is not None and not (isinstance(run_id, str) and _RUN_ID.match(run_id)):
-        raise InvalidArgumentError(
-            f"run_id {run_id!r}: expected 1-128 characters of letters, digits, '_', '.', '-'"
-        )
-    if resume and run_id is None:
-        raise InvalidArgumentError("resume=True needs the run_id of the run to continue")
-    if not (isinstance(flush_interval, int | float) and flush_interval > 0):
-        raise InvalidArgumentError(f"flush_interval: expected seconds > 0, got {flush_interval!r}")
-    rid = run_id or layout.new_run_id()
+    base = defaults.root
+    rid = rid or layout.new_run_id()
     rdir = layout.run_dir(base, experiment, rid)
     exists = (rdir / "run.json").exists()
     if resume and not exists:
@@ -144,24 +182,66 @@ def _start(
         raise RunExistsError(
             f"run {rid} already exists in {rdir.parent}; pass resume=True to continue it"
         )
+    if wants_plugins and settings is None:
+        from ferrotrack.core.settings import FerrotrackSettings
 
-    rank = _rank_from_env() if rank is None else rank
+        settings = FerrotrackSettings()
+
+    created = not rdir.exists()
     try:
         rdir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StoreWriteError(
             e.errno, f"cannot create the run folder {rdir}: {e.strerror or e}"
         ) from e
-    claim = claim_rank(rdir, rank if rank is not None else 0)
-    writer = _open_writer(rdir, claim, float(flush_interval), durability)
+    try:
+        run = _open(
+            name,
+            experiment=experiment,
+            base=base,
+            rdir=rdir,
+            rid=rid,
+            resumed=exists,
+            parent=parent_id,
+            params=delta,
+            tags=tag_delta,
+            rank=0 if rank is None else rank,
+            flush_interval=defaults.flush_interval,
+            durability=defaults.durability,
+            plugins=(*plugin_args, settings) if wants_plugins else None,
+        )
+    except BaseException:
+        if created:
+            _discard(rdir)
+        raise
+    exits.note_start()
+    run._sigterm = exits.claim_sigterm()
+    active.remember(run)
+    return run
 
-    old_params: dict[str, Any] = {}
-    if (rdir / "params.json").exists():
-        old_params = read_json(rdir / "params.json")
+
+def _open(
+    name: str | None,
+    *,
+    experiment: str,
+    base: Path,
+    rdir: Path,
+    rid: str,
+    resumed: bool,
+    parent: str | None,
+    params: dict[str, Any],
+    tags: dict[str, str | None],
+    rank: int,
+    flush_interval: float,
+    durability: Durability,
+    plugins: tuple[Any, Any, Any, FerrotrackSettings | None] | None,
+) -> Run:
+    """Opens the writer, writes ``run.json`` and ``params.json``, starts the plugins."""
+    writer, rank, release = _open_writer(rdir, rank, flush_interval, durability)
     meta: dict[str, Any] | None = None
-    if claim.rank == 0:
+    if rank == 0:
         host, pid, pid_start = process.current_process()
-        meta = read_json(rdir / "run.json") if exists else {}
+        meta = read_json(rdir / "run.json") if resumed else {}
         meta.update(
             format_version=_native.FORMAT_VERSION,
             run_id=rid,
@@ -170,9 +250,9 @@ def _start(
             status="running",
             started=meta.get("started") or time.time_ns(),
             ended=None,
-            flush_interval=float(flush_interval),
+            flush_interval=flush_interval,
             parent=parent if parent is not None else meta.get("parent"),
-            tags={**meta.get("tags", {}), **{str(k): str(v) for k, v in (tags or {}).items()}},
+            tags=apply_tags(meta.get("tags", {}), tags),
             host=host,
             pid=pid,
             pid_start=pid_start,
@@ -181,73 +261,71 @@ def _start(
         )
     run = Run(
         writer=writer,
-        claim=claim,
+        rank=rank,
+        release=release,
         root=base,
         run_dir=rdir,
         run_id=rid,
         experiment=experiment,
         name=(meta or {}).get("name") or name or rid[-8:],
         meta=meta,
-        params=old_params,
+        params=read_json(rdir / "params.json"),
+        durability=durability,
     )
     try:
         if meta is not None:
             run._write_meta()
-            run.log_params(params or {})
-        elif params:
-            run.log_params(params)
+        if meta is not None or params:
+            run._store_params(params)
+        if plugins is not None:
+            backends, collectors, frameworks, settings = plugins
+            _open_plugins(run, backends, collectors, frameworks, settings, resumed=resumed)
     except BaseException:
         writer.close()
-        claim.release()
+        if release is not None:
+            release()
         raise
-    if plugins is not None:
-        backends, collectors, settings = plugins
-        if backends or collectors or settings.backends or settings.collectors:
-            _open_plugins(run, backends, collectors, settings, created=not exists)
-    exits.note_start()
-    run._sigterm = exits.claim_sigterm()
-    active.remember(run)
     return run
 
 
-def _settings_may_exist() -> bool:
-    """A cheap look for plugin settings, so that runs without plugins never load pydantic."""
-    if any(os.environ.get(f"FERROTRACK_{k}") for k in ("BACKENDS", "COLLECTORS")):
-        return True
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        if (folder / "ferrotrack.toml").is_file():
-            return True
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file():
-            try:
-                return "[tool.ferrotrack" in pyproject.read_text(encoding="utf-8")
-            except OSError:
-                return False
-    return False
+def _run_info(run: Run, *, resumed: bool) -> RunInfo:
+    meta = run._meta or read_json(run.run_dir / "run.json")
+    return RunInfo(
+        experiment=run.experiment,
+        run_id=run.run_id,
+        name=run.name,
+        run_dir=run.run_dir,
+        started=int(meta.get("started") or time.time_ns()),
+        status="running",
+        parent=meta.get("parent"),
+        tags=dict(meta.get("tags") or {}),
+        params=run.params,
+        rank=run.rank,
+        resumed=resumed,
+    )
 
 
 def _open_plugins(
     run: Run,
     backends: Sequence[PluginSpec] | None,
     collectors: Sequence[PluginSpec] | None,
-    settings: FerrotrackSettings,
+    frameworks: Sequence[PluginSpec] | None,
+    settings: FerrotrackSettings | None,
     *,
-    created: bool,
+    resumed: bool,
 ) -> None:
-    """Starts the run's plugins; if one cannot start, the new run leaves no trace."""
+    """Starts the run's plugins and delivery (raises before the run logs anything)."""
     from ferrotrack.core.delivery.session import PluginSession
 
-    try:
-        session = PluginSession.open(
-            run.run_dir, sink=run, backends=backends, collectors=collectors, settings=settings
-        )
-    except BaseException:
-        run._writer.close()
-        run._claim.release()
-        if created:
-            shutil.rmtree(run.run_dir, ignore_errors=True)
-        raise
+    session = PluginSession.open(
+        run.run_dir,
+        sink=run,
+        info=_run_info(run, resumed=resumed),
+        backends=backends,
+        collectors=collectors,
+        frameworks=frameworks,
+        settings=settings,
+    )
     run._connect(session)
 
 
@@ -261,21 +339,25 @@ def attach_run(run_dir: str | os.PathLike[str], *, rank: int | None = None) -> R
     rdir = Path(run_dir)
     if not rdir.is_dir():
         raise RunNotFoundError(f"{RUN_DIR_ENV} or run_dir: {rdir} is not a run folder")
+    rank = _check_rank(rank, "rank")
     rank = _rank_from_env() if rank is None else rank
-    claim = claim_rank(rdir, rank) if rank is not None else claim_free_rank(rdir)
-    meta = read_json(rdir / "run.json") if (rdir / "run.json").exists() else {}
-    writer = _open_writer(rdir, claim, float(meta.get("flush_interval", 1.0)), "on_close")
+    meta = read_json(rdir / "run.json")
+    interval = meta.get("flush_interval", 1.0)
+    writer, rank, release = _open_writer(
+        rdir, rank, float(interval) if isinstance(interval, int | float) else 1.0, "on_close"
+    )
     run_id = rdir.name.removeprefix("run=")
     run = Run(
         writer=writer,
-        claim=claim,
+        rank=rank,
+        release=release,
         root=rdir.parent.parent,
         run_dir=rdir,
         run_id=run_id,
         experiment=rdir.parent.name.removeprefix("experiment="),
         name=str(meta.get("name", run_id[-8:])),
         meta=None,
-        params={},
+        params=read_json(rdir / "params.json"),
     )
     run._sigterm = exits.claim_sigterm()
     active.remember(run)

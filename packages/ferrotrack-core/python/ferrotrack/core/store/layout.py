@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -57,13 +58,30 @@ def run_dir(root: Path, experiment: str, run_id: str) -> Path:
     return experiment_dir(root, experiment) / f"run={run_id}"
 
 
+_id_lock = threading.Lock()
+_last_id: tuple[int, int] = (0, 0)
+
+
 def new_run_id() -> str:
-    """A UUIDv7 as 32 hex digits: 48 bits of milliseconds, then random bits; sorts by time."""
-    ms = time.time_ns() // 1_000_000
-    rand = secrets.randbits(74)
+    """A UUIDv7 as 32 hex digits: 48 bits of milliseconds, then 74 random bits; sorts by time.
+
+    Within one process ids are strictly increasing: an id made in the same millisecond as
+    the previous one (or after the clock stepped back) takes the previous one's time and
+    random bits plus one (RFC 9562, method 2), so ids made in a row sort in that order.
+    """
+    global _last_id
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        rand = secrets.randbits(74)
+        last_ms, last_rand = _last_id
+        if ms <= last_ms:
+            ms, rand = last_ms, last_rand + 1
+            if rand >> 74:
+                ms, rand = ms + 1, 0
+        _last_id = (ms, rand)
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76  # version 7
-    value |= (rand >> 62) << 64  # 12 random bits
-    value |= 0b10 << 62  # RFC 4122 variant
+    value |= (rand >> 62) << 64  # 12 bits of rand_a
+    value |= 0b10 << 62  # RFC 9562 variant
     value |= rand & ((1 << 62) - 1)
     return f"{value:032x}"
