@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ferrotrack.core.plugins.cli import plugins
-from ferrotrack.core.plugins.sync_cli import sync
+from ferrotrack.core.cli.plugins_cmd import plugins
+from ferrotrack.core.cli.sync_cmd import sync
 
 
 def test_plugins_list_json_and_table() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ferrotrack.core.cli._common import echo_json, err_console, out_console, state
+from ferrotrack.core.cli._common import echo_json, err_console, out_console, store_root
 from ferrotrack.core.store.catalog import RunRecord, list_runs, write_json_atomic
 from ferrotrack.core.store.process import is_alive
 
@@ -99,7 +99,7 @@ def doctor(fix: bool, experiment: tuple[str, ...], as_json: bool) -> None:
     """
     from rich.progress import track
 
-    records = list_runs(state().root, experiment=experiment or None)
+    records = list_runs(store_root(), experiment=experiment or None)
     results: list[dict[str, Any]] = []
     for record in track(
         records,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ferrotrack.core.cli._common import echo_json, err_console, out_console, state
+from ferrotrack.core.cli._common import echo_json, err_console, out_console, store_root
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.store.catalog import find_run
 
@@ -29,8 +29,9 @@ def metrics_cmd(run: str, names: tuple[str, ...], output: str | None, as_json: b
 
     from ferrotrack.core.analysis.points import metrics
 
-    ref = find_run(run, state().root)
-    frame = metrics(state().root, runs=[f"{ref.experiment}/{ref.run_id}"], names=names or None)
+    root = store_root()
+    ref = find_run(run, root)
+    frame = metrics(root, runs=[f"{ref.experiment}/{ref.run_id}"], names=names or None)
     frame = frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
     if output is not None:
         path = Path(output)

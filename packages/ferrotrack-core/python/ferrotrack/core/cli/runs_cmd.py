@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from ferrotrack.core.cli._common import echo_json, fmt_time, out_console, state
+from ferrotrack.core.cli._common import echo_json, fmt_time, out_console, store_root
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.store.catalog import (
     STATUSES,
@@ -46,7 +46,7 @@ def list_cmd(
     experiment: tuple[str, ...], status: tuple[str, ...], limit: int | None, as_json: bool
 ) -> None:
     """Runs of the store, newest first."""
-    records = list_runs(state().root, experiment=experiment or None, status=status or None)
+    records = list_runs(store_root(), experiment=experiment or None, status=status or None)
     records.sort(key=lambda r: r.ref.run_id, reverse=True)
     records = records[:limit] if limit else records
     rows: list[dict[str, Any]] = [
@@ -94,7 +94,7 @@ def _summary_dict(ref: RunRef) -> dict[str, dict[str, Any]]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show_cmd(run: str, as_json: bool) -> None:
     """Metadata, parameters and metric summaries of RUN (an id, id prefix or name)."""
-    ref = find_run(run, state().root)
+    ref = find_run(run, store_root())
     meta = read_json(ref.path / "run.json")
     params = read_json(ref.path / "params.json")
     summary = _summary_dict(ref)
@@ -147,7 +147,7 @@ def compare_cmd(runs: tuple[str, ...], as_json: bool) -> None:
     """Parameters that differ and metric summaries of RUNS, side by side."""
     if len(runs) < 2:
         raise InvalidArgumentError("compare: give at least two runs")
-    root = state().root
+    root = store_root()
     refs = [find_run(r, root) for r in runs]
     params = [flatten(read_json(r.path / "params.json")) for r in refs]
     keys = sorted({k for p in params for k in p})
@@ -187,7 +187,7 @@ _MISSING = object()
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def delete_cmd(runs: tuple[str, ...], yes: bool) -> None:
     """Delete RUNS (their whole folders). Refuses runs that are still running."""
-    root = state().root
+    root = store_root()
     refs = [find_run(r, root) for r in runs]
     for ref in refs:
         if effective_status(read_json(ref.path / "run.json")) == "running":

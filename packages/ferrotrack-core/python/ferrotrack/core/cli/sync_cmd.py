@@ -17,7 +17,7 @@ __all__ = ["sync"]
     "--root",
     type=click.Path(path_type=Path),
     default=None,
-    help="Store root (default: settings, FERROTRACK_ROOT, ./ferrotrack-runs).",
+    help="Store folder (default: the main command's --root, FERROTRACK_ROOT, settings).",
 )
 @click.option(
     "--config",
@@ -28,19 +28,16 @@ __all__ = ["sync"]
 )
 def sync(run: str, backend_name: str, root: Path | None, overrides: tuple[str, ...]) -> None:
     """Send the points of RUN (a run folder or id) the backend has not received yet."""
-    from ferrotrack.core.errors import FerrotrackError
     from ferrotrack.core.delivery.orchestrator import OrchestratorOptions
+    from ferrotrack.core.delivery.replay import sync_run
+    from ferrotrack.core.errors import FerrotrackError
     from ferrotrack.core.plugins.backend import BackendPlugin
     from ferrotrack.core.plugins.kinds import PluginType
     from ferrotrack.core.plugins.manager import PluginManager
     from ferrotrack.core.settings import FerrotrackSettings, RouteRule
-    from ferrotrack.core.store.layout import resolve_root
-    from ferrotrack.core.delivery.replay import find_run_dir, sync_run
 
     settings = FerrotrackSettings()
-    if root is None:  # under the main command, its --root applies
-        root = getattr(click.get_current_context().find_root().obj, "root", None)
-    config = settings.plugin_config("backend", backend_name)
+    config = settings.plugin_config(PluginType.BACKEND, backend_name)
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
@@ -51,7 +48,7 @@ def sync(run: str, backend_name: str, root: Path | None, overrides: tuple[str, .
             config[key] = raw
     rule = settings.routing.get(backend_name, RouteRule())
     try:
-        run_dir = find_run_dir(run, resolve_root(root or settings.root))
+        run_dir = _run_dir(run, root)
         with PluginManager() as manager:
             backend = manager.create(backend_name, PluginType.BACKEND, config)
             assert isinstance(backend, BackendPlugin)
@@ -74,3 +71,14 @@ def sync(run: str, backend_name: str, root: Path | None, overrides: tuple[str, .
             f"backend {report.backend!r} failed: {settings.redact(report.last_error or '')}; "
             "run the same command again to resume"
         )
+
+
+def _run_dir(run: str, root: Path | None) -> Path:
+    """A run folder given as a path, or an id, prefix or name in the store."""
+    from ferrotrack.core.cli._common import store_root
+    from ferrotrack.core.delivery.replay import find_run_dir
+
+    path = Path(run)
+    if (path / "run.json").is_file() or (path / "metrics").is_dir():
+        return path
+    return find_run_dir(run, store_root(root, "sync --root"))

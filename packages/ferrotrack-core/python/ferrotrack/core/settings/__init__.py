@@ -23,6 +23,7 @@ from ferrotrack.core.settings.lookup import (
     file_settings,
     find_settings_file,
     lookup_root,
+    root_and_source,
     tracking_defaults,
 )
 
@@ -55,6 +56,7 @@ __all__ = [
     "file_settings",
     "find_settings_file",
     "lookup_root",
+    "root_and_source",
     "tracking_defaults",
 ]
 

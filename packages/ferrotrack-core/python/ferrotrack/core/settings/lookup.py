@@ -34,6 +34,7 @@ __all__ = [
     "file_settings",
     "find_settings_file",
     "lookup_root",
+    "root_and_source",
     "tracking_defaults",
 ]
 
@@ -218,15 +219,25 @@ def lookup_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The store root: ``root``, else ``$FERROTRACK_ROOT``, else the settings file's
     ``root``, else ``./ferrotrack-runs``. Reads nothing else, so a bad value elsewhere in
     the settings never stops a reader."""
+    return root_and_source(root)[0]
+
+
+def root_and_source(
+    root: str | os.PathLike[str] | None = None, *, given_as: str = "root"
+) -> tuple[Path, str]:
+    """:func:`lookup_root` and where the root came from, for messages: ``given_as`` (how
+    the caller names its argument, e.g. ``--root``), ``FERROTRACK_ROOT``, the settings
+    file's key, or ``the default``."""
     if root is not None:
-        return _root(root, "root", None)
+        return _root(root, given_as, None), given_as
     env = os.environ.get(ENV_PREFIX + "ROOT")
     if env:
-        return _root(env, ENV_PREFIX + "ROOT", None)
+        return _root(env, ENV_PREFIX + "ROOT", None), ENV_PREFIX + "ROOT"
     found = find_settings_file()
     if found is not None and "root" in found.table:
-        return _root(found.table["root"], f"{found.label}: key 'root'", found.path.parent)
-    return Path(DEFAULT_ROOT)
+        where = f"{found.label}: key 'root'"
+        return _root(found.table["root"], where, found.path.parent), where
+    return Path(DEFAULT_ROOT), "the default"
 
 
 def tracking_defaults(
