@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ferrotrack.core._native import MetricWriter
 from ferrotrack.core.errors import InvalidArgumentError, RunNotFoundError
 from ferrotrack.core.store import catalog
 
@@ -85,11 +86,18 @@ def test_covered_segments_are_skipped_by_name(tmp_path: Path) -> None:
     ]
 
 
+def write_later_rank(folder: Path, rank: int, points: list[tuple[str, float, int]]) -> None:
+    """Writes ``rank`` with timestamps a second after now: it is the latest rank by its
+    clock, with no sleep."""
+    later = time.time_ns() + 1_000_000_000
+    with MetricWriter(folder, rank=rank, background=False, durability="none") as writer:
+        for i, (name, value, step) in enumerate(points):
+            writer.log(name, value, step=step, timestamp=later + i)
+
+
 def test_summaries_of_ranks_combine(make_run: MakeRun) -> None:
     folder = make_run([("m", 5.0, 0), ("m", 1.0, 1)])
-    rid = folder.name.removeprefix("run=")
-    time.sleep(0.01)
-    make_run([("m", 9.0, 7), ("m", 3.0, 8)], rank=2, run_id=rid)
+    write_later_rank(folder, 2, [("m", 9.0, 7), ("m", 3.0, 8)])
     s = catalog.read_summary(folder).row(0, named=True)
     assert (s["count"], s["min"], s["max"], s["last"], s["last_step"]) == (4, 1.0, 9.0, 3.0, 8)
 
@@ -112,8 +120,7 @@ def test_final_value_of_ranks_is_the_latest_rank(make_run: MakeRun, store: Path)
 
     folder = make_run([("m", 5.0, 0), ("m", 1.0, 1)])
     rid = folder.name.removeprefix("run=")
-    time.sleep(0.01)
-    make_run([("m", 9.0, 7), ("m", 3.0, 8)], rank=2, run_id=rid)
+    write_later_rank(folder, 2, [("m", 9.0, 7), ("m", 3.0, 8)])
     got = final_values("m", store).row(0, named=True)
     assert (got["run_id"], got["value"], got["step"]) == (rid, 3.0, 8)
 
