@@ -76,11 +76,7 @@ def test_a_child_process_adds_params_without_wiping_the_parents(root: Path) -> N
     with ft.start_run("parent", params={"lr": 0.1, "model": {"depth": 4}}) as run:
         script = "import ferrotrack.core as ft; ft.log_params({'worker_seed': 7})"
         child = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import ferrotrack.core as ft\nft.log_params({'worker_seed': 7})",
-            ],
+            [sys.executable, "-c", script],
             env={**os.environ, "FERROTRACK_RUN_DIR": str(run.run_dir)},
             capture_output=True,
             text=True,
