@@ -28,7 +28,7 @@ from typing import Any
 
 from ferrotrack.core.store.jsonfile import read_json, write_json_atomic
 
-__all__ = ["DeliveryCursor", "RankPosition", "Shared", "cursor_folder"]
+__all__ = ["DeliveryCursor", "RankPosition", "Shared", "cursor_folder", "missing"]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -164,5 +164,19 @@ def _merge(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = _merge(out[key], value)
         else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def missing(whole: Mapping[str, Any], sent: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``whole`` that ``sent`` lacks or holds differently (nested)."""
+    out: dict[str, Any] = {}
+    for key, value in whole.items():
+        old = sent.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            inner = missing(value, old)
+            if inner:
+                out[key] = inner
+        elif key not in sent or old != value:
             out[key] = copy.deepcopy(value)
     return out

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ferrotrack.core.delivery.cursor import DeliveryCursor, RankPosition
+from ferrotrack.core.delivery.cursor import DeliveryCursor, RankPosition, missing
 from ferrotrack.core.delivery.source import read_points
 from ferrotrack.core.errors import PermanentBackendError
 from ferrotrack.core.plugins.arrow import filter_names
@@ -415,13 +415,26 @@ class Lane:
     def _open(self, info: RunInfo) -> None:
         """``open_run`` under the backend's lock in this run, so two processes opening at
         once see each other's state (one remote run, not two)."""
+        backend = self.route.backend
+        own = type(backend).open_run is not BackendPlugin.open_run
+        sent: dict[str, Any] = {}
         if self.file is None:
-            self.route.backend.open_run(info, self.backend_state)
-            return
-        with self.file.locked():
-            self.backend_state = self.file.load_shared().state
-            self._saved_state = copy.deepcopy(self.backend_state)
-            self.route.backend.open_run(info, self.backend_state)
+            if own:
+                backend.open_run(info, self.backend_state)
+        else:
+            with self.file.locked():
+                shared = self.file.load_shared()
+                self.backend_state, sent = shared.state, shared.delivered
+                self._saved_state = copy.deepcopy(self.backend_state)
+                if own:
+                    backend.open_run(info, self.backend_state)
+        if not own:  # it learns the params and tags it lacks through its own methods
+            params = missing(info.params, sent.get("params", {}))
+            tags = missing(info.tags, sent.get("tags", {}))
+            if params:
+                backend.log_params(params)
+            if tags:
+                backend.set_tags(tags)
         self._save_shared({"params": info.params, "tags": info.tags})
 
     def _pull(self, rank: int, cap: int) -> _Prepared | None:

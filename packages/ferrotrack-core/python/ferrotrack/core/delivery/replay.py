@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ferrotrack.core.delivery.cursor import missing
 from ferrotrack.core.delivery.lane import END, Lane, LaneOptions, Route
 from ferrotrack.core.delivery.orchestrator import run_info
 from ferrotrack.core.delivery.source import idle_rank, store_ranks
@@ -102,10 +103,10 @@ def replay(
         return _report(lane, [])
     if status is not None and sent_status is None:
         lane.call("set_status", "running", needs={}, delivered={"status": "running"})
-    params = _missing(read_json(run_dir / "params.json"), done.get("params", {}))
+    params = missing(read_json(run_dir / "params.json"), done.get("params", {}))
     if send_params and params:
         lane.call("log_params", params, needs={}, delivered={"params": params})
-    tags = _missing({str(k): str(v) for k, v in meta.get("tags", {}).items()}, done.get("tags", {}))
+    tags = missing({str(k): str(v) for k, v in meta.get("tags", {}).items()}, done.get("tags", {}))
     if tags:
         lane.call("set_tags", tags, needs={}, delivered={"tags": tags})
     events = _events_by_rank(run_dir)
@@ -147,20 +148,6 @@ def _report(lane: Lane, live: list[int]) -> SyncReport:
 
 sync_run = replay
 """The name ``ferrotrack sync`` and ``ferrotrack.core.sync_run`` know :func:`replay` by."""
-
-
-def _missing(whole: Mapping[str, Any], sent: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of ``whole`` that ``sent`` lacks or holds differently (nested)."""
-    out: dict[str, Any] = {}
-    for key, value in whole.items():
-        old = sent.get(key)
-        if isinstance(value, Mapping) and isinstance(old, Mapping):
-            inner = _missing(value, old)
-            if inner:
-                out[key] = inner
-        elif key not in sent or old != value:
-            out[key] = value
-    return out
 
 
 def _events_by_rank(run_dir: Path) -> dict[int, list[RunEvent]]:

@@ -53,15 +53,11 @@ class BackendPlugin(PluginBase):
     def open_run(self, info: RunInfo, state: dict[str, Any]) -> None:
         """Receives the run's identity and facts, and the state saved last time (mutable).
 
-        The default hands ``info.params`` to :meth:`log_params` and ``info.tags`` to
-        :meth:`set_tags`, so a backend that overrides only those still gets everything;
-        a backend that overrides this takes them from ``info`` (on a resume or a ``sync``
+        A backend that does not override this gets ``info.params`` and ``info.tags``
+        through :meth:`log_params` and :meth:`set_tags` instead, only the part it was never
+        sent. One that overrides it takes them from ``info`` (on a resume or a ``sync``
         they are the whole params and tags again: log what the remote side lacks).
         """
-        if info.params:
-            self.log_params(info.params)
-        if info.tags:
-            self.set_tags(info.tags)
 
     def handle_points(self, batch: pa.RecordBatch, rank: int) -> None:
         """Receives consecutive points of ``rank`` (store schema); calls :meth:`handle_batch`."""
