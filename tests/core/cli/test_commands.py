@@ -138,3 +138,25 @@ def test_long_errors_are_one_line_in_a_real_process(tmp_path: Path) -> None:
     assert len(lines) == 1, out.stderr
     assert lines[0].startswith("error: store folder ")
     assert str(missing) in lines[0]
+
+
+# ---- the version --------------------------------------------------------------------------
+
+
+def test_version_is_read_lazily_and_shown_by_the_command() -> None:
+    from importlib.metadata import version
+
+    code = (
+        "import sys\n"
+        "import ferrotrack.core as ft\n"
+        "lazy = '__version__' not in vars(ft)  # nothing read at import time\n"
+        "print(lazy, ft.__version__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    expected = version("ferrotrack-core")
+    assert out.stdout.split() == ["True", expected]
+    res = run_cli("--version")
+    assert res.exit_code == 0
+    assert res.output == f"ferrotrack {expected}\n"

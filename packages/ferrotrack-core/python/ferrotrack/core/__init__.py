@@ -117,7 +117,24 @@ __all__ = [
 ]
 
 
+__version__: str
+"""The installed version of ``ferrotrack-core``; read from its metadata on first use, so
+that ``import ferrotrack.core`` does not pay for ``importlib.metadata``."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ferrotrack-core")
+    except PackageNotFoundError:  # a source tree on sys.path, not installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = found = _version()
+        return found
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ferrotrack.core' has no attribute {name!r}")

@@ -50,6 +50,9 @@ class FerrotrackGroup(click.Group):
     help="Store folder (default: $FERROTRACK_ROOT, the settings file's root, ./ferrotrack-runs).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.version_option(
+    package_name="ferrotrack-core", prog_name="ferrotrack", message="%(prog)s %(version)s"
+)
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, debug: bool) -> None:
     """ferrotrack: runs, metrics and the store, from the shell."""
