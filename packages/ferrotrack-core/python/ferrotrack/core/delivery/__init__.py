@@ -4,7 +4,8 @@
 - :mod:`.lane`: :class:`Lane`, delivery to one backend in the contract's order;
 - :mod:`.cursor`: :class:`DeliveryCursor`, per-rank positions and the backend's state;
 - :mod:`.source`: ranged reads of the store, ranks, who is live;
-- :mod:`.replay`: :func:`replay` (``ferrotrack sync``), from the store and the cursors;
+- :mod:`.replay`: ``replay.replay()`` (also ``sync_run``, what ``ferrotrack sync`` calls),
+  from the store and the cursors;
 - :mod:`.feeder`: :class:`Feeder`, the writer's flushed batches to the orchestrator;
 - :mod:`.session`: :class:`PluginSession`, the plugins of one run.
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
         OrchestratorOptions,
         run_info,
     )
-    from ferrotrack.core.delivery.replay import SyncReport, find_run_dir, replay, sync_run
+    from ferrotrack.core.delivery.replay import SyncReport, find_run_dir, sync_run
     from ferrotrack.core.delivery.session import PluginSession
 
 _LAZY = {
@@ -41,7 +42,6 @@ _LAZY = {
     "Route": "lane",
     "SyncReport": "replay",
     "find_run_dir": "replay",
-    "replay": "replay",
     "run_info": "orchestrator",
     "sync_run": "replay",
 }
@@ -58,7 +58,6 @@ __all__ = [
     "Route",
     "SyncReport",
     "find_run_dir",
-    "replay",
     "run_info",
     "sync_run",
 ]
