@@ -171,19 +171,20 @@ def test_backend_state_is_kept_beside_the_cursor_and_given_back(tmp_path: Path) 
             super().open_run(info, state)
             state.setdefault("remote_id", f"remote-{info.run_id}")
             state["opens"] = state.get("opens", 0) + 1
+            self.remote = state
 
         def handle_points(self, batch: pa.RecordBatch, rank: int) -> None:
             super().handle_points(batch, rank)
-            self.state_ref = True
+            self.remote["points"] = self.remote.get("points", 0) + batch.num_rows
 
     first = Remote()
     replay(run, first, options=FAST)
     second = Remote()
     replay(run, second, options=FAST)
     assert first.state_seen == [{}]
-    assert second.state_seen == [{"remote_id": "remote-r4", "opens": 1}]
+    assert second.state_seen == [{"remote_id": "remote-r4", "opens": 1, "points": 10}]
     saved = json.loads((run / "sync" / "remote" / "state.json").read_text())
-    assert saved["state"] == {"remote_id": "remote-r4", "opens": 2}
+    assert saved["state"] == {"remote_id": "remote-r4", "opens": 2, "points": 10}
 
 
 def test_state_keys_of_two_lanes_are_merged_not_lost(tmp_path: Path) -> None:
