@@ -287,6 +287,8 @@ class Lane:
             return True
         if self.calls or self.pending_rows or self.inflight is not None:
             return False
+        if not (self.closing or self.state == "lagging"):
+            return True  # what it lacks comes with the next flushed batch
         return not self._behind_locked() or self.pull_after > time.monotonic()
 
     def _behind_locked(self) -> list[int]:
@@ -340,6 +342,12 @@ class Lane:
         if self.high.get(rank, 0) <= cur:
             if self.closing:
                 self.exhausted.add(rank)
+            return None
+        # Read the store only for points that will not come in memory: a gap before the
+        # next queued batch, a dropped queue (lagging), or the end (closing). Otherwise the
+        # next flushed batch brings them.
+        gap = bool(queue) and queue[0].first_row > cur
+        if not (gap or self.closing or self.state == "lagging"):
             return None
         return _Pull(rank, cap) if now >= self.pull_after else None
 
