@@ -346,7 +346,7 @@ class Lane:
         # Read the store only for points that will not come in memory: a gap before the
         # next queued batch, a dropped queue (lagging), or the end (closing). Otherwise the
         # next flushed batch brings them.
-        gap = bool(queue) and queue[0].first_row > cur
+        gap = queue is not None and bool(queue) and queue[0].first_row > cur
         if not (gap or self.closing or self.state == "lagging"):
             return None
         return _Pull(rank, cap) if now >= self.pull_after else None
