@@ -43,6 +43,10 @@ pub fn to_py(py: Python<'_>, err: StoreError) -> PyErr {
             raise!(py, "StoreCorruptError", msg)
         }
         StoreError::Meta(_) => raise!(py, "InvalidMetricError", msg),
+        StoreError::RankInUse { .. } | StoreError::NoFreeRank { .. } => {
+            raise!(py, "RankInUseError", msg)
+        }
+        StoreError::InvalidRank { .. } => raise!(py, "InvalidArgumentError", msg),
     }
 }
 

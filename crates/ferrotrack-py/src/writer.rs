@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyInt, PyString};
 use pyo3::Borrowed;
 use pyo3_arrow::{PyRecordBatch, PyTable};
 
+use ferrotrack_store::claim::check_rank;
 use ferrotrack_store::compaction::CompactionPolicy;
 use ferrotrack_store::schema::point_schema;
 use ferrotrack_store::{Durability, Front, MetricWriter as StoreWriter, StoreError, WriterConfig};
@@ -207,6 +208,35 @@ impl MetricWriter {
     }
 }
 
+/// The `rank=` argument: an int (range-checked later, so that -1 and 2**70 are refused
+/// with the range rather than a bare `OverflowError`), or `None` for the lowest free rank.
+pub enum RankArg {
+    Given(i64),
+    TooLarge(String),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for RankArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if !obj.is_instance_of::<PyInt>() {
+            let ty = obj
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            return Err(bad_argument(
+                obj.py(),
+                format!("rank: expected an int or None, got {ty}"),
+            ));
+        }
+        match obj.extract::<i64>() {
+            Ok(r) => Ok(RankArg::Given(r)),
+            Err(_) => Ok(RankArg::TooLarge(obj.str()?.to_string())),
+        }
+    }
+}
+
 fn closed<E: Default + Send + 'static>(w: &StoreWriter<E>) -> StoreError {
     StoreError::Closed {
         dir: w.config().run_dir.clone(),
@@ -216,13 +246,13 @@ fn closed<E: Default + Send + 'static>(w: &StoreWriter<E>) -> StoreError {
 #[pymethods]
 impl MetricWriter {
     #[new]
-    #[pyo3(signature = (run_dir, *, rank=0, flush_interval=1.0, max_rows=1<<18, memory_cap_bytes=32<<20,
+    #[pyo3(signature = (run_dir, *, rank=Some(RankArg::Given(0)), flush_interval=1.0, max_rows=1<<18, memory_cap_bytes=32<<20,
                         durability="on_close", background=true, compact_small_rows=64*1024, compact_fanin=8))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         run_dir: std::path::PathBuf,
-        rank: u32,
+        rank: Option<RankArg>,
         flush_interval: f64,
         max_rows: usize,
         memory_cap_bytes: usize,
@@ -248,8 +278,22 @@ impl MetricWriter {
         let durability: Durability = durability
             .parse()
             .map_err(|e: String| bad_argument(py, e))?;
+        let (rank, free_rank) = match rank {
+            Some(RankArg::Given(r)) => (check_rank(r).map_err(|e| to_py(py, e))?, false),
+            Some(RankArg::TooLarge(text)) => {
+                return Err(bad_argument(
+                    py,
+                    format!(
+                        "rank {text}: expected a rank from 0 to {}",
+                        ferrotrack_store::claim::MAX_RANK
+                    ),
+                ))
+            }
+            None => (1, true),
+        };
         let config = WriterConfig {
             rank,
+            free_rank,
             flush_interval: Duration::from_secs_f64(flush_interval),
             max_rows,
             memory_cap_bytes,

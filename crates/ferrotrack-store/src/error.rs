@@ -25,6 +25,15 @@ pub enum StoreError {
     /// A file that should hold ferrotrack data does not.
     #[error("{path} is not a valid ferrotrack file: {reason}")]
     Format { path: PathBuf, reason: String },
+    /// Another live process holds this rank of the run.
+    #[error("rank {rank} of run {run} is being written by another process; give each process its own rank (rank=, RANK or LOCAL_RANK)")]
+    RankInUse { rank: u32, run: String },
+    /// Every rank of the run is held by a live process.
+    #[error("no free rank in run {run}: every rank up to {max} is being written", max = crate::claim::MAX_RANK)]
+    NoFreeRank { run: String },
+    /// A rank outside the ranks a run can have.
+    #[error("rank {rank}: expected a rank from 0 to {max}", max = crate::claim::MAX_RANK)]
+    InvalidRank { rank: i64 },
     /// Run metadata could not be encoded or decoded as JSON.
     #[error("invalid run metadata: {0}")]
     Meta(String),

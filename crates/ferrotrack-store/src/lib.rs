@@ -7,6 +7,7 @@
 
 pub mod buffer;
 pub mod catalog;
+pub mod claim;
 pub mod clock;
 pub mod compaction;
 pub mod durability;

@@ -17,6 +17,7 @@ use arrow_array::RecordBatch;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::buffer::{Buffer, Columns, BYTES_PER_POINT};
+use crate::claim::{claim as claim_rank, claim_free, RankClaim};
 use crate::compaction::{merge, CompactionPolicy, SegmentInfo};
 use crate::durability::Durability;
 use crate::error::{StoreError, StoreResult};
@@ -36,8 +37,12 @@ use crate::summary::Summary;
 pub struct WriterConfig {
     /// The run folder (`.../run=<id>`).
     pub run_dir: PathBuf,
-    /// This process's rank; each rank writes its own segments.
+    /// This process's rank; each rank writes its own segments, and a writer holds its
+    /// rank (see [`crate::claim`]) from open to close.
     pub rank: u32,
+    /// Whether `rank` is only where the search starts: the writer then claims the lowest
+    /// rank from `rank` on that no live process holds (for processes attaching to a run).
+    pub free_rank: bool,
     /// Longest time a point waits in memory before the flush thread writes it.
     pub flush_interval: Duration,
     /// The flush thread is woken as soon as this many points wait.
@@ -57,6 +62,7 @@ impl WriterConfig {
         WriterConfig {
             run_dir: run_dir.into(),
             rank: 0,
+            free_rank: false,
             flush_interval: Duration::from_secs(1),
             max_rows: 1 << 18,
             memory_cap_bytes: 32 << 20,
@@ -139,16 +145,26 @@ pub struct MetricWriter<E: Default + Send + 'static = ()> {
     shared: Arc<Shared<E>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     recovery: RecoveryReport,
+    /// The writer's hold on its rank, given back at close.
+    claim: Mutex<Option<RankClaim>>,
 }
 
 impl<E: Default + Send + 'static> MetricWriter<E> {
     /// Opens (or resumes) the writer of `config.rank` in `config.run_dir`.
     ///
-    /// The rank's files are recovered first: leftovers set aside, a stale summary
-    /// rebuilt, automatic steps continued after the last step of each metric.
-    pub fn open(config: WriterConfig) -> StoreResult<Self> {
+    /// The rank is claimed first ([`StoreError::RankInUse`] if a live process writes it),
+    /// then its files are recovered: leftovers set aside, a stale summary rebuilt,
+    /// automatic steps continued after the last step of each metric.
+    pub fn open(mut config: WriterConfig) -> StoreResult<Self> {
         let mdir = metrics_dir(&config.run_dir);
         std::fs::create_dir_all(&mdir).map_err(|e| StoreError::io("create", &mdir, e))?;
+        let claim = if config.free_rank {
+            claim_free(&config.run_dir, config.rank)?
+        } else {
+            claim_rank(&config.run_dir, config.rank)?
+        };
+        config.rank = claim.rank();
+        config.free_rank = false;
         let (state, recovery) = recover_rank(&config.run_dir, config.rank)?;
         let mut buffer = Buffer::new();
         if config.background {
@@ -199,6 +215,7 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
             shared,
             thread: Mutex::new(thread),
             recovery,
+            claim: Mutex::new(Some(claim)),
         })
     }
 
@@ -291,6 +308,7 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
             return Err(e);
         }
         self.stop_thread();
+        self.claim.lock().take();
         self.shared.fed.notify_all();
         Ok(())
     }

@@ -38,17 +38,23 @@ class ArrowRecordBatch:
     def num_rows(self) -> int: ...
 
 class MetricWriter:
+    """Appends metric points of one rank of a run, and holds that rank until closed.
+
+    ``rank=None`` claims the lowest free rank from 1; a rank held by another live writer
+    raises ``RankInUseError``, one outside 0..2**20-1 ``InvalidArgumentError``.
+    """
+
     def __init__(
         self,
         run_dir: str | PathLike[str],
         *,
-        rank: int = 0,
+        rank: int | None = 0,
         flush_interval: float = 1.0,
-        max_rows: int = 524288,
+        max_rows: int = 262144,
         memory_cap_bytes: int = 33554432,
         durability: Literal["none", "on_close", "every_flush"] = "on_close",
         background: bool = True,
-        compact_small_rows: int = 262144,
+        compact_small_rows: int = 65536,
         compact_fanin: int = 8,
     ) -> None: ...
     def log(

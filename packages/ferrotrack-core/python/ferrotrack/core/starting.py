@@ -93,18 +93,11 @@ def _open_writer(
     run_dir: Path, rank: int | None, flush_interval: float, durability: Durability
 ) -> tuple[_native.MetricWriter, int, Callable[[], None] | None]:
     """The run's writer on ``rank`` (``None``: the lowest free rank from 1), its rank, and
-    what gives the rank back."""
-    from ferrotrack.core.store.ranks import claim_free_rank, claim_rank
-
-    claim = claim_rank(run_dir, rank) if rank is not None else claim_free_rank(run_dir)
-    try:
-        writer = _native.MetricWriter(
-            run_dir, rank=claim.rank, flush_interval=flush_interval, durability=durability
-        )
-    except BaseException:
-        claim.release()
-        raise
-    return writer, claim.rank, claim.release
+    what gives the rank back (nothing: the writer claims its rank and holds it until closed)."""
+    writer = _native.MetricWriter(
+        run_dir, rank=rank, flush_interval=flush_interval, durability=durability
+    )
+    return writer, writer.rank, None
 
 
 def _discard(run_dir: Path) -> None:
