@@ -446,6 +446,13 @@ impl MetricWriter {
         self.inner.config().run_dir.clone()
     }
 
+    /// Points of this rank so far (in the store when the writer opened, plus written,
+    /// plus waiting): the `first_row` the next flushed point will have. No I/O.
+    #[getter]
+    fn rows(&self) -> u64 {
+        self.inner.rows()
+    }
+
     /// This writer's rank.
     #[getter]
     fn rank(&self) -> u32 {

@@ -87,6 +87,9 @@ pub struct WriterStats {
 pub struct Front<E> {
     pub buffer: Buffer,
     pub ext: E,
+    /// Points of this rank before the buffer's first one: in the store when the writer
+    /// opened, plus those taken by flushes (being written or written).
+    rows_before: u64,
     flush_requested: bool,
     closed: bool,
 }
@@ -96,6 +99,13 @@ impl<E> Front<E> {
     #[inline]
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Points of this rank so far (stored, being written, waiting): the row index the
+    /// next point logged will have.
+    #[inline]
+    pub fn rows(&self) -> u64 {
+        self.rows_before + self.buffer.len() as u64
     }
 }
 
@@ -176,16 +186,18 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
             let id = buffer.intern(name)?;
             buffer.continue_steps_after(id, stat.last_step);
         }
+        let rows_before: u64 = state.segments.iter().map(|s| s.rows).sum();
         let shared = Arc::new(Shared {
             front: Mutex::new(Front {
                 buffer,
                 ext: E::default(),
+                rows_before,
                 flush_requested: false,
                 closed: false,
             }),
             sink: Mutex::new(Sink {
                 next_seq: state.next_seq,
-                rows_before: state.segments.iter().map(|s| s.rows).sum(),
+                rows_before,
                 summary: state.summary,
                 segments: state.segments,
                 unsynced: Vec::new(),
@@ -378,6 +390,13 @@ impl<E: Default + Send + 'static> MetricWriter<E> {
         self.shared.sink.lock().stats
     }
 
+    /// Points of this rank so far: in the store when the writer opened, plus written,
+    /// plus waiting; the `first_row` the next flushed point will have. Takes only the
+    /// front lock (no I/O, never waits for a flush).
+    pub fn rows(&self) -> u64 {
+        self.shared.front.lock().rows()
+    }
+
     /// Number of points waiting in memory.
     pub fn pending(&self) -> usize {
         self.shared.front.lock().buffer.len()
@@ -472,6 +491,7 @@ impl<E: Send> Shared<E> {
                 return self.compact(sink, policy);
             }
             let taken = front.buffer.take(self.config.max_rows);
+            front.rows_before += taken.len() as u64;
             self.inflight
                 .store(taken.len() * BYTES_PER_POINT, Ordering::Relaxed);
             (taken, front.buffer.names().to_vec())
@@ -513,7 +533,9 @@ impl<E: Send> Shared<E> {
         ) {
             Ok(bytes) => bytes,
             Err(e) => {
-                self.front.lock().buffer.restore(batch_to_columns(&batch));
+                let mut front = self.front.lock();
+                front.buffer.restore(batch_to_columns(&batch));
+                front.rows_before -= rows;
                 return Err(e);
             }
         };

@@ -285,6 +285,7 @@ fn a_failed_flush_keeps_every_point_for_the_next_one() {
         "the error names the path: {err}"
     );
     assert_eq!(w.pending(), 5, "the points are back in the buffer");
+    assert_eq!(w.rows(), 10, "a failed flush leaves the row count alone");
     log_n(&w, "a", 5);
     assert!(w.close().is_err(), "close reports the failure");
     assert!(!w.is_closed(), "and leaves the writer open");
@@ -360,8 +361,44 @@ fn subscribers_get_each_flushed_batch_with_its_row_index() {
     drop(w);
     // A writer that resumes the run continues the row index.
     let w = manual_writer(&run);
+    assert_eq!(w.rows(), 19, "the rows already stored");
     w.subscribe(8);
     log_n(&w, "a", 1);
+    assert_eq!(w.rows(), 20, "waiting points count");
     w.close().unwrap();
     assert_eq!(w.next_flushed(timeout).unwrap().0, 19);
+    assert_eq!(w.rows(), 20);
+}
+
+#[test]
+fn rows_is_the_first_row_of_the_next_flushed_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let w = MetricWriter::open(WriterConfig {
+        max_rows: 64,
+        flush_interval: std::time::Duration::from_millis(1),
+        ..WriterConfig::new(&run)
+    })
+    .unwrap();
+    w.subscribe(1 << 20);
+    let mut expected_next = 0;
+    for round in 0..200 {
+        let before = w.rows();
+        log_n(&w, "a", round % 7 + 1);
+        assert_eq!(w.rows(), before + (round % 7 + 1) as u64);
+        // Whatever the background thread has flushed meanwhile, rows never moves back.
+        while let Some((row, batch)) = w.next_flushed(std::time::Duration::ZERO) {
+            assert_eq!(row, expected_next);
+            expected_next += batch.num_rows() as u64;
+        }
+        assert!(expected_next <= w.rows());
+    }
+    let total = w.rows();
+    w.close().unwrap();
+    while let Some((row, batch)) = w.next_flushed(std::time::Duration::ZERO) {
+        assert_eq!(row, expected_next);
+        expected_next += batch.num_rows() as u64;
+    }
+    assert_eq!(expected_next, total);
+    assert_eq!(total, (0..200).map(|r| r % 7 + 1).sum::<usize>() as u64);
 }

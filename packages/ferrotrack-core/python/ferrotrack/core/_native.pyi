@@ -81,6 +81,10 @@ class MetricWriter:
     @property
     def rank(self) -> int: ...
     @property
+    def rows(self) -> int:
+        """Points of this rank so far (stored at open + written + waiting): the ``first_row``
+        the next flushed point will have. No I/O."""
+    @property
     def closed(self) -> bool: ...
     def __enter__(self) -> Self: ...
     def __exit__(
