@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use pyo3_arrow::PyTable;
 
+use ferrotrack_store::claim::check_rank;
 use ferrotrack_store::recovery::RecoveryReport;
 use ferrotrack_store::schema::point_schema;
 use ferrotrack_store::Summary;
@@ -50,17 +51,44 @@ pub fn recover_run<'py>(
     recovery_dict(py, &report)
 }
 
-/// Every point of a run folder (all ranks, or one), each once, as an Arrow table.
+/// Every point of a run folder (all ranks, or one), each once, as an Arrow table; with
+/// `start` or `limit` (which need a `rank`), the points of that rank from row `start`,
+/// at most `limit` of them, read from the segments that hold them only.
 #[pyfunction]
-#[pyo3(signature = (run_dir, rank=None))]
+#[pyo3(signature = (run_dir, rank=None, start=0, limit=None))]
 pub fn read_run(
     py: Python<'_>,
     run_dir: std::path::PathBuf,
-    rank: Option<u32>,
+    rank: Option<i64>,
+    start: i64,
+    limit: Option<i64>,
 ) -> PyResult<PyTable> {
-    let batches = py
-        .detach(|| ferrotrack_store::reader::read_run(&run_dir, rank))
-        .map_err(|e| to_py(py, e))?;
+    let rank = rank
+        .map(|r| check_rank(r).map_err(|e| to_py(py, e)))
+        .transpose()?;
+    let count = |what: &str, n: i64| {
+        u64::try_from(n).map_err(|_| {
+            bad_argument(
+                py,
+                format!("read_run: {what} must be a count of rows (>= 0), got {n}"),
+            )
+        })
+    };
+    let start = count("start", start)?;
+    let limit = limit.map(|l| count("limit", l)).transpose()?;
+    let batches = match rank {
+        Some(rank) if start > 0 || limit.is_some() => {
+            py.detach(|| ferrotrack_store::reader::read_range(&run_dir, rank, start, limit))
+        }
+        None if start > 0 || limit.is_some() => {
+            return Err(bad_argument(
+                py,
+                "read_run: start and limit count the rows of one rank; give rank=".into(),
+            ))
+        }
+        _ => py.detach(|| ferrotrack_store::reader::read_run(&run_dir, rank)),
+    }
+    .map_err(|e| to_py(py, e))?;
     PyTable::try_new(batches, point_schema())
 }
 

@@ -105,4 +105,13 @@ def live_segments(
 ) -> tuple[list[tuple[int, int, int, str]], list[str]]: ...
 def summary_files(run_dir: str | PathLike[str]) -> list[tuple[int, str]]: ...
 def read_files(paths: Sequence[str | PathLike[str]]) -> list[bytes | None]: ...
-def read_run(run_dir: str | PathLike[str], rank: int | None = None) -> ArrowTable: ...
+def read_run(
+    run_dir: str | PathLike[str],
+    rank: int | None = None,
+    start: int = 0,
+    limit: int | None = None,
+) -> ArrowTable:
+    """Every point of a run (all ranks, or one), each once. With ``start``/``limit`` (which
+    need ``rank``): that rank's points from row ``start``, at most ``limit``, decoding only
+    the segments and row groups that hold them. Never fails because a compaction removed a
+    file meanwhile (it lists again)."""
