@@ -20,9 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["idle_rank", "read_points", "store_ranks", "store_rows"]
 
-_ranged: bool | None = None  # whether the native read_run takes start= and limit=
-_whole: tuple[tuple[str, int], pa.Table] | None = None
-
 
 def store_ranks(run_dir: Path) -> list[int]:
     """The ranks that have metric segments in a run."""
@@ -49,24 +46,9 @@ def read_points(run_dir: Path, rank: int, start: int, limit: int) -> pa.Table:
     """Points ``start .. start + limit`` of ``rank``, in order (fewer at the store's end)."""
     import pyarrow as pa
 
-    from ferrotrack.core import _native
+    from ferrotrack.core._native import read_run
 
-    global _ranged
-    if _ranged is not False:
-        try:
-            table = pa.table(_native.read_run(run_dir, rank, start=start, limit=limit))  # type: ignore[call-arg, unused-ignore]
-        except TypeError:
-            _ranged = False  # an extension built before the ranged read
-        else:
-            _ranged = True
-            return table
-    # Before the ranged read: the whole rank, kept while a lane walks through it.
-    global _whole
-    key = (str(run_dir), rank)
-    if _whole is None or _whole[0] != key or _whole[1].num_rows <= start:
-        _whole = None
-        _whole = (key, pa.table(_native.read_run(run_dir, rank)))
-    return _whole[1].slice(start, limit)
+    return pa.table(read_run(run_dir, rank, start=start, limit=limit))
 
 
 @contextmanager
