@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import ferrotrack.core as ft
 from ferrotrack.core import errors
 from ferrotrack.core.errors import StoreCorruptWarning
-from ferrotrack.core.events import read_events
+from ferrotrack.core.store.events import read_events
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.text(max_size=8),
@@ -142,8 +142,7 @@ def test_module_level_log_event_and_the_events_table(root: Path) -> None:
     only = ft.events(kind="checkpoint", run_id=run.run_id)
     assert only["name"].to_list() == ["ckpt-1"]
     assert ft.events(experiment="nothing").height == 0
-    # mypy sees ft.events as the function; at run time it is also the module.
-    assert ft.events.read_events(run.run_dir)[0].name == "ckpt-1"  # type: ignore[attr-defined]
+    assert read_events(run.run_dir)[0].name == "ckpt-1"
 
 
 def test_attached_ranks_write_their_own_files_and_read_back_merged(root: Path) -> None:

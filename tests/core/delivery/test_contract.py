@@ -317,7 +317,7 @@ def test_sync_leaves_a_rank_held_by_a_live_process_to_it(tmp_path: Path) -> None
 
 
 def test_sync_delivers_events_after_their_rows_once(tmp_path: Path) -> None:
-    from ferrotrack.core.events import EventLog
+    from ferrotrack.core.store.events import EventLog
 
     run = tmp_path / "run=r9"
     write_meta(run, status="finished")

@@ -13,12 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ferrotrack.core._native import MetricWriter
-from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.delivery.orchestrator import Orchestrator, OrchestratorOptions, Route
+from ferrotrack.core.delivery.replay import sync_run
+from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.plugins import MetricData
 from ferrotrack.core.plugins.arrow import metrics_to_batch
 from ferrotrack.core.plugins.processors import EveryNthProcessor
-from ferrotrack.core.delivery.replay import sync_run
 
 FAST = OrchestratorOptions(
     backoff_initial=0.001, backoff_max=0.01, drain_timeout=20.0, catch_up_retry=0.01

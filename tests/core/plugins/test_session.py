@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ferrotrack.core._native import MetricWriter
+from ferrotrack.core.delivery.session import PluginSession
 from ferrotrack.core.errors import MissingDependencyError
 from ferrotrack.core.plugins import (
     BackendPlugin,
@@ -21,7 +22,6 @@ from ferrotrack.core.plugins import (
     PluginType,
 )
 from ferrotrack.core.plugins.arrow import metrics_to_batch
-from ferrotrack.core.delivery.session import PluginSession
 from ferrotrack.core.settings import FerrotrackSettings, RouteRule
 
 

@@ -28,11 +28,6 @@ from ferrotrack.core.run import (
     start_run,
 )
 
-if not TYPE_CHECKING:
-    # ``ft.events(...)`` is the analysis table, ``ft.events.read_events(run_dir)`` one run's
-    # events: the module ferrotrack.core.events is callable, so both work (it loads no polars).
-    from ferrotrack.core import events
-
 if TYPE_CHECKING:
     from ferrotrack.core.analysis import (
         best_run,
@@ -67,6 +62,7 @@ _LAZY = {
     "final_values": "ferrotrack.core.analysis",
     "wide": "ferrotrack.core.analysis",
     "downsample": "ferrotrack.core.analysis",
+    "events": "ferrotrack.core.analysis",
     "BackendPlugin": "ferrotrack.core.plugins",
     "CollectorPlugin": "ferrotrack.core.plugins",
     "FrameworkPlugin": "ferrotrack.core.plugins",

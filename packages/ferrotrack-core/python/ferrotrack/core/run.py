@@ -25,8 +25,8 @@ from ferrotrack.core.errors import (
     InvalidValueError,
     RunClosedError,
 )
-from ferrotrack.core.events import EventLog, check_event
 from ferrotrack.core.records import RunEvent
+from ferrotrack.core.store.events import EventLog, check_event
 
 if TYPE_CHECKING:
     from ferrotrack.core.delivery.session import PluginSession

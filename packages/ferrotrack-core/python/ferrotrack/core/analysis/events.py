@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from ferrotrack.core.analysis._select import Experiments, Root, RunsArg, select_runs
-from ferrotrack.core.events import read_events
+from ferrotrack.core.store.events import read_events
 
 __all__ = ["events", "events_schema"]
 

@@ -153,7 +153,7 @@ sync_run = replay
 def _events_by_rank(run_dir: Path) -> dict[int, list[RunEvent]]:
     """The run's events per rank, in order (none when the run has no event log)."""
     try:
-        from ferrotrack.core.events import read_events  # type: ignore[import-not-found, unused-ignore]
+        from ferrotrack.core.store.events import read_events
     except ImportError:
         return {}
     out: dict[int, list[RunEvent]] = {}

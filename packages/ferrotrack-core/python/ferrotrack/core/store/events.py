@@ -5,8 +5,8 @@ object per line, each line written with one ``write`` on an ``O_APPEND`` descrip
 crash can at worst leave a torn last line, which readers skip. :func:`read_events` gives
 the events of every rank ordered by ``(time, rank, seq)``.
 
-``ferrotrack.core.events`` is also callable: ``ft.events(experiment=...)`` is
-:func:`ferrotrack.core.analysis.events` (a polars DataFrame of the events of many runs).
+``ft.events(experiment=...)`` (:func:`ferrotrack.core.analysis.events`) reads the events of
+many runs into a polars DataFrame.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import threading
 import time
-import types
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -211,15 +209,3 @@ def read_events(run_dir: str | os.PathLike[str]) -> list[RunEvent]:
                 )
     events.sort(key=lambda e: (e.time, e.rank, e.seq))
     return events
-
-
-class _CallableModule(types.ModuleType):
-    """``ft.events(...)`` reads events of many runs; ``ft.events.read_events`` one run's."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from ferrotrack.core.analysis.events import events
-
-        return events(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
