@@ -70,7 +70,7 @@ class Journal(BackendPlugin):
     def log_params(self, params: Mapping[str, Any]) -> None:
         self._note("log_params", dict(params))
 
-    def set_tags(self, tags: Mapping[str, str]) -> None:
+    def set_tags(self, tags: Mapping[str, str | None]) -> None:
         self._note("set_tags", dict(tags))
 
     def log_artifact(self, path: Path, name: str | None = None) -> None:

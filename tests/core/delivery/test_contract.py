@@ -335,3 +335,31 @@ def test_sync_delivers_events_after_their_rows_once(tmp_path: Path) -> None:
     again = Journal()
     replay(run, again, options=FAST)
     assert "log_event" not in again.kinds()
+
+
+def test_a_deleted_tag_reaches_the_backend_live_and_on_sync(root: Path) -> None:
+    """``set_tags({"k": None})`` deletes the tag: a live backend gets ``{"k": None}``; a
+    sync of a backend that last saw the tag sends the deletion once, then nothing."""
+    import ferrotrack.core as ft
+
+    live = Journal()
+    with ft.start_run("tags", tags={"keep": "1", "gone": "2"}, backends=[live]) as run:
+        run.set_tags({"gone": None})
+    assert ("set_tags", {"gone": None}) in live.calls
+    assert json.loads((run.run_dir / "run.json").read_text())["tags"] == {"keep": "1"}
+
+    class Late(Journal):
+        label = "late"
+
+    late = Late()
+    shared = run.run_dir / "sync" / "late"
+    shared.mkdir(parents=True)
+    (shared / "state.json").write_text(
+        json.dumps({"backend": "late", "state": {}, "delivered": {"tags": {"gone": "2"}}})
+    )
+    replay(run.run_dir, late)
+    assert late.opened[0].tags == {"keep": "1"}
+    assert [c for c in late.calls if c[0] == "set_tags"] == [("set_tags", {"gone": None})]
+    again = Late()
+    replay(run.run_dir, again)
+    assert [c for c in again.calls if c[0] == "set_tags"] == []

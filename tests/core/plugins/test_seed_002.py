@@ -470,3 +470,31 @@ def test_config_validation_block() -> None:
     assert config.mode == "async"
     with pytest.raises(ValidationError, match="workspace/project"):
         namespace["NeptuneConfig"](project="nope", api_token="t")
+
+
+def test_seed_plugins_run_through_start_run_fake_docker_flax(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seed's plain collector and framework given to ``start_run`` as they are: the
+    session samples the collector's ``collect()`` and hands the framework an emitter to the
+    active run; both stop (and restore) when the run ends."""
+    install_fake_docker(monkeypatch)
+    TrainState = install_fake_flax(monkeypatch)
+    original = TrainState.__dict__["apply_gradients"]
+    docker_module = load_module(
+        "seed002.docker_collector", block("class DockerCollector(PluginBase)")
+    )
+    jax = load_module("seed002.jax_framework", block("class JAXFramework(PluginBase"))
+    monkeypatch.setattr(
+        docker_module.DockerCollector, "_detect_current_container", lambda self: "abc123"
+    )
+    monkeypatch.setenv("FERROTRACK_COLLECTOR_CONFIGS__DOCKER__INTERVAL", "0")  # sample once
+    collector = docker_module.DockerCollector()
+    framework = jax.JAXFramework()
+    with ft.start_run("seed", collectors=[collector], frameworks=[framework]) as run:
+        assert collector.state == "started"
+        TrainState(step=7, learning_rate=0.5).apply_gradients(grads=None)
+    assert TrainState.__dict__["apply_gradients"] is original
+    assert not collector._active
+    names = set(ft.metrics(runs=[run.run_id]).collect()["name"].cast(str).to_list())
+    assert {"docker/cpu_percent", "learning_rate"} <= names

@@ -389,10 +389,8 @@ class Run:
             self._session.log_params(delta, self._rows())
 
     def _notify_tags(self, delta: Mapping[str, str | None]) -> None:
-        if self._session is not None:
-            kept = {k: v for k, v in delta.items() if v is not None}
-            if kept:
-                self._session.set_tags(kept, self._rows())
+        if self._session is not None and delta:
+            self._session.set_tags(delta, self._rows())
 
     def _notify_artifact(self, target: Path, name: str | None) -> None:
         if self._session is not None:

@@ -145,8 +145,11 @@ class DeliveryCursor:
             for key in removed:
                 shared.state.pop(key, None)
             for key, value in (delivered or {}).items():
-                if key in ("params", "tags"):
+                if key == "params":
                     shared.delivered[key] = _merge(shared.delivered.get(key, {}), value)
+                elif key == "tags":  # a None value is a deleted tag
+                    tags = {**shared.delivered.get(key, {}), **value}
+                    shared.delivered[key] = {k: v for k, v in tags.items() if v is not None}
                 elif key == "artifacts":
                     names = list(shared.delivered.get(key, []))
                     names += [n for n in value if n not in names]
@@ -166,6 +169,13 @@ def _merge(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def missing_tags(whole: Mapping[str, str], sent: Mapping[str, str]) -> dict[str, str | None]:
+    """The tag delta that turns ``sent`` into ``whole``: ``None`` for a deleted tag."""
+    delta: dict[str, str | None] = {k: v for k, v in whole.items() if sent.get(k) != v}
+    delta.update({k: None for k in sent if k not in whole})
+    return delta
 
 
 def missing(whole: Mapping[str, Any], sent: Mapping[str, Any]) -> dict[str, Any]:

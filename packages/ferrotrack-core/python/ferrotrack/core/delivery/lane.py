@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ferrotrack.core.delivery.cursor import DeliveryCursor, RankPosition, missing
+from ferrotrack.core.delivery.cursor import DeliveryCursor, RankPosition, missing, missing_tags
 from ferrotrack.core.delivery.source import read_points
 from ferrotrack.core.errors import PermanentBackendError
 from ferrotrack.core.plugins.arrow import filter_names
@@ -436,14 +436,16 @@ class Lane:
                 self._saved_state = copy.deepcopy(self.backend_state)
                 if own:
                     backend.open_run(info, self.backend_state)
-        if not own:  # it learns the params and tags it lacks through its own methods
+        tags = missing_tags(info.tags, sent.get("tags", {}))
+        if own:  # it has info.tags; it learns of tags deleted since it last saw them
+            tags = {k: v for k, v in tags.items() if v is None}
+        else:  # it learns the params and tags it lacks through its own methods
             params = missing(info.params, sent.get("params", {}))
-            tags = missing(info.tags, sent.get("tags", {}))
             if params:
                 backend.log_params(params)
-            if tags:
-                backend.set_tags(tags)
-        self._save_shared({"params": info.params, "tags": info.tags})
+        if tags:
+            backend.set_tags(tags)
+        self._save_shared({"params": info.params, "tags": {**info.tags, **tags}})
 
     def _pull(self, rank: int, cap: int) -> _Prepared | None:
         assert self.run_dir is not None

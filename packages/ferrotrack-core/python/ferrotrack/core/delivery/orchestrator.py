@@ -144,9 +144,11 @@ class Orchestrator:
         delta = dict(params)
         self._call("log_params", delta, needs=self._needs(rank, rows), record={"params": delta})
 
-    def set_tags(self, tags: Mapping[str, str], *, rank: int = 0, rows: int | None = None) -> None:
-        """Sends tags (a delta) after ``rows`` points of ``rank``."""
-        delta = {str(k): str(v) for k, v in tags.items()}
+    def set_tags(
+        self, tags: Mapping[str, str | None], *, rank: int = 0, rows: int | None = None
+    ) -> None:
+        """Sends tags (a delta; ``None`` deletes a tag) after ``rows`` points of ``rank``."""
+        delta = {str(k): None if v is None else str(v) for k, v in tags.items()}
         self._call("set_tags", delta, needs=self._needs(rank, rows), record={"tags": delta})
 
     def log_artifact(

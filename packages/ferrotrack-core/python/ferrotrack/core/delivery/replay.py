@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ferrotrack.core.delivery.cursor import missing
+from ferrotrack.core.delivery.cursor import missing, missing_tags
 from ferrotrack.core.delivery.lane import END, Lane, LaneOptions, Route
 from ferrotrack.core.delivery.orchestrator import run_info
 from ferrotrack.core.delivery.source import idle_rank, store_ranks
@@ -106,7 +106,8 @@ def replay(
     params = missing(read_json(run_dir / "params.json"), done.get("params", {}))
     if send_params and params:
         lane.call("log_params", params, needs={}, delivered={"params": params})
-    tags = missing({str(k): str(v) for k, v in meta.get("tags", {}).items()}, done.get("tags", {}))
+    whole_tags = {str(k): str(v) for k, v in meta.get("tags", {}).items()}
+    tags = missing_tags(whole_tags, done.get("tags", {}))
     if tags:
         lane.call("set_tags", tags, needs={}, delivered={"tags": tags})
     events = _events_by_rank(run_dir)

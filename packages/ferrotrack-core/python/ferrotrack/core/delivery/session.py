@@ -25,8 +25,14 @@ from ferrotrack.core.delivery.orchestrator import (
     Route,
     run_info,
 )
-from ferrotrack.core.plugins.collector import CollectorPlugin, RunSink, dispatch_metrics
-from ferrotrack.core.plugins.framework import FrameworkPlugin
+from ferrotrack.core.plugins.base import PluginBase
+from ferrotrack.core.plugins.collector import (
+    CollectorPlugin,
+    RunSink,
+    as_collector,
+    dispatch_metrics,
+)
+from ferrotrack.core.plugins.framework import ActiveRunEmitter, FrameworkPlugin
 from ferrotrack.core.plugins.kinds import PluginType
 from ferrotrack.core.plugins.manager import PluginManager, PluginSpec
 from ferrotrack.core.plugins.metric import MetricData
@@ -43,10 +49,17 @@ __all__ = ["PluginSession"]
 
 
 def _config(settings: FerrotrackSettings, kind: str, spec: PluginSpec) -> dict[str, Any] | None:
-    """The settings' config of a plugin given by name (instances come configured)."""
-    if not isinstance(spec, str):
+    """The settings' config of a plugin given by name, or of an instance not initialized yet
+    (found by its name); instances already initialized come configured."""
+    if isinstance(spec, PluginBase):
+        if spec.state != "created":
+            return None
+        name = spec.name
+    elif isinstance(spec, str):
+        name = spec
+    else:
         return None
-    config: dict[str, Any] = settings.plugin_config(kind, spec)  # type: ignore[arg-type, unused-ignore]
+    config: dict[str, Any] = settings.plugin_config(kind, name)  # type: ignore[arg-type, unused-ignore]
     return config
 
 
@@ -110,17 +123,24 @@ class PluginSession:
         # configured instances are cloned per rank and not managed
         chain = [p for p in named if isinstance(p, ProcessorPlugin) and p.state != "created"]
         chain += make(PluginType.PROCESSOR, [p for p in named if p not in chain])
-        gathered = make(
+        gathered = []
+        for plugin in make(
             PluginType.COLLECTOR, settings.collectors if collectors is None else collectors
-        )
-        for collector in gathered:
+        ):
+            collector = as_collector(plugin)  # seed 002's plain plugins with collect()
+            if collector is not plugin:
+                manager.replace(plugin, collector)
             collector.bind(to_run)
+            gathered.append(collector)
         named = getattr(settings, "frameworks", []) if frameworks is None else frameworks
         captured = make(PluginType.FRAMEWORK, named)
         for framework in captured:
             bind = getattr(framework, "bind", None)
             if callable(bind):  # else it emits to the active run: this one
                 bind(to_run)
+            set_experiment = getattr(framework, "set_experiment", None)
+            if callable(set_experiment):  # seed 002's frameworks emit through it
+                set_experiment(ActiveRunEmitter())
         rank = 0 if info.rank is None else info.rank
         session = cls(manager, None, gathered, captured, rank, owns_status=rank == 0)
         try:
@@ -168,8 +188,9 @@ class PluginSession:
         if self.orchestrator is not None and params:
             self.orchestrator.log_params(params, rank=self.rank, rows=rows)
 
-    def set_tags(self, tags: Mapping[str, str], rows: int | None = None) -> None:
-        """Forwards tags set by this process (a delta), after its first ``rows`` points."""
+    def set_tags(self, tags: Mapping[str, str | None], rows: int | None = None) -> None:
+        """Forwards tags set by this process (a delta; ``None`` deletes a tag), after its
+        first ``rows`` points."""
         if self.orchestrator is not None and tags:
             self.orchestrator.set_tags(tags, rank=self.rank, rows=rows)
 

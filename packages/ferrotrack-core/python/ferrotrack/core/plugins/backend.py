@@ -79,8 +79,9 @@ class BackendPlugin(PluginBase):
         """Receives params logged since the last call (a delta, nested as logged); the
         whole params at opening are in ``info.params``."""
 
-    def set_tags(self, tags: Mapping[str, str]) -> None:
-        """Receives tags set since the last call (a delta); the first ones are in ``info.tags``."""
+    def set_tags(self, tags: Mapping[str, str | None]) -> None:
+        """Receives tags set since the last call (a delta; ``None``: the tag was deleted);
+        the first ones are in ``info.tags``."""
 
     def log_artifact(self, path: Path, name: str | None = None) -> None:
         """Receives a file or folder logged with ``log_artifact`` (``path`` is the run's copy)."""

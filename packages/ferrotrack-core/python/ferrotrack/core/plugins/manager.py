@@ -281,6 +281,10 @@ class PluginManager:
     ) -> None:
         self.stop_all()
 
+    def replace(self, plugin: PluginBase, by: PluginBase) -> None:
+        """Manages ``by`` in place of ``plugin`` (a wrapper that drives it), same position."""
+        self._active[self._active.index(plugin)] = by
+
     def instances(self, kind: PluginType) -> list[PluginBase]:
         """Active plugins of one kind."""
         return [p for p in self._active if p.get_metadata().type == kind]
