@@ -1,8 +1,8 @@
 """The ferrotrack demo: a simulated hyper-parameter sweep, then the analysis.
 
 Run it with ``./just demo``. It logs several runs of a fake training loop (over a million
-points in a few seconds), prints what was stored, the ``ferrotrack runs list`` table and the
-best run.
+points in a few seconds, with a checkpoint event every 25,000 steps), prints what was
+stored, the ``ferrotrack runs list`` table, the events and the best run.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ def train(lr: float, batch_size: int, seed: int) -> ft.Run:
             if step % 1000 == 999:
                 acc = 0.98 - loss / 3 + rng.gauss(0, 0.005)
                 log({"val/loss": loss * 1.1 + rng.gauss(0, 0.01), "val/acc": acc}, step=step)
+            if step % 25_000 == 24_999:  # an event, ordered after the points logged before it
+                run.log_event("checkpoint", name=f"epoch-{step // 25_000}", step=step)
         # Per-sample gradient norms of the last epoch, logged in one call without a loop.
         run.log_array("grad_norm", np.abs(np.random.default_rng(seed).normal(1.0, 0.2, 200_000)))
     return run
@@ -82,6 +84,8 @@ def main() -> None:
         check=True,
         env={**os.environ, "COLUMNS": "150"},
     )
+    events = ft.events(experiment=EXPERIMENT, root=ROOT, kind="checkpoint")
+    print(f"\n{events.height} checkpoint events, e.g. {events.row(0, named=True)['name']}")
     best = ft.best_run("val/acc", mode="max", root=ROOT, experiment=EXPERIMENT)
     row = best.row(0, named=True)
     print(f"\nbest run by val/acc: {row['name']} ({row['run_id']})")
