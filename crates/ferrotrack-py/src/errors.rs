@@ -50,8 +50,8 @@ pub fn to_py(py: Python<'_>, err: StoreError) -> PyErr {
     }
 }
 
-/// A `TypeError` for a value that is not a number.
-pub fn not_a_number(py: Python<'_>, name: &str, value: &Bound<'_, PyAny>) -> PyErr {
+/// A `TypeError` for a value that is not a number; `label` is the quoted metric name.
+pub fn not_a_number(py: Python<'_>, label: &str, value: &Bound<'_, PyAny>) -> PyErr {
     let ty = value
         .get_type()
         .name()
@@ -60,8 +60,18 @@ pub fn not_a_number(py: Python<'_>, name: &str, value: &Bound<'_, PyAny>) -> PyE
     raise!(
         py,
         "InvalidValueError",
-        format!("metric '{name}': expected a number (int or float), got {ty}")
+        format!("metric {label}: expected a number (int or float), got {ty}")
     )
+}
+
+/// An `InvalidValueError` for a metric value that cannot be stored.
+pub fn bad_value(py: Python<'_>, msg: String) -> PyErr {
+    raise!(py, "InvalidValueError", msg)
+}
+
+/// An `InvalidMetricError` for an unusable metric name.
+pub fn bad_name(py: Python<'_>, msg: String) -> PyErr {
+    raise!(py, "InvalidMetricError", msg)
 }
 
 /// A `ValueError` for bad arrays and other bad arguments.

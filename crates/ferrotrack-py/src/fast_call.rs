@@ -15,6 +15,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyType};
 
+use crate::inputs::step_arg;
 use crate::writer::MetricWriter;
 
 const PARAMS: [&str; 4] = ["name", "value", "step", "timestamp"];
@@ -116,14 +117,7 @@ unsafe extern "C" fn log_vectorcall(
             ));
         };
         let step = match step {
-            Some(s) if !s.is_none() => Some(s.extract::<i64>().map_err(|_| {
-                let ty = s
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default();
-                PyTypeError::new_err(format!("log: step must be an int or None, got {ty}"))
-            })?),
+            Some(s) if !s.is_none() => Some(step_arg(&s, "log")?),
             _ => None,
         };
         let value = value.filter(|v| !v.is_none());

@@ -5,15 +5,66 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyFloat, PyList, PyString, PyTuple};
 
-use crate::errors::bad_argument;
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
+use pyo3::types::PyInt;
 
-/// A float from a Python number (int, float, bool, numpy scalar, anything with `__float__`).
+use crate::errors::{bad_argument, bad_value, not_a_number};
+
+/// The value of metric `name` as a float, from any Python number (int, float, bool, numpy
+/// scalar, anything with `__float__`). May run Python code (`__float__`): never call it
+/// with the writer's front locked.
 #[inline]
-pub fn number(value: &Bound<'_, PyAny>) -> Option<f64> {
+pub fn metric_value(value: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> PyResult<f64> {
     match exact_float(value) {
-        Some(v) => Some(v),
-        None => value.extract::<f64>().ok(),
+        Some(v) => Ok(v),
+        None => converted_value(value, name),
     }
+}
+
+#[cold]
+fn converted_value(value: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let py = value.py();
+    value.extract::<f64>().map_err(|err| {
+        let label = name.to_string_lossy_or_repr();
+        if value.is_instance_of::<PyInt>() && err.is_instance_of::<PyOverflowError>(py) {
+            return bad_value(
+                py,
+                format!(
+                    "metric {label}: the int given ({} bits) is out of float range (at most about ±1.8e308)",
+                    bit_length(value)
+                ),
+            );
+        }
+        if err.is_instance_of::<PyTypeError>(py) {
+            return not_a_number(py, &label, value);
+        }
+        // `__float__` itself failed: say so, and keep its exception as the cause.
+        let failure = bad_value(
+            py,
+            format!(
+                "metric {label}: converting the {} to a float raised {}: {}",
+                type_name(value),
+                type_name(err.value(py).as_any()),
+                err.value(py)
+            ),
+        );
+        failure.set_cause(py, Some(err));
+        failure
+    })
+}
+
+/// A value read without running Python code: a plain `float`, or a plain `int` in float
+/// range. `None` for anything else, whose conversion (`__float__`) may run Python code.
+#[inline]
+pub fn value_without_python(value: &Bound<'_, PyAny>) -> Option<f64> {
+    if let Some(v) = exact_float(value) {
+        return Some(v);
+    }
+    if value.is_exact_instance_of::<PyInt>() {
+        // int's own conversion is C code; an overflow goes to the slow path for its message.
+        return value.extract::<f64>().ok();
+    }
+    None
 }
 
 /// The value of a plain `float` (not a subclass), read without calling into Python.
@@ -22,16 +73,101 @@ pub fn exact_float(value: &Bound<'_, PyAny>) -> Option<f64> {
     value.cast_exact::<PyFloat>().ok().map(|f| f.value())
 }
 
-/// Nanoseconds since the epoch from an int (ns) or a float (seconds, like `time.time()`).
+/// The name of an object's type, for messages.
+pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// An int for a message: its digits, or its size when it has too many to show.
+pub fn int_text(obj: &Bound<'_, PyAny>) -> String {
+    match obj.str() {
+        Ok(s) if s.len().is_ok_and(|n| n <= 40) => s.to_string(),
+        _ => format!("of {} bits", bit_length(obj)),
+    }
+}
+
+/// The number of bits of an int (0 if it cannot say).
+fn bit_length(obj: &Bound<'_, PyAny>) -> u64 {
+    obj.call_method0("bit_length")
+        .and_then(|b| b.extract::<u64>())
+        .unwrap_or(0)
+}
+
+/// A metric name for a message: `'text'`, or Python's repr when it is not valid Unicode
+/// text or not a `str` at all.
+pub trait Label {
+    fn to_string_lossy_or_repr(&self) -> String;
+}
+
+impl Label for Bound<'_, PyAny> {
+    fn to_string_lossy_or_repr(&self) -> String {
+        match self.cast::<PyString>().ok().and_then(|s| s.to_str().ok()) {
+            Some(text) => format!("'{text}'"),
+            None => self
+                .repr()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|_| "?".into()),
+        }
+    }
+}
+
+/// A step from an int (anything with `__index__`): a `TypeError` for another type, an
+/// `InvalidArgumentError` for an int beyond the int64 range.
+pub fn step_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
+    obj.extract::<i64>().map_err(|_| {
+        if obj.is_instance_of::<PyInt>() {
+            bad_argument(
+                obj.py(),
+                format!(
+                    "{what}: step {} is out of the int64 range (-2**63 to 2**63-1)",
+                    int_text(obj)
+                ),
+            )
+        } else {
+            PyTypeError::new_err(format!(
+                "{what}: step must be an int or None, got {}",
+                type_name(obj)
+            ))
+        }
+    })
+}
+
+/// Nanoseconds since the epoch from an int (ns) or a float (seconds, like `time.time()`),
+/// within the int64 range of nanoseconds (years 1677 to 2262).
 pub fn timestamp_ns(value: &Bound<'_, PyAny>) -> PyResult<i64> {
+    let py = value.py();
     if let Ok(ns) = value.extract::<i64>() {
         return Ok(ns);
     }
+    if value.is_instance_of::<PyInt>() {
+        return Err(bad_argument(
+            py,
+            format!(
+                "timestamp: {} nanoseconds is out of the int64 range (years 1677 to 2262)",
+                int_text(value)
+            ),
+        ));
+    }
     match value.extract::<f64>() {
-        Ok(s) if s.is_finite() => Ok((s * 1e9).round() as i64),
-        _ => Err(bad_argument(
-            value.py(),
-            "timestamp: expected int nanoseconds or float seconds since the epoch".into(),
+        // 2**63 is exact as a float; every float below it in magnitude fits an i64.
+        Ok(s) if s.is_finite() && (s * 1e9).round().abs() < 2f64.powi(63) => {
+            Ok((s * 1e9).round() as i64)
+        }
+        Ok(s) => Err(bad_argument(
+            py,
+            format!(
+                "timestamp: {s:?} seconds is out of the range of int64 nanoseconds (years 1677 to 2262)"
+            ),
+        )),
+        Err(_) => Err(bad_argument(
+            py,
+            format!(
+                "timestamp: expected int nanoseconds or float seconds since the epoch, got {}",
+                type_name(value)
+            ),
         )),
     }
 }
@@ -182,11 +318,43 @@ fn sequence<T: for<'a, 'py> FromPyObject<'a, 'py>>(
             format!("{what}: expected a numeric array of {kind}s, got a buffer of format {fmt:?}"),
         ));
     }
-    obj.extract::<Vec<T>>().map_err(|_| {
-        let ty = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        bad_argument(
-            obj.py(),
-            format!("{what}: expected a numeric array or a sequence of {kind}s, got {ty} with non-numeric items"),
-        )
-    })
+    obj.extract::<Vec<T>>()
+        .map_err(|_| bad_item(obj, what, kind))
+}
+
+/// Names the first item of a sequence that is not a `kind` (or not in its range).
+#[cold]
+fn bad_item(obj: &Bound<'_, PyAny>, what: &str, kind: &str) -> PyErr {
+    let py = obj.py();
+    let ty = type_name(obj);
+    let Ok(items) = obj.try_iter() else {
+        return bad_argument(
+            py,
+            format!("{what}: expected a numeric array or a sequence of {kind}s, got {ty}"),
+        );
+    };
+    for (i, item) in items.enumerate() {
+        let Ok(item) = item else { break };
+        let fits = match kind {
+            "int" => item.extract::<i64>().is_ok(),
+            _ => item.extract::<f64>().is_ok(),
+        };
+        if fits {
+            continue;
+        }
+        let problem = if item.is_instance_of::<PyInt>() {
+            let range = match kind {
+                "int" => "the int64 range (-2**63 to 2**63-1)",
+                _ => "float range (at most about ±1.8e308)",
+            };
+            format!("item {i} (an int {}) is out of {range}", int_text(&item))
+        } else {
+            format!("item {i} is a {}, not a number", type_name(&item))
+        };
+        return bad_argument(py, format!("{what}: {problem}"));
+    }
+    bad_argument(
+        py,
+        format!("{what}: expected a numeric array or a sequence of {kind}s, got {ty} with non-numeric items"),
+    )
 }

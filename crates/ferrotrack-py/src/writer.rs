@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
 use pyo3::Borrowed;
@@ -12,8 +13,11 @@ use ferrotrack_store::compaction::CompactionPolicy;
 use ferrotrack_store::schema::point_schema;
 use ferrotrack_store::{Durability, Front, MetricWriter as StoreWriter, StoreError, WriterConfig};
 
-use crate::errors::{bad_argument, not_a_number, to_py};
-use crate::inputs::{exact_float, int_array, number, timestamp_ns, with_float_slice};
+use crate::errors::{bad_argument, bad_name, bad_value, not_a_number, to_py};
+use crate::inputs::{
+    int_array, metric_value, step_arg, timestamp_ns, type_name, value_without_python,
+    with_float_slice, Label,
+};
 use crate::name_cache::NameCache;
 use crate::run_files::{recovery_dict, summary_dict};
 
@@ -29,6 +33,45 @@ pub struct MetricWriter {
     inner: StoreWriter<NameCache>,
 }
 
+/// A refusal found while the front is locked. It becomes a Python exception only after
+/// the lock is released: creating one may run Python code (the first one imports
+/// `ferrotrack.core.errors`), and no Python code may run under the front lock — code that
+/// logs to the same writer would wait for it forever, and so would another thread that
+/// waits for the lock while holding the GIL.
+enum Refusal<'py> {
+    Store(StoreError),
+    /// A name that is not valid Unicode text (a lone surrogate).
+    Unencodable(Bound<'py, PyString>),
+    /// A mapping key that is not a `str`.
+    NotAName(Bound<'py, PyAny>),
+    /// A value whose conversion may run Python code (`__float__`): convert it unlocked.
+    NeedsConversion,
+}
+
+impl Refusal<'_> {
+    fn into_py(self, py: Python<'_>) -> PyErr {
+        match self {
+            Refusal::Store(e) => to_py(py, e),
+            Refusal::Unencodable(name) => bad_name(
+                py,
+                format!(
+                    "invalid metric name {}: not valid Unicode text (it holds a lone surrogate)",
+                    name.as_any().to_string_lossy_or_repr()
+                ),
+            ),
+            Refusal::NotAName(key) => bad_name(
+                py,
+                format!(
+                    "log: metric names must be str, got {} {}",
+                    type_name(&key),
+                    key.to_string_lossy_or_repr()
+                ),
+            ),
+            Refusal::NeedsConversion => bad_value(py, "log: a value needs converting".into()),
+        }
+    }
+}
+
 impl MetricWriter {
     /// Locks the front, refusing when closed or when a background flush failed.
     #[inline]
@@ -40,6 +83,7 @@ impl MetricWriter {
         }
         let front = self.inner.front();
         if front.is_closed() {
+            drop(front);
             return Err(to_py(py, closed(&self.inner)));
         }
         Ok(front)
@@ -66,14 +110,32 @@ impl MetricWriter {
         self.lock(py)
     }
 
+    /// The id of a metric name; runs no Python code (the front is locked).
     #[inline]
-    fn name_id(py: Python<'_>, front: &mut Guard<'_>, name: &Bound<'_, PyString>) -> PyResult<u32> {
-        if let Some(id) = front.ext.get(name) {
-            return Ok(id);
+    fn name_id<'py>(
+        front: &mut Guard<'_>,
+        name: &Bound<'py, PyString>,
+    ) -> Result<u32, Refusal<'py>> {
+        match front.ext.get(name) {
+            Some(id) => Ok(id),
+            None => Self::intern_name(front, name),
         }
-        let text = name.to_str()?;
-        let id = front.buffer.intern(text).map_err(|e| to_py(py, e))?;
-        front.ext.put(name, id);
+    }
+
+    #[cold]
+    fn intern_name<'py>(
+        front: &mut Guard<'_>,
+        name: &Bound<'py, PyString>,
+    ) -> Result<u32, Refusal<'py>> {
+        let Ok(text) = name.to_str() else {
+            return Err(Refusal::Unencodable(name.clone()));
+        };
+        let id = front.buffer.intern(text).map_err(Refusal::Store)?;
+        // Only plain `str` objects are cached: dropping one evicted from the cache runs no
+        // Python code, while a subclass instance could run its `__del__` under the lock.
+        if name.is_exact_instance_of::<PyString>() {
+            front.ext.put(name, id);
+        }
         Ok(id)
     }
 
@@ -90,35 +152,74 @@ impl MetricWriter {
         timestamp: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let Ok(name) = name.cast::<PyString>() else {
-            let step = match (step, value) {
-                (Some(s), _) => Some(s),
-                (None, Some(v)) => Some(v.extract::<i64>().map_err(|_| {
-                    bad_argument(py, "log(mapping, step): step must be an int".into())
-                })?),
-                (None, None) => None,
-            };
-            return self.log_mapping(py, name, step);
+            return self.log_not_a_str(py, name, value, step, timestamp);
         };
         let Some(value) = value else {
             return Err(not_a_number(
                 py,
-                &name.to_string_lossy(),
+                &name.as_any().to_string_lossy_or_repr(),
                 &py.None().into_bound(py),
             ));
         };
-        let Some(v) = number(value) else {
-            return Err(not_a_number(py, &name.to_string_lossy(), value));
-        };
+        // Converting may run Python code (`__float__`): before the front is locked.
+        let v = metric_value(value, name.as_any())?;
         let ts = match timestamp {
             Some(t) => Some(timestamp_ns(t)?),
             None => None,
         };
         let front = self.lock(py)?;
         let mut front = self.room(py, front)?;
-        let id = Self::name_id(py, &mut front, name)?;
+        let id = match Self::name_id(&mut front, name) {
+            Ok(id) => id,
+            Err(refusal) => {
+                drop(front);
+                return Err(refusal.into_py(py));
+            }
+        };
         front.buffer.push(id, v, step, ts);
         self.inner.after_append(&mut front);
         Ok(())
+    }
+
+    /// `log(first, ...)` where `first` is not a `str`: a mapping of names to values (with
+    /// the step given by position or keyword), or a name of the wrong type.
+    #[cold]
+    fn log_not_a_str(
+        &self,
+        py: Python<'_>,
+        first: &Bound<'_, PyAny>,
+        value: Option<&Bound<'_, PyAny>>,
+        step: Option<i64>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let mapping = first.is_instance_of::<PyDict>() || first.hasattr("items")?;
+        if !mapping {
+            return Err(bad_name(
+                py,
+                format!(
+                    "log: a metric name must be a str (or a mapping of names to numbers), got {} {}",
+                    type_name(first),
+                    first.to_string_lossy_or_repr()
+                ),
+            ));
+        }
+        if timestamp.is_some() {
+            return Err(bad_argument(
+                py,
+                "log(mapping): timestamp= is for one point; the points of a mapping share the time of the call".into(),
+            ));
+        }
+        let step = match (step, value) {
+            (Some(_), Some(_)) => {
+                return Err(PyTypeError::new_err(
+                    "log(mapping) got multiple values for argument 'step'",
+                ))
+            }
+            (Some(s), None) => Some(s),
+            (None, Some(v)) => Some(step_arg(v, "log")?),
+            (None, None) => None,
+        };
+        self.log_mapping(py, first, step)
     }
 
     fn log_mapping(
@@ -151,59 +252,88 @@ impl MetricWriter {
                 self.inner.after_append(&mut front);
                 Ok(())
             }
-            Err(e) => {
+            Err(refusal) => {
                 // A bad item logs nothing of its row.
                 front.buffer.abandon_row(mark);
-                Err(e)
+                drop(front);
+                match refusal {
+                    Refusal::NeedsConversion => self.log_converted(py, dict, step),
+                    other => Err(other.into_py(py)),
+                }
             }
         }
     }
 
-    /// Pushes every `(name, value)` of a dict as one row, or fails naming the bad item.
-    /// Iterates with borrowed references (no reference counting per item); only a value
-    /// that is not a plain float or int can run Python code (`__float__`), and it is held
-    /// by a strong reference while it does.
+    /// Pushes every `(name, value)` of a dict as one row, or stops at the first item it
+    /// cannot push without running Python code. Iterates with borrowed references (no
+    /// reference counting per item): nothing here runs Python code, so the dict cannot
+    /// change under the loop.
     #[inline]
-    fn push_items(
-        py: Python<'_>,
+    fn push_items<'py>(
+        py: Python<'py>,
         front: &mut Guard<'_>,
-        dict: &Bound<'_, PyDict>,
+        dict: &Bound<'py, PyDict>,
         step: Option<i64>,
         now: i64,
-    ) -> PyResult<()> {
+    ) -> Result<(), Refusal<'py>> {
         let mut pos: pyo3::ffi::Py_ssize_t = 0;
         let mut key: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
         let mut value: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
         // SAFETY: the GIL is held; PyDict_Next yields borrowed references that stay valid
-        // until Python code runs, and they are upgraded to strong ones before it can.
+        // while no Python code runs, and none runs in this loop.
         while unsafe { pyo3::ffi::PyDict_Next(dict.as_ptr(), &mut pos, &mut key, &mut value) } != 0
         {
             let key = unsafe { Borrowed::from_ptr(py, key) };
             let Ok(name) = key.cast::<PyString>() else {
-                let ty = key
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default();
-                return Err(bad_argument(
-                    py,
-                    format!("log: metric names must be str, got {ty}"),
-                ));
+                return Err(Refusal::NotAName(key.to_owned()));
             };
-            let id = Self::name_id(py, front, &name)?;
             let value = unsafe { Borrowed::from_ptr(py, value) };
-            let v = match exact_float(&value) {
-                Some(v) => v,
-                None => {
-                    // `__float__` may run Python code: hold the value (and thus the key's
-                    // entry) strongly while it does.
-                    let value = value.to_owned();
-                    number(&value)
-                        .ok_or_else(|| not_a_number(py, &name.to_string_lossy(), &value))?
-                }
+            let Some(v) = value_without_python(&value) else {
+                return Err(Refusal::NeedsConversion);
             };
+            let id = Self::name_id(front, &name)?;
             front.buffer.push_in_row(id, v, step, now);
         }
+        Ok(())
+    }
+
+    /// Logs a mapping holding values whose conversion may run Python code: converts them
+    /// all first, with nothing locked (a `__float__` may even log to this writer), then
+    /// pushes the row.
+    #[cold]
+    fn log_converted(
+        &self,
+        py: Python<'_>,
+        dict: &Bound<'_, PyDict>,
+        step: Option<i64>,
+    ) -> PyResult<()> {
+        // A snapshot: converting may change the dict.
+        let items = dict.items();
+        let mut row: Vec<(Bound<'_, PyString>, f64)> = Vec::with_capacity(items.len());
+        for item in items.iter() {
+            let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            let Ok(name) = key.cast_into::<PyString>() else {
+                let key = item.get_item(0)?;
+                return Err(Refusal::NotAName(key).into_py(py));
+            };
+            let v = metric_value(&value, name.as_any())?;
+            row.push((name, v));
+        }
+        let front = self.lock(py)?;
+        let mut front = self.room(py, front)?;
+        let (mark, now) = front.buffer.begin_row(row.len());
+        for (name, v) in &row {
+            match Self::name_id(&mut front, name) {
+                Ok(id) => front.buffer.push_in_row(id, *v, step, now),
+                Err(refusal) => {
+                    front.buffer.abandon_row(mark);
+                    drop(front);
+                    return Err(refusal.into_py(py));
+                }
+            }
+        }
+        front.buffer.end_row(mark);
+        self.inner.after_append(&mut front);
         Ok(())
     }
 }
@@ -318,8 +448,23 @@ impl MetricWriter {
         &self,
         py: Python<'_>,
         mapping: &Bound<'_, PyAny>,
-        step: Option<i64>,
+        step: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let step = match step {
+            Some(s) if !s.is_none() => Some(step_arg(s, "log_many")?),
+            _ => None,
+        };
+        if mapping.is_instance_of::<PyString>()
+            || !(mapping.is_instance_of::<PyDict>() || mapping.hasattr("items")?)
+        {
+            return Err(bad_argument(
+                py,
+                format!(
+                    "log_many: expected a mapping of metric names to numbers, got {}",
+                    type_name(mapping)
+                ),
+            ));
+        }
         self.log_mapping(py, mapping, step)
     }
 
@@ -329,22 +474,32 @@ impl MetricWriter {
     fn log_array(
         &self,
         py: Python<'_>,
-        name: &Bound<'_, PyString>,
+        name: &Bound<'_, PyAny>,
         values: &Bound<'_, PyAny>,
         steps: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let label = name.to_string_lossy().into_owned();
-        let steps = match steps {
-            Some(s) => Some(int_array(s, &format!("log_array('{label}') steps"))?),
-            None => None,
+        let Ok(name) = name.cast::<PyString>() else {
+            return Err(bad_name(
+                py,
+                format!(
+                    "log_array: a metric name must be a str, got {} {}",
+                    type_name(name),
+                    name.to_string_lossy_or_repr()
+                ),
+            ));
         };
-        with_float_slice(values, &format!("log_array('{label}') values"), |values| {
+        let label = name.as_any().to_string_lossy_or_repr();
+        let steps = match steps {
+            Some(s) if !s.is_none() => Some(int_array(s, &format!("log_array({label}) steps"))?),
+            _ => None,
+        };
+        with_float_slice(values, &format!("log_array({label}) values"), |values| {
             if let Some(steps) = &steps {
                 if steps.len() != values.len() {
                     return Err(bad_argument(
                         py,
                         format!(
-                            "log_array('{label}'): values and steps must have the same length, got {} and {}",
+                            "log_array({label}): values and steps must have the same length, got {} and {}",
                             values.len(),
                             steps.len()
                         ),
@@ -353,7 +508,13 @@ impl MetricWriter {
             }
             let front = self.lock(py)?;
             let mut front = self.room_keeping_gil(py, front)?;
-            let id = Self::name_id(py, &mut front, name)?;
+            let id = match Self::name_id(&mut front, name) {
+                Ok(id) => id,
+                Err(refusal) => {
+                    drop(front);
+                    return Err(refusal.into_py(py));
+                }
+            };
             front.buffer.push_array(id, values, steps.as_deref());
             self.inner.after_append(&mut front);
             Ok(())

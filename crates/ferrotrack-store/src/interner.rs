@@ -13,12 +13,18 @@ pub struct Interner {
     names: Vec<Arc<str>>,
 }
 
-/// Checks that a metric name is acceptable: non-empty and at most [`MAX_NAME_BYTES`].
+/// Checks that a metric name is acceptable: non-empty, no NUL, at most [`MAX_NAME_BYTES`].
 pub fn validate_name(name: &str) -> StoreResult<()> {
     if name.is_empty() {
         return Err(StoreError::InvalidName {
             name: name.to_owned(),
             reason: "a metric name must not be empty".into(),
+        });
+    }
+    if name.contains('\0') {
+        return Err(StoreError::InvalidName {
+            name: name.escape_debug().to_string(),
+            reason: "a metric name must not contain a NUL character".into(),
         });
     }
     if name.len() > MAX_NAME_BYTES {

@@ -335,6 +335,11 @@ fn invalid_names_are_refused_with_the_reason() {
         .unwrap_err()
         .to_string();
     assert!(long.contains("at most 1024 bytes"), "{long}");
+    let nul = front.buffer.intern("a\0b").unwrap_err().to_string();
+    assert!(
+        nul.contains("'a\\0b'") && nul.contains("NUL"),
+        "the name is shown escaped: {nul}"
+    );
 }
 
 #[test]
