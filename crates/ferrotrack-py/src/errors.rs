@@ -64,6 +64,14 @@ pub fn not_a_number(py: Python<'_>, label: &str, value: &Bound<'_, PyAny>) -> Py
     )
 }
 
+/// A `StoreWriteError` carrying the OS error number, like the `OSError` it derives from.
+pub fn write_error(py: Python<'_>, errno: Option<i32>, msg: String) -> PyErr {
+    match errno {
+        Some(n) => raise!(py, "StoreWriteError", (n, msg)),
+        None => raise!(py, "StoreWriteError", msg),
+    }
+}
+
 /// An `InvalidValueError` for a metric value that cannot be stored.
 pub fn bad_value(py: Python<'_>, msg: String) -> PyErr {
     raise!(py, "InvalidValueError", msg)

@@ -7,9 +7,9 @@ use pyo3_arrow::PyTable;
 use ferrotrack_store::claim::check_rank;
 use ferrotrack_store::recovery::RecoveryReport;
 use ferrotrack_store::schema::point_schema;
-use ferrotrack_store::Summary;
+use ferrotrack_store::{StoreError, Summary};
 
-use crate::errors::{bad_argument, to_py};
+use crate::errors::{bad_argument, to_py, write_error};
 
 /// A summary as `{name: {count, first, last, min, max, first_step, last_step, last_timestamp, nan_count}}`.
 pub fn summary_dict<'py>(py: Python<'py>, summary: &Summary) -> PyResult<Bound<'py, PyDict>> {
@@ -149,6 +149,33 @@ pub fn live_segments(
             .collect(),
         covered.into_iter().map(|s| s.path).collect(),
     ))
+}
+
+/// Writes `data` to `path` atomically (a temporary file unique to this call, fsynced with
+/// `sync`, renamed over `path`): the store's one atomic writer, shared with `run.json`.
+/// Raises `StoreWriteError` (an `OSError` with its `errno`) when the file cannot be written.
+#[pyfunction]
+#[pyo3(signature = (path, data, sync=false))]
+pub fn write_file_atomic(
+    py: Python<'_>,
+    path: std::path::PathBuf,
+    data: &Bound<'_, PyBytes>,
+    sync: bool,
+) -> PyResult<()> {
+    let bytes = data.as_bytes();
+    py.detach(|| ferrotrack_store::meta::write_file_atomic(&path, bytes, sync))
+        .map_err(|e| match e {
+            StoreError::Io { source, .. } => {
+                let reason = source.to_string();
+                let reason = reason.split(" (os error").next().unwrap_or_default();
+                write_error(
+                    py,
+                    source.raw_os_error(),
+                    format!("cannot write {}: {reason}", path.display()),
+                )
+            }
+            other => to_py(py, other),
+        })
 }
 
 /// The summary files of a run folder as `(rank, path)`, sorted by rank.

@@ -104,6 +104,10 @@ def live_segments(
     run_dir: str | PathLike[str],
 ) -> tuple[list[tuple[int, int, int, str]], list[str]]: ...
 def summary_files(run_dir: str | PathLike[str]) -> list[tuple[int, str]]: ...
+def write_file_atomic(path: str | PathLike[str], data: bytes, sync: bool = False) -> None:
+    """Writes ``data`` to ``path`` through a temporary file unique to the call (fsynced with
+    ``sync``) and a rename: the store's one atomic writer. ``StoreWriteError`` with ``errno``."""
+
 def read_files(paths: Sequence[str | PathLike[str]]) -> list[bytes | None]: ...
 def read_run(
     run_dir: str | PathLike[str],

@@ -4,30 +4,25 @@ replaced atomically and read back as objects."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ferrotrack.core.errors import StoreCorruptError, StoreWriteError
+from ferrotrack.core.errors import StoreCorruptError
 
 
 def write_json_atomic(path: Path, doc: Mapping[str, Any], *, sync: bool = False) -> None:
-    """Writes ``doc`` to ``path`` via ``.<name>.tmp`` and a rename: readers see old or new.
+    """Writes ``doc`` to ``path`` atomically (the store crate's writer, the one of
+    ``run.json``): readers see the old file or the new one, never a part.
 
-    With ``sync`` the file is fsynced before the rename.
+    With ``sync`` the file is fsynced before the rename, and its folder after it. Raises
+    :class:`StoreWriteError` (with ``errno``) when the file cannot be written, and
+    ``ValueError``/``TypeError`` for what JSON cannot hold, before writing anything.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2, allow_nan=False)
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise StoreWriteError(e.errno, f"cannot write {path}: {e.strerror or e}") from e
+    from ferrotrack.core._native import write_file_atomic
+
+    data = json.dumps(doc, indent=2, allow_nan=False).encode()
+    write_file_atomic(path, data, sync)
 
 
 def parse_json_object(data: bytes | str | None, path: Path | str) -> dict[str, Any]:
