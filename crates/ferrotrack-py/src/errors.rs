@@ -64,6 +64,14 @@ pub fn not_a_number(py: Python<'_>, label: &str, value: &Bound<'_, PyAny>) -> Py
     )
 }
 
+/// Emits a `StoreCorruptWarning` (an error if warnings are filtered to errors).
+pub fn warn_corrupt(py: Python<'_>, msg: &str) -> PyResult<()> {
+    static CELL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    let cls = error_class(py, &CELL, "StoreCorruptWarning")?;
+    let msg = std::ffi::CString::new(msg.replace('\0', "")).expect("no NUL left");
+    PyErr::warn(py, cls.as_any(), &msg, 1)
+}
+
 /// A `StoreWriteError` carrying the OS error number, like the `OSError` it derives from.
 pub fn write_error(py: Python<'_>, errno: Option<i32>, msg: String) -> PyErr {
     match errno {

@@ -20,6 +20,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_files::live_segments, m)?)?;
     m.add_function(wrap_pyfunction!(run_files::summary_files, m)?)?;
     m.add_function(wrap_pyfunction!(run_files::write_file_atomic, m)?)?;
+    m.add_function(wrap_pyfunction!(run_files::verify_run, m)?)?;
     m.add("FORMAT_VERSION", ferrotrack_store::FORMAT_VERSION)?;
     m.add("MAX_NAME_BYTES", ferrotrack_store::MAX_NAME_BYTES)?;
     Ok(())

@@ -9,7 +9,7 @@ use ferrotrack_store::recovery::RecoveryReport;
 use ferrotrack_store::schema::point_schema;
 use ferrotrack_store::{StoreError, Summary};
 
-use crate::errors::{bad_argument, to_py, write_error};
+use crate::errors::{bad_argument, to_py, warn_corrupt, write_error};
 
 /// A summary as `{name: {count, first, last, min, max, first_step, last_step, last_timestamp, nan_count}}`.
 pub fn summary_dict<'py>(py: Python<'py>, summary: &Summary) -> PyResult<Bound<'py, PyDict>> {
@@ -94,7 +94,8 @@ pub fn read_run(
 
 /// Summaries of many run folders at once, read on every core: an Arrow table with
 /// `run_idx` (position in `run_dirs`), `rank`, `name`, then the summary columns (all, or
-/// those in `columns`); with `name`, only that metric's rows.
+/// those in `columns`); with `name`, only that metric's rows. A summary file that cannot
+/// be read is rebuilt in memory from its rank's segments, with a `StoreCorruptWarning`.
 #[pyfunction]
 #[pyo3(signature = (run_dirs, name=None, columns=None))]
 pub fn read_summaries(
@@ -109,10 +110,32 @@ pub fn read_summaries(
         Some(c) => SummaryColumns::named(&c)
             .map_err(|e| bad_argument(py, format!("read_summaries: {e}")))?,
     };
-    let batch = py
+    let (batch, problems) = py
         .detach(|| ferrotrack_store::catalog::read_summaries(&run_dirs, name.as_deref(), &columns))
         .map_err(|e| to_py(py, e))?;
+    for (path, problem) in problems {
+        warn_corrupt(
+            py,
+            &format!(
+                "{}: unreadable summary: {problem}; run `ferrotrack doctor --fix` to repair it",
+                path.display()
+            ),
+        )?;
+    }
     PyTable::try_new(vec![batch], columns.schema())
+}
+
+/// Every live segment and summary file of a run that cannot be read, as `(path, problem)`
+/// with a one-line problem each; segments are checked by their footer only (fast).
+#[pyfunction]
+pub fn verify_run(py: Python<'_>, run_dir: std::path::PathBuf) -> PyResult<Vec<(String, String)>> {
+    let problems = py
+        .detach(|| ferrotrack_store::recovery::verify_run(&run_dir))
+        .map_err(|e| to_py(py, e))?;
+    Ok(problems
+        .into_iter()
+        .map(|(path, problem)| (path.to_string_lossy().into_owned(), problem))
+        .collect())
 }
 
 /// The contents of many small files at once (`None` where a file cannot be read).

@@ -185,22 +185,69 @@ fn well_typed(batch: &RecordBatch) -> bool {
         })
 }
 
+/// A summary file that could not be read, and what was done instead (one line).
+pub type SummaryProblem = (PathBuf, String);
+
 /// Appends the summaries of every rank of one run folder to `rows`.
+///
+/// A summary file that cannot be read (truncated, not of the summary schema) is
+/// rebuilt in memory from its rank's segments, and reported in `problems`; `doctor
+/// --fix` (recovery) rewrites it on disk.
 fn append_run(
     rows: &mut Rows,
     run_idx: usize,
     run_dir: &Path,
     name: Option<&str>,
     columns: &SummaryColumns,
+    problems: &mut Vec<SummaryProblem>,
 ) {
     for (rank, path) in summary_files(run_dir) {
-        // An unreadable summary is skipped here; `doctor` reports and rebuilds it.
-        for batch in read_summary_file(&path, columns).unwrap_or_default() {
-            if batch.num_columns() == columns.0.len() && well_typed(&batch) {
-                rows.append(&batch, run_idx, rank, name);
+        let problem = match read_summary_file(&path, columns) {
+            Ok(batches)
+                if batches
+                    .iter()
+                    .all(|b| b.num_columns() == columns.0.len() && well_typed(b)) =>
+            {
+                for batch in &batches {
+                    rows.append(batch, run_idx, rank, name);
+                }
+                continue;
             }
-        }
+            // Gone since the listing (set aside by recovery): nothing to show or to say.
+            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                continue
+            }
+            Err(e) => crate::recovery::reason(&e),
+            Ok(_) => "its columns are not those of a summary".to_owned(),
+        };
+        let outcome = match rebuilt_summary(run_dir, rank, columns) {
+            Ok(batch) => {
+                rows.append(&batch, run_idx, rank, name);
+                format!("its values were rebuilt from the segments of rank {rank}")
+            }
+            Err(e) => format!(
+                "the segments of rank {rank} could not rebuild it either ({})",
+                crate::recovery::reason(&e)
+            ),
+        };
+        problems.push((path, format!("{problem}; {outcome}")));
     }
+}
+
+/// The summary of one rank computed from its segments, with the asked-for columns.
+fn rebuilt_summary(
+    run_dir: &Path,
+    rank: u32,
+    columns: &SummaryColumns,
+) -> StoreResult<RecordBatch> {
+    let mut summary = crate::Summary::new();
+    for batch in crate::reader::read_run(run_dir, Some(rank))? {
+        summary.update_batch(&batch)?;
+    }
+    summary
+        .to_batch()
+        .project(&columns.0)
+        .map_err(|e| StoreError::parquet(run_dir, e))
 }
 
 /// Splits `items` into one contiguous chunk per core and runs `f(first_index, chunk)` on
@@ -243,23 +290,32 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &T) -> R + Sync
 }
 
 /// Summaries of every rank of every run folder (optionally of one metric only, and of
-/// some columns only), as one batch of `columns.schema()`, in the order of `run_dirs`.
+/// some columns only), as one batch of `columns.schema()`, in the order of `run_dirs`,
+/// with the summary files that could not be read (their ranks rebuilt from segments).
 pub fn read_summaries(
     run_dirs: &[PathBuf],
     name: Option<&str>,
     columns: &SummaryColumns,
-) -> StoreResult<RecordBatch> {
+) -> StoreResult<(RecordBatch, Vec<SummaryProblem>)> {
     let schema = columns.schema();
     let parts = parallel_chunks(run_dirs, |first, dirs| {
         let mut rows = Rows::new(&schema);
+        let mut problems = Vec::new();
         for (i, dir) in dirs.iter().enumerate() {
-            append_run(&mut rows, first + i, dir, name, columns);
+            append_run(&mut rows, first + i, dir, name, columns, &mut problems);
         }
-        rows.finish(schema.clone())
+        rows.finish(schema.clone()).map(|batch| (batch, problems))
     });
-    let parts = parts.into_iter().collect::<StoreResult<Vec<_>>>()?;
-    arrow_select::concat::concat_batches(&schema, &parts)
-        .map_err(|e| StoreError::parquet("<summaries>", e))
+    let mut batches = Vec::with_capacity(parts.len());
+    let mut problems = Vec::new();
+    for part in parts {
+        let (batch, found) = part?;
+        batches.push(batch);
+        problems.extend(found);
+    }
+    let batch = arrow_select::concat::concat_batches(&schema, &batches)
+        .map_err(|e| StoreError::parquet("<summaries>", e))?;
+    Ok((batch, problems))
 }
 
 /// The bytes of each file (`None` where it cannot be read), read on every core.
@@ -296,9 +352,10 @@ mod tests {
                 w.close().unwrap();
             }
         }
-        let all = read_summaries(&runs, None, &SummaryColumns::all()).unwrap();
+        let (all, problems) = read_summaries(&runs, None, &SummaryColumns::all()).unwrap();
+        assert!(problems.is_empty());
         assert_eq!(all.num_rows(), 100 * 2 * 2);
-        let only_b = read_summaries(&runs, Some("b"), &SummaryColumns::all()).unwrap();
+        let (only_b, _) = read_summaries(&runs, Some("b"), &SummaryColumns::all()).unwrap();
         let idx = only_b
             .column(0)
             .as_any()
@@ -314,7 +371,7 @@ mod tests {
             "the full schema, time zone included"
         );
         let last = SummaryColumns::named(&["last_timestamp", "last"]).unwrap();
-        let projected = read_summaries(&runs, Some("b"), &last).unwrap();
+        let (projected, _) = read_summaries(&runs, Some("b"), &last).unwrap();
         let schema = projected.schema();
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["run_idx", "rank", "name", "last", "last_timestamp"]);

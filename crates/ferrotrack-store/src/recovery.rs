@@ -16,6 +16,44 @@ use crate::layout::{
 use crate::segment::{parquet_footer, read_points};
 use crate::summary::Summary;
 
+/// What is wrong with a file, in one line, without its path (for a report that names it).
+pub fn reason(err: &StoreError) -> String {
+    let text = match err {
+        StoreError::Io { action, source, .. } => format!("cannot {action} it: {source}"),
+        StoreError::Parquet { message, .. } => format!("not readable as Parquet: {message}"),
+        StoreError::Format { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Every live segment and summary file of a run that cannot be read, with what is wrong
+/// (one line each), in the order segments then summaries. Segments are checked by their
+/// footer only (fast, whatever their size); summaries, a few rows each, are decoded.
+/// Reads only: safe while the run is written (a file compacted away meanwhile is skipped).
+pub fn verify_run(run_dir: &Path) -> StoreResult<Vec<(PathBuf, String)>> {
+    let gone = |e: &StoreError| matches!(e, StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
+    let mut problems = Vec::new();
+    for seg in list_all_segments(&metrics_dir(run_dir))
+        .map(split_covered)?
+        .0
+    {
+        if let Err(e) = parquet_footer(&seg.path) {
+            if !gone(&e) {
+                problems.push((seg.path, reason(&e)));
+            }
+        }
+    }
+    for (_, path) in summary_files(run_dir) {
+        if let Err(e) = Summary::read(&path) {
+            if !gone(&e) {
+                problems.push((path, reason(&e)));
+            }
+        }
+    }
+    Ok(problems)
+}
+
 /// What recovery found and did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct RecoveryReport {
@@ -134,6 +172,7 @@ fn recover(
     let mut states = Vec::new();
     for rank in ranks {
         let mut segments = Vec::new();
+        let mut lost = false;
         for seg in live.iter().filter(|s| s.id.rank == rank) {
             match parquet_footer(&seg.path) {
                 Ok((rows, _)) => segments.push(SegmentInfo {
@@ -141,8 +180,15 @@ fn recover(
                     path: seg.path.clone(),
                     rows,
                 }),
-                Err(_) => report.quarantined.push(quarantine(run_dir, &seg.path)?),
+                Err(_) => {
+                    report.quarantined.push(quarantine(run_dir, &seg.path)?);
+                    lost = true;
+                }
             }
+        }
+        // A summary that counted points of a segment set aside no longer tells the truth.
+        if lost {
+            let _ = std::fs::remove_file(summary_path(run_dir, rank));
         }
         let (summary, rebuilt) = load_or_rebuild_summary(run_dir, rank, &segments)?;
         if rebuilt {

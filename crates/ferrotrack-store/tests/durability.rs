@@ -407,3 +407,86 @@ fn rows_is_the_first_row_of_the_next_flushed_point() {
     assert_eq!(expected_next, total);
     assert_eq!(total, (0..200).map(|r| r % 7 + 1).sum::<usize>() as u64);
 }
+
+/// Cuts a file to its first half, as a crash of a copy or a full disk might.
+fn truncate(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+}
+
+#[test]
+fn verify_names_unreadable_files_and_recovery_repairs_them() {
+    use ferrotrack_store::catalog::{read_summaries, SummaryColumns};
+    use ferrotrack_store::recovery::verify_run;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    for rank in 0..2 {
+        let w = MetricWriter::open(WriterConfig {
+            rank,
+            background: false,
+            compaction: CompactionPolicy {
+                small_rows: 0,
+                ..CompactionPolicy::default()
+            },
+            ..WriterConfig::new(&run)
+        })
+        .unwrap();
+        for _ in 0..3 {
+            log_n(&w, "a", 4);
+            w.flush().unwrap();
+        }
+        w.close().unwrap();
+    }
+    assert!(verify_run(&run).unwrap().is_empty(), "a sound run");
+    // A segment in the middle of rank 0, and the summary of rank 1.
+    let segment = run.join("metrics/part-00000-0000000002.parquet");
+    truncate(&segment);
+    truncate(&run.join("summary-1.parquet"));
+    let problems = verify_run(&run).unwrap();
+    let named: Vec<_> = problems.iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(named, [segment.clone(), run.join("summary-1.parquet")]);
+    assert!(problems
+        .iter()
+        .all(|(_, why)| !why.contains('\n') && !why.is_empty()));
+    assert!(problems[0].1.contains("Parquet"), "{}", problems[0].1);
+
+    // Readers of summaries rebuild the unreadable one in memory and say so.
+    let (batch, found) = read_summaries(
+        std::slice::from_ref(&run),
+        None,
+        &SummaryColumns::named(&["count"]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, run.join("summary-1.parquet"));
+    assert!(
+        found[0].1.contains("rebuilt from the segments of rank 1"),
+        "{}",
+        found[0].1
+    );
+    let counts = batch
+        .column_by_name("count")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow_array::Int64Array>()
+        .unwrap()
+        .values()
+        .to_vec();
+    assert_eq!(counts, [12, 12], "both ranks, the rebuilt one included");
+
+    let report = recover_run(&run).unwrap();
+    assert_eq!(report.quarantined.len(), 1);
+    assert_eq!(report.rebuilt_summaries, [0, 1]);
+    assert!(verify_run(&run).unwrap().is_empty(), "repaired");
+    let count = |rank: u32| {
+        let path = ferrotrack_store::layout::summary_path(&run, rank);
+        Summary::read(&path).unwrap().get("a").unwrap().count
+    };
+    assert_eq!(
+        count(0),
+        8,
+        "the summary no longer counts the points set aside"
+    );
+    assert_eq!(count(1), 12);
+    assert_eq!(rows(&read_run(&run, Some(0)).unwrap()).len(), 8);
+}

@@ -94,12 +94,22 @@ class MetricWriter:
         tb: TracebackType | None,
     ) -> None: ...
 
-def recover_run(run_dir: str | PathLike[str]) -> RecoveryDict: ...
+def recover_run(run_dir: str | PathLike[str]) -> RecoveryDict:
+    """Recovers every rank (only when no process writes the run): leftovers and unreadable
+    segments set aside in ``.quarantine/``, covered segments deleted, summaries that are
+    stale, unreadable or counted a segment set aside rebuilt from the segments."""
+
+def verify_run(run_dir: str | PathLike[str]) -> list[tuple[str, str]]:
+    """``(path, problem)`` for every live segment and summary file that cannot be read, with
+    a one-line problem each; segments are checked by their footer only (fast). Read-only."""
+
 def read_summaries(
     run_dirs: Sequence[str | PathLike[str]],
     name: str | None = None,
     columns: Sequence[str] | None = None,
-) -> ArrowTable: ...
+) -> ArrowTable:
+    """Summaries of many runs, read on every core. A summary file that cannot be read is
+    rebuilt in memory from its rank's segments, with a ``StoreCorruptWarning`` naming it."""
 def live_segments(
     run_dir: str | PathLike[str],
 ) -> tuple[list[tuple[int, int, int, str]], list[str]]: ...
