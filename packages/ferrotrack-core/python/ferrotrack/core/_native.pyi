@@ -110,6 +110,7 @@ def read_summaries(
 ) -> ArrowTable:
     """Summaries of many runs, read on every core. A summary file that cannot be read is
     rebuilt in memory from its rank's segments, with a ``StoreCorruptWarning`` naming it."""
+
 def live_segments(
     run_dir: str | PathLike[str],
 ) -> tuple[list[tuple[int, int, int, str]], list[str]]: ...
