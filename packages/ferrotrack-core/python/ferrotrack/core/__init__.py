@@ -12,10 +12,10 @@ Analysis names (``runs``, ``metrics``, ...) load polars only when first used, so
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ferrotrack.core import errors
+from ferrotrack.core._lazy import lazy_getattr
 from ferrotrack.core._native import FORMAT_VERSION, MAX_NAME_BYTES, MetricWriter
 from ferrotrack.core.run import (
     Run,
@@ -127,13 +127,11 @@ def _version() -> str:
         return "0+unknown"
 
 
+_lazy = lazy_getattr(globals(), _LAZY)
+
+
 def __getattr__(name: str) -> Any:
     if name == "__version__":
         globals()[name] = found = _version()
         return found
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ferrotrack.core' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+    return _lazy(name)

@@ -14,8 +14,9 @@ Nothing here is imported by ``import ferrotrack.core``; names load on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ferrotrack.core._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from ferrotrack.core.delivery.cursor import DeliveryCursor
@@ -63,10 +64,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), {k: f"{__name__}.{v}" for k, v in _LAZY.items()})

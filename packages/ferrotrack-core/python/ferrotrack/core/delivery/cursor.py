@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ferrotrack.core.params import merge
 from ferrotrack.core.store.jsonfile import read_json, write_json_atomic
 
 __all__ = ["DeliveryCursor", "RankPosition", "Shared", "cursor_folder", "missing"]
@@ -146,7 +147,9 @@ class DeliveryCursor:
                 shared.state.pop(key, None)
             for key, value in (delivered or {}).items():
                 if key == "params":
-                    shared.delivered[key] = _merge(shared.delivered.get(key, {}), value)
+                    shared.delivered[key] = merge(
+                        shared.delivered.get(key, {}), copy.deepcopy(dict(value))
+                    )
                 elif key == "tags":  # a None value is a deleted tag
                     tags = {**shared.delivered.get(key, {}), **value}
                     shared.delivered[key] = {k: v for k, v in tags.items() if v is not None}
@@ -159,16 +162,6 @@ class DeliveryCursor:
             doc = {"backend": self.backend, "state": shared.state, "delivered": shared.delivered}
             write_json_atomic(self.folder / "state.json", doc, sync=True)
             return shared
-
-
-def _merge(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(old)
-    for key, value in new.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def missing_tags(whole: Mapping[str, str], sent: Mapping[str, str]) -> dict[str, str | None]:

@@ -10,9 +10,9 @@ Two layers share one lookup (:mod:`ferrotrack.core.settings.lookup`):
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ferrotrack.core._lazy import lazy_getattr
 from ferrotrack.core.settings.lookup import (
     DEFAULT_ROOT,
     DURABILITIES,
@@ -61,10 +61,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ferrotrack.core.settings' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _LAZY)
