@@ -108,7 +108,8 @@ class SlowJournal(Journal):
 def write_points(
     run_dir: Path, points: Sequence[tuple[str, int, float]], *, rank: int = 0, every: int = 0
 ) -> None:
-    """Writes points into a real run with the native writer (flushing every ``every``)."""
+    """Writes ``(name, step, value)`` points into a real run with the native writer,
+    flushing every ``every`` points (one segment per flush)."""
     writer = MetricWriter(run_dir, rank=rank, background=False)
     for i, (name, step, value) in enumerate(points, 1):
         writer.log(name, value, step=step)
