@@ -194,7 +194,9 @@ def test_plugin_declared_in_the_wrong_group_is_isolated(monkeypatch: pytest.Monk
         "misfiled", "ferrotrack.core.plugins.processors:RenameProcessor", "ferrotrack.backends"
     )
     monkeypatch.setattr(
-        discovery, "_entry_points", lambda kind: [ep] if kind is PluginType.BACKEND else []
+        discovery,
+        "_entry_points",
+        lambda kinds: {k: [ep] if k is PluginType.BACKEND else [] for k in kinds},
     )
     with pytest.warns(PluginWarning, match="misfiled"):
         info = PluginManager().info("misfiled")
