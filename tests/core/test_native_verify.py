@@ -84,3 +84,26 @@ def test_a_truncated_summary_warns_and_its_values_are_rebuilt_from_the_segments(
         warnings.simplefilter("error")
         assert ft.runs(store)["loss.min"].to_list() == [1.0]
         assert ft.final_values("acc", store)["value"].to_list() == [0.75]
+
+
+def test_runs_show_and_delivery_read_a_truncated_summary_through_the_store(
+    make_run: MakeRun, store: Path
+) -> None:
+    """Every summary read goes through the store crate: ``ferrotrack runs show`` and the
+    count delivery uses for its end of the store both see the rebuilt values, warned."""
+    from click.testing import CliRunner
+
+    from ferrotrack.core.cli.app import build
+    from ferrotrack.core.delivery.source import store_rows
+
+    run = make_run(POINTS)
+    _truncate(next(run.glob("summary*.parquet")))
+    with pytest.warns(StoreCorruptWarning, match="summary"):
+        assert store_rows(run, 0) == len(POINTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StoreCorruptWarning)
+        out = CliRunner().invoke(
+            build(), ["--root", str(store), "runs", "show", run.name.removeprefix("run="), "--json"]
+        )
+    assert out.exit_code == 0, out.output
+    assert '"last": 1.0' in out.output

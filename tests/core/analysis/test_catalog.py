@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ferrotrack.core._native import MetricWriter
+from ferrotrack.core.analysis.summaries import read_run_summary
 from ferrotrack.core.errors import InvalidArgumentError, RunNotFoundError
 from ferrotrack.core.store import catalog
 
@@ -98,7 +99,7 @@ def write_later_rank(folder: Path, rank: int, points: list[tuple[str, float, int
 def test_summaries_of_ranks_combine(make_run: MakeRun) -> None:
     folder = make_run([("m", 5.0, 0), ("m", 1.0, 1)])
     write_later_rank(folder, 2, [("m", 9.0, 7), ("m", 3.0, 8)])
-    s = catalog.read_summary(folder).row(0, named=True)
+    s = read_run_summary(folder).row(0, named=True)
     assert (s["count"], s["min"], s["max"], s["last"], s["last_step"]) == (4, 1.0, 9.0, 3.0, 8)
 
 

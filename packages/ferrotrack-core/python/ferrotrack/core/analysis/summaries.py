@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import polars as pl
 
 from ferrotrack.core.store.catalog import RunRef, combine_summaries, summary_schema
 
-__all__ = ["read_summaries"]
+__all__ = ["read_run_summary", "read_summaries"]
 
 
 def read_summaries(
@@ -35,6 +36,12 @@ def read_summaries(
         # One writer per run (the usual case): nothing to combine.
         return frame.drop("rank")
     return combine_summaries(frame.lazy(), ["run_idx"]).collect()
+
+
+def read_run_summary(run_path: str | Path) -> pl.DataFrame:
+    """The per-metric summary of one run, ranks combined (see :func:`read_summaries`)."""
+    ref = RunRef("", "", str(run_path))
+    return read_summaries([ref]).drop("run_idx")
 
 
 def _with_dependencies(columns: Sequence[str]) -> list[str]:

@@ -19,7 +19,6 @@ from ferrotrack.core.store.catalog import (
     flatten,
     list_runs,
     read_json,
-    read_summary,
 )
 
 __all__ = ["runs_group"]
@@ -85,7 +84,9 @@ def _styled(status: str) -> str:
 
 
 def _summary_dict(ref: RunRef) -> dict[str, dict[str, Any]]:
-    frame = read_summary(ref.path)
+    from ferrotrack.core.analysis.summaries import read_run_summary
+
+    frame = read_run_summary(ref.folder)
     return {row.pop("name"): row for row in frame.to_dicts()}
 
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ferrotrack.core.store.catalog import live_segments, summary_paths
+from ferrotrack.core.store.catalog import live_segments
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,16 +28,17 @@ def store_ranks(run_dir: Path) -> list[int]:
 
 
 def store_rows(run_dir: Path, rank: int) -> int | None:
-    """Points of ``rank`` in the store, from its summary (cheap); ``None`` if unreadable."""
+    """Points of ``rank`` in the store, from its summary (cheap, read by the store crate,
+    which rebuilds an unreadable summary from the segments); ``None`` when the rank has
+    no summary."""
+    import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    path = summary_paths(Path(run_dir)).get(rank)
-    if path is None:
-        return None
-    try:
-        counts = pq.read_table(path, columns=["count"]).column("count")
-    except (OSError, KeyError, ValueError):
+    from ferrotrack.core._native import read_summaries
+
+    table = pa.table(read_summaries([str(run_dir)], columns=["count"]))
+    counts = table.filter(pc.equal(table.column("rank"), rank)).column("count")
+    if len(counts) == 0:
         return None
     return int(pc.sum(counts).as_py() or 0)
 

@@ -36,7 +36,6 @@ __all__ = [
     "list_runs",
     "live_segments",
     "read_json",
-    "read_summary",
     "summary_paths",
     "summary_schema",
     "write_json_atomic",
@@ -238,29 +237,6 @@ def find_run(
         f"{ref!r} matches {len(matches)} runs under {where} ({shown}"
         f"{', …' if len(matches) > 5 else ''}): give more of the id"
     )
-
-
-def read_summary(run_path: Path) -> pl.DataFrame:
-    """The per-metric summary of a run, ranks combined as ``docs/format.md`` says.
-
-    Counts add, min of mins, max of maxes, ``last``/``last_step`` from the rank with the
-    latest ``last_timestamp``; ``first``/``first_step`` come from the lowest rank.
-    """
-    import polars as pl
-
-    frames = [
-        pl.read_parquet(path).with_columns(rank=pl.lit(rank, pl.Int64))
-        for rank, path in summary_paths(run_path).items()
-    ]
-    if not frames:
-        return _empty_summary()
-    return combine_summaries(pl.concat(frames).lazy(), []).collect()
-
-
-def _empty_summary() -> pl.DataFrame:
-    import polars as pl
-
-    return pl.DataFrame(schema=summary_schema())
 
 
 def summary_schema() -> dict[str, pl.DataType]:
