@@ -56,7 +56,9 @@ def test_sync_twice_sends_no_duplicates(
     lines = [json.loads(x) for x in target.read_text().splitlines()]
     points = [x for x in lines if "name" in x]
     assert [p["step"] for p in points] == list(range(120))
-    assert [x for x in lines if "params" in x] == [{"params": {"lr": 0.1}}]
+    opens = [x for x in lines if "open" in x]
+    assert [(x["opens"], x["run_params"]) for x in opens] == [(1, {"lr": 0.1}), (2, {"lr": 0.1})]
+    assert [x for x in lines if "params" in x] == [], "params come with the run's identity"
 
 
 def test_sync_unknown_run_is_a_clean_error(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def test_points_flushed_during_a_run_reach_a_named_backend_once(root: Path, tmp_
     stored = pl.DataFrame(read_run(run.run_dir)).with_columns(pl.col("name").cast(pl.String))
     assert len(points) == stored.height, "every stored point, collector's included, mirrored"
     assert stored.filter(pl.col("name") == "example/count").height > 0
-    assert {"params": {"lr": 0.1}} in lines
+    assert lines[0]["run_params"] == {"lr": 0.1}
     assert lines[-1] == {"status": "finished"}
 
 

@@ -1,4 +1,5 @@
-"""A backend that appends one JSON line per point: the smallest useful backend."""
+"""A backend that appends one JSON line per point and per run fact: the smallest useful
+backend, and one that uses every joint of the backend contract (identity, state, events)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from ferrotrack.core.plugins import BackendPlugin, MetricData, PluginMetadata, PluginType
+from ferrotrack.core.records import RunEvent, RunInfo
 
 
 class JsonlConfig(BaseModel):
@@ -40,6 +42,19 @@ class JsonlBackend(BackendPlugin):
     def _write(self, record: dict[str, Any]) -> None:
         with self.config.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+
+    def open_run(self, info: RunInfo, state: dict[str, Any]) -> None:
+        """One line naming the run; ``state["opens"]`` counts the opens (kept by ferrotrack)."""
+        state["opens"] = int(state.get("opens", 0)) + 1
+        self._write({"open": info.run_id, "opens": state["opens"], "run_params": info.params})
+
+    def set_tags(self, tags: Mapping[str, str | None]) -> None:
+        """One line with the tags set (``None``: deleted)."""
+        self._write({"tags": dict(tags)})
+
+    def log_event(self, event: RunEvent) -> None:
+        """One line per run event."""
+        self._write({"event": event.kind, "event_name": event.name, "rows": event.rows})
 
     def handle_metric(self, metric: MetricData) -> None:
         """One line per point."""
