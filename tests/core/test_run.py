@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import signal
@@ -74,7 +75,7 @@ def test_run_ids_within_one_millisecond_are_strictly_increasing() -> None:
     assert all(i[12] == "7" and i[16] in "89ab" for i in ids)
     # Ids made in a row differ early (time or counter, then a random tail), so a short
     # prefix, what people type to name a run, tells them apart.
-    assert all(a[:16] != b[:16] for a, b in zip(ids, ids[1:], strict=False))
+    assert all(a[:16] != b[:16] for a, b in itertools.pairwise(ids))
 
 
 def test_an_exception_inside_with_marks_the_run_failed(root: Path) -> None:
