@@ -50,3 +50,7 @@ bench: setup
 # Peer trackers side by side (installs them into .venv-peers/ on first use).
 peers: setup
     {{py}} bench/peers.py
+
+# Build a wheel of every distribution in packages/ into dist/ (core with maturin, release).
+wheels: setup
+    bash scripts/wheels.sh dist
