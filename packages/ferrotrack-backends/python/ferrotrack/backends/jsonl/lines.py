@@ -25,9 +25,9 @@ def dumps(record: dict[str, Any]) -> str:
 def point_lines(batch: pa.RecordBatch, run_id: str, rank: int) -> bytes:
     """``{"type":"point","run_id":…,"rank":…,"name":…,"step":…,"time":…,"value":…}`` per row.
 
-    ``time`` is nanoseconds since the epoch (UTC). A finite value is a JSON number (the
-    shortest text that reads back to the same float); NaN and infinities are not JSON
-    numbers, so they are written as the strings ``"nan"``, ``"inf"`` and ``"-inf"``.
+    ``time`` is nanoseconds since the epoch (UTC). A finite value is a JSON number with a
+    fraction or an exponent (the shortest text that reads back to the same float); NaN and
+    infinities are not JSON numbers, so they are the strings ``"nan"``, ``"inf"``, ``"-inf"``.
     """
     import numpy as np
     import pyarrow as pa
@@ -43,6 +43,10 @@ def point_lines(batch: pa.RecordBatch, run_id: str, rank: int) -> bytes:
     time = pc.cast(pc.cast(batch.column("timestamp"), pa.int64()), pa.string())
     values = batch.column("value")
     text = pc.cast(values, pa.string())
+    # Arrow writes 1.0 as "1": keep ".0" so that typed readers (a search index mapping
+    # the field on its first value) see a float every time.
+    whole = pc.match_substring_regex(text, r"^-?[0-9]+$")
+    text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
     quoted = pc.binary_join_element_wise('"', text, '"', "")
     text = pc.if_else(pc.is_finite(values), text, quoted)
     lines = pc.binary_join_element_wise(
