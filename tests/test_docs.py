@@ -16,7 +16,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 @pytest.mark.parametrize(
-    ("page", "min_blocks"), [("plugins.md", 5), ("core.md", 2), ("analysis.md", 1)]
+    ("page", "min_blocks"),
+    [("plugins.md", 5), ("core.md", 2), ("analysis.md", 1), ("backends/jsonl.md", 1)],
 )
 def test_doc_examples_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: str, min_blocks: int
