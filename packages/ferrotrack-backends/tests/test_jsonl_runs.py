@@ -137,3 +137,37 @@ def test_an_unwritable_path_names_the_backend_and_the_path(
     )
     frame = ft.metrics(runs=run.run_id).collect()
     assert frame.height == 50, "the store keeps every point"
+
+
+def test_a_write_failing_part_way_is_cut_back_so_the_retry_writes_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from ferrotrack.core.plugins.arrow import metrics_to_batch
+    from ferrotrack.core.plugins.metric import MetricData
+    from ferrotrack.core.records import RunInfo
+
+    out = tmp_path / "m.jsonl"
+    mirror = JsonlBackend()
+    mirror.initialize({"path": out})
+    mirror.open_run(RunInfo("e", "r1", "n", tmp_path, started=0), {})
+    batch = metrics_to_batch([MetricData(name="x", value=float(i), step=i) for i in range(100)])
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes) -> int:
+        monkeypatch.setattr(os, "write", full)
+        return real_write(fd, data[: len(data) // 2])
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(OSError, match=r"backend 'jsonl' cannot append to .*No space left"):
+        mirror.handle_points(batch, 0)
+    monkeypatch.setattr(os, "write", real_write)
+    assert list(read_points(out)) == [], "the half batch was cut back"
+    mirror.handle_points(batch, 0)  # delivery's retry
+    assert [p[1] for p in read_points(out)] == list(range(100))
+    mirror.stop()
