@@ -1,0 +1,215 @@
+"""The wheels `just wheels` builds, installed into fresh venvs the way a user installs them.
+
+What this guards: ``ferrotrack-core`` alone works from its wheel (the native extension inside,
+the CLI entry point, the PEP 420 namespace) and pulls no backend library; the pure-Python
+packages install next to it without heavy dependencies and register their plugins.
+
+Timings on the 2-core dev machine (2026-11-30), target/ warm from ``just setup``: building
+every wheel 6.5 s (core 1.3 s of it: maturin reuses the release build of ``maturin develop``;
+a cold target/ costs ~80 s; the pure-Python wheels are isolated setuptools builds, ~4 s), a
+venv 0.1 s, installing into it from a warm pip cache 11.6 s (a cold cache downloads polars
+and pyarrow too), the probe and the CLI calls under 1 s; the whole module 31 s.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+# Libraries a backend needs; none may come with core or with ferrotrack-backends sans extras.
+HEAVY = {
+    "mlflow",
+    "mlflow-skinny",
+    "tensorboard",
+    "tensorboardx",
+    "wandb",
+    "clearml",
+    "aim",
+    "sqlalchemy",
+    "psycopg",
+    "torch",
+}
+
+PROBE = """
+import json, sys
+import ferrotrack
+import ferrotrack.core as ft
+
+root = sys.argv[1]
+with ft.start_run("from-wheel", experiment="wheels", root=root, params={"lr": 0.5}) as run:
+    for step in range(100):
+        run.log("loss", 1.0 / (step + 1), step)
+table = ft.runs(root, experiment="wheels")
+points = ft.metrics(root, experiment="wheels").collect()
+print(json.dumps({
+    "namespace_file": ferrotrack.__file__,
+    "core_file": ft.__file__,
+    "native_file": ft._native.__file__,
+    "runs": table.height,
+    "status": table["status"].to_list(),
+    "points": points.height,
+    "steps": points["step"].to_list(),
+    "last": points["value"].to_list()[-1],
+}))
+"""
+
+
+def _timed(
+    label: str, cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``cmd``, failing with its output; prints how long it took (see the docstring)."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=cwd)
+    print(f"{label}: {time.perf_counter() - start:.1f} s")
+    assert proc.returncode == 0, (
+        f"{label} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    )
+    return proc
+
+
+def _clean_env(venv: Path | None = None) -> dict[str, str]:
+    """The environment without the dev .venv or repository paths leaking into a fresh venv."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"} and not k.startswith("FERROTRACK_")
+    }
+    if venv is not None:
+        env["VIRTUAL_ENV"] = str(venv)
+        env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@pytest.fixture(scope="module")
+def wheel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Fresh wheels from this checkout (never a stale dist/), built by the `just wheels` script."""
+    out = tmp_path_factory.mktemp("wheels")
+    _timed("build wheels", ["bash", str(REPO / "scripts/wheels.sh"), str(out)], cwd=REPO)
+    return out
+
+
+def _wheel(wheel_dir: Path, dist: str) -> Path:
+    found = sorted(wheel_dir.glob(f"{dist.replace('-', '_')}-*.whl"))
+    assert len(found) == 1, f"expected one {dist} wheel in {wheel_dir}, got {found}"
+    return found[0]
+
+
+def _venv_with(tmp_path: Path, wheels: list[Path]) -> Path:
+    """A fresh venv (no system site-packages) holding ``wheels`` and their registry deps.
+
+    ferrotrack's own distributions come only from the wheel files given; pip of the dev venv
+    installs into it (``--python``), which saves bootstrapping pip into every venv.
+    """
+    venv = tmp_path / "venv"
+    _timed("create venv", [sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    _timed(
+        "pip install " + " ".join(w.name for w in wheels),
+        [
+            *_pip(venv),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--find-links",
+            str(wheels[0].parent),
+            *map(str, wheels),
+        ],
+        env=_clean_env(),
+        cwd=tmp_path,
+    )
+    return venv
+
+
+def _pip(venv: Path) -> list[str]:
+    """The dev venv's pip, acting on ``venv``."""
+    return [sys.executable, "-m", "pip", "--python", str(venv / "bin/python")]
+
+
+def _installed(venv: Path) -> set[str]:
+    proc = _timed(
+        "pip list",
+        [*_pip(venv), "list", "--format", "json", "--disable-pip-version-check"],
+        env=_clean_env(),
+    )
+    return {p["name"].lower().replace("_", "-") for p in json.loads(proc.stdout)}
+
+
+@pytest.fixture
+def core_venv(tmp_path: Path, wheel_dir: Path) -> Path:
+    return _venv_with(tmp_path, [_wheel(wheel_dir, "ferrotrack-core")])
+
+
+def test_core_wheel_alone_logs_reads_and_pulls_no_backend(core_venv: Path, tmp_path: Path) -> None:
+    """Core from its wheel: logs and reads back, CLI works, namespace intact, no heavy deps."""
+    py = str(core_venv / "bin/python")
+    env = _clean_env(core_venv)
+    proc = _timed("probe", [py, "-c", PROBE, str(tmp_path / "store")], env=env, cwd=tmp_path)
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["namespace_file"] is None, "a ferrotrack/__init__.py would break every sibling"
+    # The code under test is the installed wheel, not this checkout.
+    assert got["core_file"].startswith(str(core_venv)), got["core_file"]
+    assert got["native_file"].startswith(str(core_venv)), got["native_file"]
+    assert got["runs"] == 1
+    assert got["status"] == ["finished"]
+    assert got["points"] == 100
+    assert got["steps"] == list(range(100))
+    assert got["last"] == pytest.approx(1 / 100)
+
+    version = _timed(
+        "ferrotrack --version", [str(core_venv / "bin/ferrotrack"), "--version"], env=env
+    )
+    assert version.stdout.startswith("ferrotrack "), version.stdout
+
+    installed = _installed(core_venv)
+    assert "ferrotrack-core" in installed
+    assert not installed & HEAVY, f"core pulled backend libraries: {installed & HEAVY}"
+    assert not {"ferrotrack-backends", "ferrotrack"} & installed
+
+
+def _declared_backends(wheel: Path) -> set[str]:
+    """The ``ferrotrack.backends`` entry points a wheel declares."""
+    with zipfile.ZipFile(wheel) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt"))
+        text = zf.read(name).decode()
+    parser = configparser.ConfigParser(delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(text)
+    return (
+        set(parser["ferrotrack.backends"]) if parser.has_section("ferrotrack.backends") else set()
+    )
+
+
+@pytest.mark.skipif(
+    not (REPO / "packages/ferrotrack-backends/pyproject.toml").exists(),
+    reason="packages/ferrotrack-backends is not in this checkout",
+)
+def test_backends_wheel_without_extras_pulls_nothing_heavy(wheel_dir: Path, tmp_path: Path) -> None:
+    """ferrotrack-backends sans extras: no client library, and its plugins are registered."""
+    backends = _wheel(wheel_dir, "ferrotrack-backends")
+    venv = _venv_with(tmp_path, [_wheel(wheel_dir, "ferrotrack-core"), backends])
+    installed = _installed(venv)
+    assert {"ferrotrack-core", "ferrotrack-backends"} <= installed
+    assert not installed & HEAVY, f"backends pulled heavy libraries: {installed & HEAVY}"
+
+    declared = _declared_backends(backends)
+    assert declared, "ferrotrack-backends declares no ferrotrack.backends entry point"
+    listing = _timed(
+        "ferrotrack plugins list",
+        [str(venv / "bin/ferrotrack"), "plugins", "list", "--json", "--type", "backend"],
+        env=_clean_env(venv),
+        cwd=tmp_path,
+    )
+    listed = {p["name"]: p for p in json.loads(listing.stdout)}
+    assert declared <= set(listed), f"missing from plugins list: {declared - set(listed)}"
+    for name in declared:
+        assert listed[name]["package"] == "ferrotrack-backends", listed[name]
