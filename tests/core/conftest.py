@@ -12,21 +12,15 @@ from typing import Any
 
 import pytest
 
-import ferrotrack.core as ft
 from ferrotrack.core._native import MetricWriter
 from ferrotrack.core.store.layout import new_run_id, run_dir
+from ferrotrack.core.testing import isolated_root
 
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty store root, also set as ``FERROTRACK_ROOT``; no run left active after the test."""
-    store = tmp_path / "store"
-    monkeypatch.setenv("FERROTRACK_ROOT", str(store))
-    for var in ("FERROTRACK_RUN_DIR", "RANK", "LOCAL_RANK", "FERROTRACK_RANK"):
-        monkeypatch.delenv(var, raising=False)
-    yield store
-    while (run := ft.active_run()) is not None:
-        run.finish()
+    yield from isolated_root(tmp_path, monkeypatch)
 
 
 Point = tuple[str, float, int | None]

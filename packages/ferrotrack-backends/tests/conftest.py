@@ -7,17 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import ferrotrack.core as ft
+from ferrotrack.core.testing import isolated_root
 
 
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty store root, set as ``FERROTRACK_ROOT``; settings files above are not read."""
-    store = tmp_path / "store"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FERROTRACK_ROOT", str(store))
-    for var in ("FERROTRACK_RUN_DIR", "RANK", "LOCAL_RANK", "FERROTRACK_RANK"):
-        monkeypatch.delenv(var, raising=False)
-    yield store
-    while (run := ft.active_run()) is not None:
-        run.finish()
+    yield from isolated_root(tmp_path, monkeypatch, chdir=True)
