@@ -2,11 +2,13 @@
 
 Run it with ``./just demo``. It logs several runs of a fake training loop (over a million
 points in a few seconds, with a checkpoint event every 25,000 steps), prints what was
-stored, the ``ferrotrack runs list`` table, the events and the best run.
+stored and the ``ferrotrack runs list`` table, logs one more run mirrored to JSON lines by
+the ``jsonl`` backend, then shows the events and the best run.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -49,6 +51,25 @@ def train(lr: float, batch_size: int, seed: int) -> ft.Run:
     return run
 
 
+def mirrored_run() -> None:
+    """One more run with a mirror attached: the ``jsonl`` backend (ferrotrack-backends)
+    gets every point from the store's flushes on its own thread, never in the loop."""
+    with ft.start_run("mirrored", experiment=EXPERIMENT, root=ROOT, backends=["jsonl"]) as run:
+        for step in range(10_000):
+            run.log("train/loss", 1.0 / (step + 1), step)
+        run.log_event("checkpoint", name="final", step=step)
+    mirror = run.run_dir / "mirror.jsonl"
+    order: list[str] = []  # the records in file order, runs of points counted
+    for line in mirror.read_text("utf-8").splitlines():
+        record = json.loads(line)
+        kind = record["status"] if record["type"] == "status" else record["type"]
+        if kind == "point" and order and order[-1].endswith(" points"):
+            order[-1] = f"{int(order[-1].split()[0]) + 1} points"
+        else:
+            order.append("1 points" if kind == "point" else kind)
+    print(f"\nthe jsonl mirror of run {run.name!r} ({mirror.name}): {' -> '.join(order)}")
+
+
 def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -84,6 +105,7 @@ def main() -> None:
         check=True,
         env={**os.environ, "COLUMNS": "150"},
     )
+    mirrored_run()
     events = ft.events(experiment=EXPERIMENT, root=ROOT, kind="checkpoint")
     print(f"\n{events.height} checkpoint events, e.g. {events.row(0, named=True)['name']}")
     best = ft.best_run("val/acc", mode="max", root=ROOT, experiment=EXPERIMENT)
