@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, overload
@@ -123,11 +123,9 @@ class Run:
         "__weakref__",
         "_durability",
         "_events",
-        "_feeder",
         "_lock",
         "_meta",
         "_params",
-        "_release",
         "_session",
         "_sigterm",
         "_writer",
@@ -149,7 +147,6 @@ class Run:
         *,
         writer: _native.MetricWriter,
         rank: int,
-        release: Callable[[], None] | None,
         root: Path,
         run_dir: Path,
         run_id: str,
@@ -160,7 +157,6 @@ class Run:
         durability: Durability = "on_close",
     ) -> None:
         self._writer = writer
-        self._release = release
         self.log = writer.log
         self.log_array = writer.log_array
         self.root = root
@@ -176,7 +172,6 @@ class Run:
         self._events: EventLog | None = None
         self._sigterm: SigtermClaim | None = None
         self._session: PluginSession | None = None
-        self._feeder: Any = None
 
     # --- what the run is ---------------------------------------------------------------
 
@@ -337,8 +332,6 @@ class Run:
             if signal_name is not None:
                 self._meta["signal"] = signal_name
             self._write_meta()
-        if self._release is not None:
-            self._release()
         active.forget(self)
         try:
             self._notify_close(status)

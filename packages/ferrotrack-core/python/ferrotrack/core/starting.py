@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,13 +91,12 @@ def _check_plugins(value: object, where: str) -> Sequence[PluginSpec] | None:
 
 def _open_writer(
     run_dir: Path, rank: int | None, flush_interval: float, durability: Durability
-) -> tuple[_native.MetricWriter, int, Callable[[], None] | None]:
-    """The run's writer on ``rank`` (``None``: the lowest free rank from 1), its rank, and
-    what gives the rank back (nothing: the writer claims its rank and holds it until closed)."""
-    writer = _native.MetricWriter(
+) -> _native.MetricWriter:
+    """The run's writer on ``rank`` (``None``: the lowest free rank from 1); it claims the
+    rank itself (``writer.rank`` says which) and gives it back when closed."""
+    return _native.MetricWriter(
         run_dir, rank=rank, flush_interval=flush_interval, durability=durability
     )
-    return writer, writer.rank, None
 
 
 def _discard(run_dir: Path) -> None:
@@ -230,7 +229,8 @@ def _open(
     plugins: tuple[Any, Any, Any, FerrotrackSettings | None] | None,
 ) -> Run:
     """Opens the writer, writes ``run.json`` and ``params.json``, starts the plugins."""
-    writer, rank, release = _open_writer(rdir, rank, flush_interval, durability)
+    writer = _open_writer(rdir, rank, flush_interval, durability)
+    rank = writer.rank
     meta: dict[str, Any] | None = None
     if rank == 0:
         host, pid, pid_start = process.current_process()
@@ -255,7 +255,6 @@ def _open(
     run = Run(
         writer=writer,
         rank=rank,
-        release=release,
         root=base,
         run_dir=rdir,
         run_id=rid,
@@ -275,8 +274,6 @@ def _open(
             _open_plugins(run, backends, collectors, frameworks, settings, resumed=resumed)
     except BaseException:
         writer.close()
-        if release is not None:
-            release()
         raise
     return run
 
@@ -336,14 +333,14 @@ def attach_run(run_dir: str | os.PathLike[str], *, rank: int | None = None) -> R
     rank = _rank_from_env() if rank is None else rank
     meta = read_json(rdir / "run.json")
     interval = meta.get("flush_interval", 1.0)
-    writer, rank, release = _open_writer(
+    writer = _open_writer(
         rdir, rank, float(interval) if isinstance(interval, int | float) else 1.0, "on_close"
     )
+    rank = writer.rank
     run_id = rdir.name.removeprefix("run=")
     run = Run(
         writer=writer,
         rank=rank,
-        release=release,
         root=rdir.parent.parent,
         run_dir=rdir,
         run_id=run_id,
