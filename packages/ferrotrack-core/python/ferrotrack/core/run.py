@@ -288,11 +288,7 @@ class Run:
 
     def _rows(self) -> int:
         """Points this rank has logged so far (where a non-point item sits among them)."""
-        rows = getattr(self._writer, "rows", None)
-        if isinstance(rows, int):
-            return rows
-        stats = self._writer.stats()
-        return int(stats.get("points_written", 0)) + int(stats.get("pending", 0))
+        return self._writer.rows
 
     # --- ending ------------------------------------------------------------------------------
 
