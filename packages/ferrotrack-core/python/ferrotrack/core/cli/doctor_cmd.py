@@ -58,17 +58,10 @@ def _stale_summaries(record: RunRecord) -> list[int]:
 
 def unreadable_files(record: RunRecord) -> list[str]:
     """Files of the run the store cannot read (a truncated segment or summary...), each with
-    its problem, as the store crate's ``verify_run`` reports them.
+    its problem, as the store crate's ``verify_run`` reports them (footers only: fast)."""
+    from ferrotrack.core._native import verify_run
 
-    Until the extension has ``verify_run`` (helper A's part of issue 10), nothing is reported
-    here: Python does not re-implement the store's checks.
-    """
-    from ferrotrack.core import _native
-
-    verify = getattr(_native, "verify_run", None)
-    if verify is None:
-        return []
-    found: list[tuple[str, str]] = verify(record.ref.path)
+    found = verify_run(record.ref.path)
     out: list[str] = []
     for path, problem in found:
         try:

@@ -59,7 +59,7 @@ def _config(settings: FerrotrackSettings, kind: str, spec: PluginSpec) -> dict[s
         name = spec
     else:
         return None
-    config: dict[str, Any] = settings.plugin_config(kind, name)  # type: ignore[arg-type, unused-ignore]
+    config: dict[str, Any] = settings.plugin_config(kind, name)
     return config
 
 
