@@ -9,8 +9,14 @@ PY=${PYTHON:-python3}
 VPY=.venv/bin/python
 export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"
 
+# Servers and tools the tests run against (Debian packages), each script installing its own
+# when missing; they print what they did and are quick when all is there.
+for system in scripts/system/*.sh; do
+  [ -e "$system" ] && bash "$system"
+done
+
 deps_stamp=.venv/.ferrotrack-deps
-if [ ! -f "$deps_stamp" ] || [ -n "$(find pyproject.toml packages tests/plugins -name pyproject.toml -newer "$deps_stamp" 2>/dev/null)" ]; then
+if [ ! -f "$deps_stamp" ] || [ -n "$(find pyproject.toml packages tests/plugins scripts/extra-packages \( -name pyproject.toml -o -name '*.txt' \) -newer "$deps_stamp" 2>/dev/null)" ]; then
   echo "setup: installing Python dependencies into .venv/"
   $VPY -m pip install --quiet --upgrade pip rust-just
   $VPY -m pip install --quiet --group dev
