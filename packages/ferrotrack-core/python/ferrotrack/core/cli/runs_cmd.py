@@ -7,9 +7,11 @@ import shutil
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ferrotrack.core.cli._common import echo_json, fmt_time, out_console, store_root
+from ferrotrack.core.delivery.health import backend_health
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.store.catalog import (
     STATUSES,
@@ -101,8 +103,17 @@ def show_cmd(run: str, as_json: bool) -> None:
     summary = _summary_dict(ref)
     info = {**meta, "experiment": ref.experiment, "run_id": ref.run_id}
     info["status"] = effective_status(meta)
+    mirrors = backend_health(ref.path)
     if as_json:
-        echo_json({"run": info, "params": params, "metrics": summary, "path": str(ref.path)})
+        echo_json(
+            {
+                "run": info,
+                "params": params,
+                "metrics": summary,
+                "backends": mirrors,
+                "path": str(ref.path),
+            }
+        )
         return
     console = out_console()
     head = Table.grid(padding=(0, 2))
@@ -131,6 +142,22 @@ def show_cmd(run: str, as_json: bool) -> None:
                 str(s["last_step"]),
             )
         console.print(table)
+    if mirrors:
+        table = Table("backend", "state", "points", "status sent", "last error", title="mirrors")
+        for name, m in mirrors.items():
+            color = {"ok": "green", "behind": "yellow", "degraded": "red"}[m["state"]]
+            table.add_row(
+                name,
+                f"[{color}]{m['state']}[/]",
+                f"{m['rows']}/{m['total']}",
+                str(m["status_sent"] or "-"),
+                escape(m["error"] or "-"),
+            )
+        console.print(table)
+        if any(m["state"] != "ok" for m in mirrors.values()):
+            console.print(
+                f"[dim]fill a mirror with `ferrotrack sync {ref.run_id} --backend NAME`[/]"
+            )
 
 
 def _num(value: object) -> str:

@@ -380,7 +380,9 @@ class Lane:
             if prepared is None:
                 return
             if prepared.out.num_rows:
-                self.route.backend.handle_points(prepared.out, prepared.rank)
+                self.route.backend.handle_rows(
+                    prepared.out, prepared.rank, prepared.start, prepared.end
+                )
         except PermanentBackendError as exc:
             if prepared is None:
                 self._fail(exc)
@@ -446,6 +448,22 @@ class Lane:
         if tags:
             backend.set_tags(tags)
         self._save_shared({"params": info.params, "tags": {**info.tags, **tags}})
+        self._skip_what_remote_has(backend.remote_rows())
+
+    def _skip_what_remote_has(self, remote: Mapping[int, int]) -> None:
+        """Starts each rank where the backend says its remote side already is, when that
+        is past the cursor (a kill came between the remote commit and the cursor save)."""
+        moved: list[tuple[int, RankPosition]] = []
+        with self.cond:
+            for rank, rows in remote.items():
+                if int(rows) > self.rows.get(rank, 0):
+                    self.rows[rank] = int(rows)
+                    self.high[rank] = max(self.high.get(rank, 0), int(rows))
+                    moved.append((rank, RankPosition(int(rows), self.events.get(rank, 0))))
+            if moved:
+                self.cond.notify_all()
+        for rank, position in moved:
+            self._save_rank(rank, position)
 
     def _pull(self, rank: int, cap: int) -> _Prepared | None:
         assert self.run_dir is not None
@@ -562,6 +580,7 @@ class Lane:
             self.batches.clear()
             self.calls.clear()
             self.pending_rows = 0
+        self._save_health("degraded", message)
         _log.warning(
             "backend %r is degraded after %d failures (%s); the store keeps every point: "
             "`ferrotrack sync RUN --backend %s` fills it later",
@@ -580,8 +599,14 @@ class Lane:
         except Exception as exc:
             self.last_error = self.redact(f"{type(exc).__name__}: {exc}")
             _log.warning("backend %r failed to flush: %s", self.name, self.last_error)
-        if self._state_changed():
-            self._save_shared({})
+        self._save_health("ok", None)
+
+    def _save_health(self, state: str, error: str | None) -> None:
+        """Records the lane's verdict in ``state.json`` (``delivered["health"]``), where
+        ``ferrotrack runs show`` reads it from another process: ``degraded`` until a lane
+        or a ``sync`` of this backend ends well."""
+        health = {"state": state, "error": error, "at": time.time_ns()}
+        self._save_shared({"health": health})
 
     # ---- control ---------------------------------------------------------------------
 

@@ -22,6 +22,12 @@ take (a rejected value): it is skipped and counted (``rejected``), the mirror go
 other exception is transient: the same item is retried with backoff, and after
 ``max_failures`` in a row the backend is marked degraded (``ferrotrack sync`` fills it
 later). A retried call gets the same data, so write idempotently or all-or-nothing.
+
+Exactly once across failures that leave the outcome unknown (a server killed after it
+committed, a process killed before its cursor was saved) needs the remote side's word:
+a backend that can store, in the same transaction as the points, how far each rank got
+overrides :meth:`handle_rows` (which says which store rows a batch covers) and
+:meth:`remote_rows` (read once after ``open_run``; delivery starts each rank there).
 """
 
 from __future__ import annotations
@@ -58,6 +64,26 @@ class BackendPlugin(PluginBase):
         sent. One that overrides it takes them from ``info`` (on a resume or a ``sync``
         they are the whole params and tags again: log what the remote side lacks).
         """
+
+    def remote_rows(self) -> Mapping[int, int]:
+        """Rows per rank the remote side holds for sure, read right after :meth:`open_run`.
+
+        Delivery starts a rank there when that is past its own cursor (the cursor file is
+        saved after the remote commit, so a kill between the two leaves it behind). Only a
+        backend that records ``end`` of :meth:`handle_rows` atomically with the points
+        should answer; the default, ``{}``, trusts the cursor.
+        """
+        return {}
+
+    def handle_rows(self, batch: pa.RecordBatch, rank: int, start: int, end: int) -> None:
+        """Receives the points of store rows ``start..end`` of ``rank``; calls
+        :meth:`handle_points`.
+
+        ``batch`` has fewer than ``end - start`` rows when the backend's route filters
+        names. A retry after an unknown outcome comes with the same ``start`` and ``end``:
+        a backend that recorded ``end`` with the points can tell it already has them.
+        """
+        self.handle_points(batch, rank)
 
     def handle_points(self, batch: pa.RecordBatch, rank: int) -> None:
         """Receives consecutive points of ``rank`` (store schema); calls :meth:`handle_batch`."""
