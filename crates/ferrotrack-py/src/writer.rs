@@ -469,14 +469,17 @@ impl MetricWriter {
     }
 
     /// Logs a whole array of one metric: numpy arrays or any numeric buffer, no Python loop.
-    /// `steps` (same length) default to continuing the metric's automatic steps.
-    #[pyo3(signature = (name, values, steps=None))]
+    /// `steps` (same length) default to continuing the metric's automatic steps;
+    /// `timestamps` (same length, int64 ns since the epoch) default to the time of the call,
+    /// and let an import keep the times the source recorded.
+    #[pyo3(signature = (name, values, steps=None, timestamps=None))]
     fn log_array(
         &self,
         py: Python<'_>,
         name: &Bound<'_, PyAny>,
         values: &Bound<'_, PyAny>,
         steps: Option<&Bound<'_, PyAny>>,
+        timestamps: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let Ok(name) = name.cast::<PyString>() else {
             return Err(bad_name(
@@ -493,17 +496,28 @@ impl MetricWriter {
             Some(s) if !s.is_none() => Some(int_array(s, &format!("log_array({label}) steps"))?),
             _ => None,
         };
+        let timestamps = match timestamps {
+            Some(t) if !t.is_none() => Some(int_array(
+                t,
+                &format!("log_array({label}) timestamps (int64 ns since the epoch)"),
+            )?),
+            _ => None,
+        };
         with_float_slice(values, &format!("log_array({label}) values"), |values| {
-            if let Some(steps) = &steps {
-                if steps.len() != values.len() {
-                    return Err(bad_argument(
-                        py,
-                        format!(
-                            "log_array({label}): values and steps must have the same length, got {} and {}",
-                            values.len(),
-                            steps.len()
-                        ),
-                    ));
+            for (what, len) in [
+                ("steps", steps.as_ref().map(Vec::len)),
+                ("timestamps", timestamps.as_ref().map(Vec::len)),
+            ] {
+                if let Some(len) = len {
+                    if len != values.len() {
+                        return Err(bad_argument(
+                            py,
+                            format!(
+                                "log_array({label}): values and {what} must have the same length, got {} and {len}",
+                                values.len(),
+                            ),
+                        ));
+                    }
                 }
             }
             let front = self.lock(py)?;
@@ -515,7 +529,9 @@ impl MetricWriter {
                     return Err(refusal.into_py(py));
                 }
             };
-            front.buffer.push_array(id, values, steps.as_deref());
+            front
+                .buffer
+                .push_array(id, values, steps.as_deref(), timestamps.as_deref());
             self.inner.after_append(&mut front);
             Ok(())
         })

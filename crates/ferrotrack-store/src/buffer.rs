@@ -286,14 +286,30 @@ impl Buffer {
         self.columns.truncate(mark);
     }
 
-    /// Appends many points of one name sharing a timestamp; `steps` must match `values` in length.
-    pub fn push_array(&mut self, id: u32, values: &[f64], steps: Option<&[i64]>) {
-        let now = self.clock.now_ns();
+    /// Appends many points of one name; `steps` and `timestamps` (ns since the epoch), when
+    /// given, must match `values` in length. Without `timestamps` the points share the time
+    /// of the call; with them (an import keeping the source's times) each point has its own.
+    pub fn push_array(
+        &mut self,
+        id: u32,
+        values: &[f64],
+        steps: Option<&[i64]>,
+        timestamps: Option<&[i64]>,
+    ) {
         let n = values.len();
+        debug_assert!(steps.is_none_or(|s| s.len() == n));
+        debug_assert!(timestamps.is_none_or(|t| t.len() == n));
+        let now = match timestamps {
+            Some(_) => 0,
+            None => self.clock.now_ns(),
+        };
         self.make_room(n);
         let c = &mut self.columns;
         c.name.extend(std::iter::repeat_n(id, n));
-        c.timestamp.extend(std::iter::repeat_n(now, n));
+        match timestamps {
+            Some(t) => c.timestamp.extend_from_slice(t),
+            None => c.timestamp.extend(std::iter::repeat_n(now, n)),
+        }
         c.value.extend_from_slice(values);
         let next = &mut self.next_step[id as usize];
         match steps {
@@ -413,23 +429,35 @@ mod tests {
     }
 
     #[test]
+    fn an_array_keeps_its_own_timestamps() {
+        let mut b = Buffer::new();
+        let a = b.intern("a").unwrap();
+        b.push_array(a, &[1.0, 2.0, 3.0], Some(&[5, 6, 9]), Some(&[30, 10, 20]));
+        b.push_array(a, &[4.0], None, None);
+        let c = b.columns();
+        assert_eq!(c.timestamp[..3], [30, 10, 20]);
+        assert!(c.timestamp[3] > 30);
+        assert_eq!(c.step, vec![5, 6, 9, 10]);
+    }
+
+    #[test]
     fn spare_columns_take_over_without_losing_points() {
         let mut b = Buffer::new();
         let a = b.intern("a").unwrap();
-        b.push_array(a, &[1.0; 1000], None);
+        b.push_array(a, &[1.0; 1000], None, None);
         let spare = Columns::prefaulted(5000);
         let spare_at = spare.value.as_ptr();
         b.offer_spare(spare);
         assert!(!b.wants_spare());
         // Growing past the capacity moves the points into the spare.
-        b.push_array(a, &[2.0; 2000], None);
+        b.push_array(a, &[2.0; 2000], None, None);
         assert_eq!(b.columns().value.as_ptr(), spare_at);
         assert_eq!(b.len(), 3000);
         assert_eq!(b.columns().step, (0..3000).collect::<Vec<i64>>());
         assert!(b.wants_spare());
         // A spare too small for what is waiting is kept for the next flush.
         b.offer_spare(Columns::prefaulted(10));
-        b.push_array(a, &[3.0; 5000], None);
+        b.push_array(a, &[3.0; 5000], None, None);
         assert_eq!(b.len(), 8000);
         assert!(!b.wants_spare());
         let taken = b.take(1 << 20);

@@ -103,9 +103,12 @@ class LogMethod(Protocol):
 
 
 class LogArrayMethod(Protocol):
-    """``run.log_array(name, values, steps=None)`` for numpy arrays or any numeric buffer."""
+    """``run.log_array(name, values, steps=None, timestamps=None)`` for numpy arrays or any
+    numeric buffer; ``timestamps`` are int64 ns since the epoch, one per value."""
 
-    def __call__(self, name: str, values: Any, steps: Any | None = None) -> None: ...
+    def __call__(
+        self, name: str, values: Any, steps: Any | None = None, timestamps: Any | None = None
+    ) -> None: ...
 
 
 class Run:
