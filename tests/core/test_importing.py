@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -34,7 +36,7 @@ points_strategy = st.lists(
 
 
 def table(points: list[tuple[str, int, int, float]]) -> pa.Table:
-    cols = list(zip(*points, strict=True)) if points else [[], [], [], []]
+    cols: list[Sequence[Any]] = [[p[i] for p in points] for i in range(4)]
     return pa.table(
         {
             "name": pa.array(cols[0], pa.string()),
