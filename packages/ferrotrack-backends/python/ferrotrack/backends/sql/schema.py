@@ -1,0 +1,213 @@
+"""The tables the ``sql`` backend writes (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Times are integers, nanoseconds since the epoch (UTC), as in the store: exact, and the same
+on both databases (``docs/backends/sql.md`` shows how to turn them into timestamps). Keys
+between tables are documented, not enforced: a run may name a parent that is mirrored later,
+and points are copied without a per-row check.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = [
+    "EPOCHS_VIEW",
+    "SCHEMA_VERSION",
+    "artifacts",
+    "create_schema",
+    "delivered",
+    "events",
+    "experiments",
+    "metadata",
+    "metrics",
+    "name_width",
+    "params",
+    "runs",
+    "schema_info",
+    "tags",
+]
+
+SCHEMA_VERSION = 1
+"""Written in ``schema_info``; a later schema says how to migrate from it."""
+
+RUN_ID = 32
+"""A run id: a UUIDv7 as 32 lowercase hex digits."""
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+"""JSON (``jsonb`` on PostgreSQL); Python's ``None`` is the JSON ``null``."""
+JsonOrNull = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""JSON, Python's ``None`` being SQL ``NULL``."""
+
+metadata = MetaData()
+
+schema_info = Table(
+    "schema_info",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("created", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(RUN_ID), primary_key=True),
+    Column("experiment", String(200), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("parent", String(RUN_ID), nullable=True, index=True),
+    Column("status", String(16), nullable=False),
+    Column("started", BigInteger, nullable=False),
+    Column("ended", BigInteger, nullable=True),
+    Column("run_dir", Text, nullable=False),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(RUN_ID), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("value", Json, nullable=True),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(RUN_ID), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+def _metrics(width: int) -> Table:
+    return Table(
+        "metrics",
+        metadata,
+        Column("run_id", String(RUN_ID), primary_key=True),
+        Column("rank", Integer, primary_key=True),
+        Column("row", BigInteger, primary_key=True),
+        Column("name", String(width), nullable=False),
+        Column("step", BigInteger, nullable=False),
+        Column("timestamp", BigInteger, nullable=False),
+        # SQLite has no NaN: it stores NULL, which this column holds for nothing else.
+        Column("value", Double, nullable=True),
+        Index("metrics_run_name_step", "run_id", "name", "step"),
+    )
+
+
+metrics = _metrics(1024)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("run_id", String(RUN_ID), primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("size", BigInteger, nullable=True),
+    Column("logged", BigInteger, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("run_id", String(RUN_ID), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("level", Text, nullable=True),
+    Column("name", Text, nullable=True),
+    Column("step", BigInteger, nullable=True),
+    Column("message", Text, nullable=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("payload", JsonOrNull, nullable=True),
+    Index("events_run_level", "run_id", "level"),
+)
+
+delivered = Table(
+    "delivered",
+    metadata,
+    Column("run_id", String(RUN_ID), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+)
+
+EPOCHS_VIEW = """
+CREATE VIEW epochs AS
+SELECT run_id, rank, step AS epoch,
+       MIN(CASE WHEN kind = 'level_start' THEN time END) AS started,
+       MAX(CASE WHEN kind = 'level_end' THEN time END) AS ended,
+       COUNT(*) AS events
+FROM events
+WHERE level = 'epoch' AND step IS NOT NULL
+GROUP BY run_id, rank, step
+"""
+"""The Experiment Manager's epochs: level events whose level is ``epoch``, one row each."""
+
+
+def create_schema(engine: Engine, width: int = 1024) -> None:
+    """Creates what is missing (tables, indexes, the ``epochs`` view); keeps what exists.
+
+    Two processes creating at once can collide on PostgreSQL; the loser sees the winner's
+    tables on its retry (delivery retries a failed ``open_run``).
+    """
+    from sqlalchemy import inspect
+
+    wanted = metadata if width == 1024 else _with_width(width)
+    with engine.begin() as conn:
+        wanted.create_all(conn, checkfirst=True)
+        if "epochs" not in inspect(conn).get_view_names():
+            conn.execute(text(EPOCHS_VIEW))
+        conn.execute(
+            text(
+                "INSERT INTO schema_info (key, value) SELECT 'version', :v "
+                "WHERE NOT EXISTS (SELECT 1 FROM schema_info WHERE key = 'version')"
+            ),
+            {"v": str(SCHEMA_VERSION)},
+        )
+
+
+def _with_width(width: int) -> MetaData:
+    """The schema with ``metrics.name`` ``width`` characters wide."""
+    other = MetaData()
+    for table in metadata.tables.values():
+        if table.name == "metrics":
+            copy = table.to_metadata(other)
+            copy.c.name.type = String(width)
+        else:
+            table.to_metadata(other)
+    return other
+
+
+def name_width(conn: Connection) -> int | None:
+    """The width of ``metrics.name`` in the database (``None``: unbounded)."""
+    from sqlalchemy import inspect
+
+    for column in inspect(conn).get_columns("metrics"):
+        if column["name"] == "name":
+            length = getattr(column["type"], "length", None)
+            return int(length) if length else None
+    return None
