@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 from ferrotrack.core.records import RunInfo
 
@@ -43,6 +43,14 @@ class ClearmlConfig(BaseModel):
     secret_key: SecretStr | None = None
     connect_timeout: float = 5.0
     """Seconds to wait for the API server to answer before giving up (online)."""
+
+    @field_validator("api_host", "web_host", "files_host")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        """A host with a user or password in it would show them in messages: refused."""
+        if value is not None and "@" in urlsplit(value if "//" in value else f"//{value}").netloc:
+            raise ValueError("put credentials in access_key and secret_key, not in the URL")
+        return value
 
     @property
     def is_offline(self) -> bool:
