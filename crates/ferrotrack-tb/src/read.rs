@@ -1,0 +1,388 @@
+//! Event files back into columns: scalars (from `simple_value` and from scalar tensors
+//! of the `scalars` plugin, as TF2 and newer writers store them), text summaries and
+//! the HParams plugin's data. Damaged records are skipped and reported with their offset.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::hparams::{self, PluginData, SessionEnd, SessionStart};
+use crate::record::{records, Damage};
+use crate::time::nanos;
+use crate::wire::{fields, packed_fixed32, packed_fixed64, packed_varint, Field, WireError};
+
+/// Scalar points in columns; `names[codes[i]]` is the tag of point `i`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Scalars {
+    pub names: Vec<String>,
+    pub codes: Vec<u32>,
+    pub steps: Vec<i64>,
+    pub wall_ns: Vec<i64>,
+    pub values: Vec<f64>,
+}
+
+impl Scalars {
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+}
+
+/// One text summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Text {
+    pub tag: String,
+    pub step: i64,
+    pub wall_ns: i64,
+    pub text: String,
+}
+
+/// A damaged place in one of the files read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDamage {
+    /// Index of the file among those read, in reading order.
+    pub file: usize,
+    pub damage: Damage,
+}
+
+/// Everything read from the files of one run.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Decoded {
+    pub scalars: Scalars,
+    pub texts: Vec<Text>,
+    /// The first session start (the one TensorBoard shows).
+    pub session_start: Option<SessionStart>,
+    /// The last session end (the latest word on how the run ended).
+    pub session_end: Option<SessionEnd>,
+    /// The first experiment summary.
+    pub experiment: Option<hparams::Experiment>,
+    /// The earliest and latest wall time of any event.
+    pub first_wall_ns: Option<i64>,
+    pub last_wall_ns: Option<i64>,
+    /// Events read (good records).
+    pub events: u64,
+    pub damage: Vec<FileDamage>,
+}
+
+/// FxHash: tags are short and come from files the user chose to read, so a fast
+/// non-keyed hash is fine here.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// What a tag holds, from the plugin named in its first metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plugin {
+    Scalars,
+    Text,
+    HParams,
+    Other,
+}
+
+/// Reads the files of one run in order (TensorBoard's order: by file name), keeping
+/// what each tag is across files.
+#[derive(Default)]
+pub struct Reader {
+    out: Decoded,
+    codes: FxMap<Vec<u8>, u32>,
+    plugins: FxMap<Vec<u8>, Plugin>,
+    files: usize,
+}
+
+/// A tensor's numbers, enough for scalars and strings.
+#[derive(Default)]
+struct Tensor<'a> {
+    dtype: i64,
+    dims: Vec<i64>,
+    content: &'a [u8],
+    floats: Vec<u32>,
+    doubles: Vec<u64>,
+    ints: Vec<u64>,
+    strings: Vec<&'a [u8]>,
+}
+
+fn tensor(data: &[u8]) -> Result<Tensor<'_>, WireError> {
+    let mut t = Tensor::default();
+    for f in fields(data) {
+        match f? {
+            (1, Field::Varint(v)) => t.dtype = v as i64,
+            (2, Field::Len(shape)) => {
+                for g in fields(shape) {
+                    if let (2, Field::Len(dim)) = g? {
+                        let mut size = 0;
+                        for h in fields(dim) {
+                            if let (1, Field::Varint(v)) = h? {
+                                size = v as i64;
+                            }
+                        }
+                        t.dims.push(size);
+                    }
+                }
+            }
+            (4, Field::Len(b)) => t.content = b,
+            (5, f) => packed_fixed32(f, &mut t.floats),
+            (6, f) => packed_fixed64(f, &mut t.doubles),
+            // int_val (7), int64_val (10) and half_val (13, bits in an int32) are varints.
+            (7 | 10 | 13, f) => packed_varint(f, &mut t.ints)?,
+            (8, Field::Len(b)) => t.strings.push(b),
+            _ => {}
+        }
+    }
+    Ok(t)
+}
+
+/// An IEEE half (binary16) as f64.
+fn half(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from((bits >> 10) & 0x1F);
+    let frac = f64::from(bits & 0x3FF);
+    sign * match exp {
+        0 => frac * 2f64.powi(-24),
+        31 if frac == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
+    }
+}
+
+impl Tensor<'_> {
+    /// The value of a tensor of one element, of a numeric type; `None` otherwise.
+    fn scalar(&self) -> Option<f64> {
+        if self.dims.iter().product::<i64>() != 1 {
+            return None;
+        }
+        let c = self.content;
+        Some(match self.dtype {
+            // DT_FLOAT
+            1 => match c.get(..4) {
+                Some(b) => f64::from(f32::from_le_bytes(b.try_into().ok()?)),
+                None => f64::from(f32::from_bits(self.floats.first().copied().unwrap_or(0))),
+            },
+            // DT_DOUBLE
+            2 => match c.get(..8) {
+                Some(b) => f64::from_le_bytes(b.try_into().ok()?),
+                None => f64::from_bits(self.doubles.first().copied().unwrap_or(0)),
+            },
+            // DT_INT32, DT_INT64
+            3 => match c.get(..4) {
+                Some(b) => f64::from(i32::from_le_bytes(b.try_into().ok()?)),
+                None => f64::from(self.ints.first().copied().unwrap_or(0) as i32),
+            },
+            9 => match c.get(..8) {
+                Some(b) => i64::from_le_bytes(b.try_into().ok()?) as f64,
+                None => self.ints.first().copied().unwrap_or(0) as i64 as f64,
+            },
+            // DT_HALF, DT_BFLOAT16
+            19 | 14 => {
+                let bits = match c.get(..2) {
+                    Some(b) => u16::from_le_bytes(b.try_into().ok()?),
+                    None => self.ints.first().copied().unwrap_or(0) as u16,
+                };
+                if self.dtype == 19 {
+                    half(bits)
+                } else {
+                    f64::from(f32::from_bits(u32::from(bits) << 16))
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+fn plugin_of(name: &[u8]) -> Plugin {
+    match name {
+        b"scalars" => Plugin::Scalars,
+        b"text" => Plugin::Text,
+        b"hparams" => Plugin::HParams,
+        _ => Plugin::Other,
+    }
+}
+
+impl Reader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads one whole file (its bytes); damage is noted against this file's index.
+    pub fn read_file(&mut self, data: &[u8]) {
+        let file = self.files;
+        self.files += 1;
+        let mut recs = records(data);
+        for (offset, event) in recs.by_ref() {
+            if let Err(e) = self.event(event) {
+                self.out.damage.push(FileDamage {
+                    file,
+                    damage: Damage {
+                        offset,
+                        what: format!("an event that does not decode ({e})"),
+                        skipped: 0,
+                    },
+                });
+            }
+        }
+        self.out.damage.extend(
+            recs.damage
+                .into_iter()
+                .map(|damage| FileDamage { file, damage }),
+        );
+    }
+
+    /// Everything read.
+    pub fn finish(self) -> Decoded {
+        self.out
+    }
+
+    fn event(&mut self, data: &[u8]) -> Result<(), WireError> {
+        let (mut wall, mut step, mut summary) = (0.0, 0i64, None);
+        for f in fields(data) {
+            match f? {
+                (1, f) => wall = f.as_f64().unwrap_or(0.0),
+                (2, f) => step = f.as_i64().unwrap_or(0),
+                (5, Field::Len(b)) => summary = Some(b),
+                _ => {}
+            }
+        }
+        let wall_ns = nanos(wall);
+        self.out.events += 1;
+        let o = &mut self.out;
+        o.first_wall_ns = Some(o.first_wall_ns.map_or(wall_ns, |w| w.min(wall_ns)));
+        o.last_wall_ns = Some(o.last_wall_ns.map_or(wall_ns, |w| w.max(wall_ns)));
+        let Some(summary) = summary else {
+            return Ok(());
+        };
+        // Check the whole summary first: a point is taken only from a good event.
+        for f in fields(summary) {
+            if let (1, Field::Len(value)) = f? {
+                self.value(value, step, wall_ns)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, data: &[u8], step: i64, wall_ns: i64) -> Result<(), WireError> {
+        let (mut tag, mut simple, mut tensor_bytes, mut meta) = (&[][..], None, None, None);
+        for f in fields(data) {
+            match f? {
+                (1, Field::Len(b)) => tag = b,
+                (2, Field::Fixed32(v)) => simple = Some(f64::from(f32::from_bits(v))),
+                (8, Field::Len(b)) => tensor_bytes = Some(b),
+                (9, Field::Len(b)) => meta = Some(b),
+                _ => {}
+            }
+        }
+        if let Some(v) = simple {
+            self.point(tag, step, wall_ns, v);
+            return Ok(());
+        }
+        let mut content = None;
+        if let Some(meta) = meta {
+            for f in fields(meta) {
+                if let (1, Field::Len(pd)) = f? {
+                    let mut name = &[][..];
+                    for g in fields(pd) {
+                        match g? {
+                            (1, Field::Len(b)) => name = b,
+                            (2, Field::Len(b)) => content = Some(b),
+                            _ => {}
+                        }
+                    }
+                    // TensorBoard keeps the first metadata of a tag.
+                    self.plugins
+                        .entry(tag.to_vec())
+                        .or_insert_with(|| plugin_of(name));
+                }
+            }
+        }
+        let plugin = self.plugins.get(tag).copied().unwrap_or(Plugin::Other);
+        match plugin {
+            Plugin::Scalars => {
+                if let Some(v) = tensor(tensor_bytes.unwrap_or(&[]))?.scalar() {
+                    self.point(tag, step, wall_ns, v);
+                }
+            }
+            Plugin::Text => {
+                let t = tensor(tensor_bytes.unwrap_or(&[]))?;
+                let text = t
+                    .strings
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                self.out.texts.push(Text {
+                    tag: String::from_utf8_lossy(tag).into_owned(),
+                    step,
+                    wall_ns,
+                    text,
+                });
+            }
+            Plugin::HParams => {
+                if let Some(data) = content.map(PluginData::decode).transpose()?.flatten() {
+                    let o = &mut self.out;
+                    match data {
+                        PluginData::SessionStart(s) => {
+                            o.session_start.get_or_insert(s);
+                        }
+                        PluginData::SessionEnd(e) => o.session_end = Some(e),
+                        PluginData::Experiment(e) => {
+                            o.experiment.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+            Plugin::Other => {}
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn point(&mut self, tag: &[u8], step: i64, wall_ns: i64, value: f64) {
+        let code = match self.codes.get(tag) {
+            Some(&c) => c,
+            None => {
+                let c = self.out.scalars.names.len() as u32;
+                self.out
+                    .scalars
+                    .names
+                    .push(String::from_utf8_lossy(tag).into_owned());
+                self.codes.insert(tag.to_vec(), c);
+                c
+            }
+        };
+        let s = &mut self.out.scalars;
+        s.codes.push(code);
+        s.steps.push(step);
+        s.wall_ns.push(wall_ns);
+        s.values.push(value);
+    }
+}
+
+/// Reads the files of one run, in the order given.
+pub fn read_files<'a>(files: impl IntoIterator<Item = &'a [u8]>) -> Decoded {
+    let mut r = Reader::new();
+    for f in files {
+        r.read_file(f);
+    }
+    r.finish()
+}
