@@ -110,7 +110,8 @@ def test_a_run_is_an_offline_session_with_everything(
     assert stored["key"] == "model.txt"
     assert Path(stored["uri"]).read_text() == "weights"
     warned = [r.getMessage() for r in caplog.records if "skips NaN" in r.getMessage()]
-    assert len(warned) == 1 and run.run_id in warned[0], warned
+    assert len(warned) == 1, warned
+    assert run.run_id in warned[0]
     frame = ft.metrics(runs=run.run_id).collect()
     assert frame.height == 602, "the store keeps the NaN and the inf"
 
@@ -130,12 +131,14 @@ def test_a_resume_and_a_sync_continue_the_same_task_without_duplicates(root: Pat
     backend.initialize({})
     with backend:
         report = sync_run(run.run_dir, backend)
-    assert report.ok and report.points_sent == 0
+    assert report.ok
+    assert report.points_sent == 0
     second, zipped = session_of(run.run_dir)
     assert second.task_id == first.task_id, "one task, continued"
     got = points(second)
     assert got == points(zipped)
-    assert len(got) == 201 and len(set(got)) == 201
+    assert len(got) == 201
+    assert len(set(got)) == 201
     assert ("x", "x", 200, -1.0) in got
     assert second.section("General") == {"later": "True"}
     assert second.section("properties")["ferrotrack_status"] == "finished"
@@ -170,7 +173,8 @@ def test_ranks_above_zero_are_told_in_the_series(tmp_path: Path) -> None:
         backend.handle_points(batch, 2)
         backend.set_status("killed")
         folder = backend.session_folder
-    assert folder is not None and folder.parent == tmp_path / "cache" / "offline"
+    assert folder is not None
+    assert folder.parent == tmp_path / "cache" / "offline"
     session = read_session(folder)
     assert points(session) == [("train", "loss", 4, 1.5), ("train", "loss [rank 2]", 4, 1.5)]
     assert session.section("properties")["ferrotrack_status"] == "killed"
@@ -203,7 +207,8 @@ def test_an_unwritable_folder_names_the_backend_the_run_and_the_folder(
     messages = [r.getMessage() for r in caplog.records if "degraded" in r.getMessage()]
     assert len(messages) == 1, messages
     assert "backend 'clearml' cannot start a ClearML task for run" in messages[0]
-    assert run.run_id in messages[0] and str(blocker) in messages[0]
+    assert run.run_id in messages[0]
+    assert str(blocker) in messages[0]
     assert "offline_folder" in messages[0]
     assert ft.metrics(runs=run.run_id).collect().height == 20, "the store keeps every point"
 
@@ -229,7 +234,8 @@ def test_online_with_a_closed_port_fails_fast_without_the_secret(
         }
     )
     assert backend.config.is_offline is False
-    assert secret not in repr(backend.config) and secret not in str(backend.config.model_dump())
+    assert secret not in repr(backend.config)
+    assert secret not in str(backend.config.model_dump())
     info = RunInfo("e", "r-online", "n", root, started=0)
     began = time.monotonic()
     with pytest.raises(ConnectionError) as caught:
@@ -237,8 +243,10 @@ def test_online_with_a_closed_port_fails_fast_without_the_secret(
     assert time.monotonic() - began < 5.0, "fails fast"
     message = str(caught.value)
     assert f"cannot reach the ClearML server http://127.0.0.1:{port}" in message
-    assert "r-online" in message and "ferrotrack sync" in message
-    assert secret not in message and "AKEY" not in message
+    assert "r-online" in message
+    assert "ferrotrack sync" in message
+    assert secret not in message
+    assert "AKEY" not in message
     backend.stop()
     # and through a run: one warning, no secret anywhere in the logs
     monkeypatch.setenv("FERROTRACK_BACKEND_CONFIGS__CLEARML__API_HOST", f"http://127.0.0.1:{port}")
@@ -253,7 +261,8 @@ def test_online_with_a_closed_port_fails_fast_without_the_secret(
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert secret not in text
     degraded = [r.getMessage() for r in caplog.records if "degraded" in r.getMessage()]
-    assert len(degraded) == 1 and "cannot reach the ClearML server" in degraded[0]
+    assert len(degraded) == 1
+    assert "cannot reach the ClearML server" in degraded[0]
     assert ft.metrics(runs=run.run_id).collect().height == 1
 
 
