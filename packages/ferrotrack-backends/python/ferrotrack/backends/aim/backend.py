@@ -65,8 +65,8 @@ class AimBackend(BackendPlugin):
 
     @property
     def run_hash(self) -> str | None:
-        """The Aim run's hash, once open."""
-        return None if self._run is None else str(self._run.hash)
+        """The Aim run's hash, once open (still known once closed)."""
+        return self._last_hash if self._run is None else str(self._run.hash)
 
     @property
     def repo_path(self) -> Path | None:
@@ -115,7 +115,7 @@ class AimBackend(BackendPlugin):
         except Exception as err:
             raise self._open_error(info, repo, err) from err
         self._run = run
-        state[STATE_KEY] = str(run.hash)
+        self._last_hash = state[STATE_KEY] = str(run.hash)
         run.name = info.name
         run["ferrotrack"] = {
             "run_id": info.run_id,
