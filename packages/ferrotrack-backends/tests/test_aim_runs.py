@@ -224,3 +224,15 @@ def test_values_round_trip_through_aim(tmp_path: Path, values: list[float]) -> N
         assert same(series(got, "v"), list(enumerate(values)))
     else:
         assert list(got.metrics()) == []
+
+
+def test_a_missing_aim_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from ferrotrack.core.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "aim", None)  # import aim now fails
+    backend = AimBackend()
+    backend.initialize({})
+    with pytest.raises(MissingDependencyError, match=r"pip install ferrotrack-backends\[aim\]"):
+        backend.open_run(RunInfo("e", "r1", "n", tmp_path, started=0), {})

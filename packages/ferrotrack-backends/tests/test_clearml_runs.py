@@ -42,9 +42,9 @@ def clearml_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     for name in ("CLEARML_CACHE_DIR", "CLEARML_CONFIG_FILE", "CLEARML_API_HOST"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("CLEARML_OFFLINE_MODE", raising=False)
-    yield
     from clearml import Task
 
+    yield
     assert Task.current_task() is None, "the backend closed its task"
 
 
@@ -315,3 +315,15 @@ def test_values_round_trip_through_the_session(tmp_path: Path, values: list[floa
     want = [(i, v) for i, v in enumerate(values) if math.isfinite(v)]
     assert got == want, "finite values exactly, in order; the rest skipped"
     assert backend.skipped_nonfinite == len(values) - len(want)
+
+
+def test_a_missing_clearml_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from ferrotrack.core.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "clearml", None)  # import clearml now fails
+    backend = ClearmlBackend()
+    backend.initialize({})
+    with pytest.raises(MissingDependencyError, match=r"pip install ferrotrack-backends\[clearml\]"):
+        backend.open_run(RunInfo("e", "r1", "n", tmp_path, started=0), {})
