@@ -9,6 +9,7 @@ a session of its own, so :meth:`MlflowServer.kill` takes its uvicorn worker with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -23,7 +24,7 @@ from typing import IO
 
 import pytest
 
-__all__ = ["MlflowServer", "free_port", "mlflow_server", "wait_for"]
+__all__ = ["MlflowServer", "free_port", "mlflow_server_fixture", "wait_for"]
 
 START_TIMEOUT = 120.0
 """Seconds a start may take before the fixture gives up (CI machines are slow)."""
@@ -141,10 +142,8 @@ class MlflowServer:
         process = self.process
         if process is None:
             return True
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -162,8 +161,8 @@ class MlflowServer:
             self._log = None
 
 
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+@pytest.fixture(scope="module", name="mlflow_server")
+def mlflow_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """One running server for the test module; stopped at its end. A test that kills it
     calls ``start()`` again (same port, same database)."""
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))

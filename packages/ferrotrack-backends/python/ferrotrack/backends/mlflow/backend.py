@@ -486,7 +486,7 @@ class MlflowBackend(BackendPlugin):
         run = self._run_label()
         where = public_uri(self._uri)
         reason = self._scrub(str(exc)).strip().splitlines()[0][:500] if str(exc) else ""
-        reason = reason or type(exc).__name__
+        reason = _short_reason(reason) or type(exc).__name__
         if code in _REJECTED:
             raise PermanentBackendError(
                 f"backend 'mlflow', run {run}: MLflow at {where} refused to {what} ({reason}); "
@@ -513,6 +513,20 @@ class MlflowBackend(BackendPlugin):
             f"everything: once the server is back, `ferrotrack sync {run} --backend {self.name}` "
             "sends what it lacks"
         ) from None
+
+
+def _short_reason(text: str) -> str:
+    """The network failure in a few words when the text is one of requests' long ones."""
+    for needle, short in (
+        ("Connection refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("Name or service not known", "unknown host"),
+        ("RemoteDisconnected", "the server closed the connection"),
+        ("Connection reset", "connection reset"),
+    ):
+        if needle in text:
+            return short
+    return text
 
 
 def posixpath_parent(rel: str) -> str | None:
