@@ -13,20 +13,34 @@ No server binaries: the fixture fails (never skips) and says to run
 
 from __future__ import annotations
 
+import math
 import os
 import pwd
 import secrets
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-__all__ = ["PostgresServer", "find_bindir", "pg_url", "postgres"]
+__all__ = [
+    "PostgresServer",
+    "cli",
+    "db_url",
+    "find_bindir",
+    "pg_url",
+    "points",
+    "postgres",
+    "query",
+    "same_points",
+    "store_points",
+]
 
 INSTALL_HINT = "run `bash scripts/system/postgres.sh` as root (it installs Debian's postgresql)"
 SUPERUSER = "ferrotrack"
@@ -260,3 +274,91 @@ def pg_url(postgres: PostgresServer) -> str:
     if not postgres.ready():
         postgres.start()
     return postgres.create_database(f"t{os.getpid()}_{next(_databases)}")
+
+
+# ---- fixtures and helpers of the sql tests -------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of each kind: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mirror.sqlite'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+def query(url: str, sql: str, **params: object) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` returns from the database at ``url`` (a fresh connection)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def points(url: str, run_id: str) -> list[tuple[int, int, str, int, int, float]]:
+    """``(rank, row, name, step, timestamp, value)`` of a run's points, by rank and row;
+    SQLite's NULL (how it stores NaN) read back as NaN."""
+    found = query(
+        url,
+        'SELECT "rank", "row", name, step, "timestamp", value FROM metrics '
+        'WHERE run_id = :r ORDER BY "rank", "row"',
+        r=run_id,
+    )
+    return [
+        (int(k), int(w), str(n), int(s), int(t), math.nan if v is None else float(v))
+        for k, w, n, s, t, v in found
+    ]
+
+
+def store_points(run_dir: Path) -> list[tuple[int, int, str, int, int, float]]:
+    """The same tuples read from the store (every rank, in row order): what the database
+    must hold, each point once."""
+    import pyarrow as pa
+
+    from ferrotrack.core.delivery.source import read_points, store_ranks
+
+    out: list[tuple[int, int, str, int, int, float]] = []
+    for rank in store_ranks(run_dir):
+        table = read_points(run_dir, rank, 0, 2**40)
+        names = table.column("name").cast(pa.string()).to_pylist()
+        steps = table.column("step").to_pylist()
+        stamps = table.column("timestamp").cast(pa.int64()).to_pylist()
+        values = table.column("value").to_pylist()
+        out += [
+            (rank, row, n, s, t, v)
+            for row, (n, s, t, v) in enumerate(zip(names, steps, stamps, values, strict=True))
+        ]
+    return out
+
+
+def same_points(
+    a: list[tuple[int, int, str, int, int, float]], b: list[tuple[int, int, str, int, int, float]]
+) -> bool:
+    """Equal point lists, floats compared bit for bit (``-0.0`` is not ``0.0``; NaN is NaN)."""
+
+    def key(p: tuple[int, int, str, int, int, float]) -> tuple[object, ...]:
+        value = p[5]
+        return (*p[:5], "nan" if math.isnan(value) else struct.pack(">d", value))
+
+    return [key(p) for p in a] == [key(p) for p in b]
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``ferrotrack ARGS`` in a child process (the environment of the test)."""
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "ferrotrack.core.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if check and out.returncode != 0:
+        raise AssertionError(f"ferrotrack {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+    return out

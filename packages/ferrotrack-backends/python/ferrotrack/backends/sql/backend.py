@@ -96,7 +96,7 @@ class SqlBackend(BackendPlugin):
         self._run_id, self._run_dir = info.run_id, info.run_dir
         engine = self._connect(url)
         with self._guard("create its tables", opening=True):
-            schema.create_schema(engine, self.config.name_length)
+            schema.create_schema(engine, self.config.name_length, name_index=self.config.name_index)
             with engine.connect() as conn:
                 self._width = schema.name_width(conn)
         with self._guard("record the run", opening=True), engine.begin() as conn:

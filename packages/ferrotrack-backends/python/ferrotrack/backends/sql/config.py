@@ -46,6 +46,10 @@ class SqlConfig(BaseModel):
     """SQLite: seconds to wait for another process's write lock (runs sharing one file)."""
     pool_size: int = Field(default=1, ge=1)
     """Connections kept open per process (one delivery thread uses one)."""
+    name_index: bool = False
+    """Create the index ``metrics (run_id, name, step)`` with the schema: queries by metric
+    name get fast, writes about half as fast (PostgreSQL maintains it on every point).
+    ``docs/backends/sql.md`` shows how to add it later instead."""
     name_length: int = Field(default=1024, ge=1, le=10_000)
     """Width of ``metrics.name`` when the schema is created (store names have at most 1024
     bytes); the width of an existing table is read from the database."""

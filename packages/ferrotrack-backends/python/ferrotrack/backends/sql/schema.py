@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EPOCHS_VIEW",
+    "NAME_INDEX",
     "SCHEMA_VERSION",
     "artifacts",
     "create_schema",
@@ -102,23 +103,22 @@ tags = Table(
 )
 
 
-def _metrics(width: int) -> Table:
-    return Table(
-        "metrics",
-        metadata,
-        Column("run_id", String(RUN_ID), primary_key=True),
-        Column("rank", Integer, primary_key=True),
-        Column("row", BigInteger, primary_key=True),
-        Column("name", String(width), nullable=False),
-        Column("step", BigInteger, nullable=False),
-        Column("timestamp", BigInteger, nullable=False),
-        # SQLite has no NaN: it stores NULL, which this column holds for nothing else.
-        Column("value", Double, nullable=True),
-        Index("metrics_run_name_step", "run_id", "name", "step"),
-    )
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("run_id", String(RUN_ID), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("row", BigInteger, primary_key=True),
+    Column("name", String(1024), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    # SQLite has no NaN: it stores NULL, which this column holds for nothing else.
+    Column("value", Double, nullable=True),
+)
 
-
-metrics = _metrics(1024)
+NAME_INDEX = "metrics_run_name_step"
+"""The optional index ``metrics (run_id, name, step)`` (``name_index``): fast queries by
+name, half the write rate."""
 
 artifacts = Table(
     "artifacts",
@@ -168,7 +168,7 @@ GROUP BY run_id, rank, step
 """The Experiment Manager's epochs: level events whose level is ``epoch``, one row each."""
 
 
-def create_schema(engine: Engine, width: int = 1024) -> None:
+def create_schema(engine: Engine, width: int = 1024, *, name_index: bool = False) -> None:
     """Creates what is missing (tables, indexes, the ``epochs`` view); keeps what exists.
 
     Two processes creating at once can collide on PostgreSQL; the loser sees the winner's
@@ -179,6 +179,11 @@ def create_schema(engine: Engine, width: int = 1024) -> None:
     wanted = metadata if width == 1024 else _with_width(width)
     with engine.begin() as conn:
         wanted.create_all(conn, checkfirst=True)
+        if name_index and NAME_INDEX not in {
+            i["name"] for i in inspect(conn).get_indexes("metrics")
+        }:
+            table = wanted.tables["metrics"]
+            Index(NAME_INDEX, table.c.run_id, table.c.name, table.c.step).create(conn)
         if "epochs" not in inspect(conn).get_view_names():
             conn.execute(text(EPOCHS_VIEW))
         conn.execute(
