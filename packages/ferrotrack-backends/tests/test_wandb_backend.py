@@ -73,9 +73,13 @@ def wandb_files(run_dir: Path) -> list[Path]:
 
 
 def inspect(file: Path) -> list[dict[str, Any]]:
-    """The records of ``file`` as wandb's own reader prints them."""
+    """The records of ``file`` as wandb's own reader prints them: the command
+    ``wandb leet inspect --json FILE`` runs (wandb-core's reader), called directly."""
+    from wandb.util import get_core_path
+
+    command = ["leet", "inspect", "--json", "--no-observability", "--run-file", str(file)]
     out = subprocess.run(
-        [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(file)],
+        [get_core_path(), *command, str(file.parent.parent)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -352,11 +356,17 @@ def test_several_runs_in_one_process_and_the_users_own_run_is_left_open(
     b.log("x", 2.0, step=0)
     b.finish()
     a.finish()
+    # The service still runs (the user's run is open), yet each mirror's file is whole
+    # once its run has finished: the backend waited for wandb-core to write it.
+    a_records, b_records = inspect(wandb_files(a.run_dir)[0]), inspect(wandb_files(b.run_dir)[0])
+    assert history_points(a_records) == [("x", 0, 1.0)]
+    assert history_points(b_records) == [("x", 0, 2.0)]
+    assert of(a_records, "exit")
+    assert of(b_records, "exit")
+    assert _wandb_children(), "the mirrors left the service to the user's run"
     mine.log({"still": 1.0})  # the mirrors did not finish or tear down the user's run
     mine.finish()
     wandb.teardown()
-    assert history_points(inspect(wandb_files(a.run_dir)[0])) == [("x", 0, 1.0)]
-    assert history_points(inspect(wandb_files(b.run_dir)[0])) == [("x", 0, 2.0)]
 
 
 def test_without_wandb_installed_the_error_names_the_extra(

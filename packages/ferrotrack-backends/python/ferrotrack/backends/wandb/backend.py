@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -326,6 +327,26 @@ class WandbBackend(BackendPlugin):
             except Exception:
                 self._run = run  # a retry (delivery's) finishes it
                 raise
+        self._wait_written(run)
+
+    def _wait_written(self, run: Any) -> None:
+        """Waits until the offline file holds the exit record: ``finish()`` returns
+        before wandb-core has written it all, and a flushed mirror must be whole on disk
+        (for ``wandb sync``, or a reader, right after the run)."""
+        from ferrotrack.backends.wandb.records import has_exit_record
+
+        if self.config.resolved_mode() != "offline" or not run.settings.sync_file:
+            return
+        path = Path(run.settings.sync_file)
+        deadline = time.monotonic() + max(30.0, self.config.init_timeout)
+        while not has_exit_record(path):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"backend 'wandb': run {self._run_id}: wandb has not finished writing "
+                    f"{path} after {max(30.0, self.config.init_timeout):.0f}s; the store keeps "
+                    f"every point: `ferrotrack sync {self._run_id} --backend wandb` writes it again"
+                )
+            time.sleep(0.02)
 
     def _require_run(self) -> Any:
         if self._run is None:

@@ -325,7 +325,7 @@ def _tags(meta: dict[str, Any], last: _File) -> dict[str, str]:
             key, sep, value = label.partition(":")
             tags[key if sep else label] = value if sep else ""
     tags["wandb.run"] = f"{last.project}/{last.run_id}"
-    if last.group:
+    if last.group and last.group != meta.get("parent"):  # a mirror groups runs by parent
         tags["wandb.group"] = last.group
     if last.job_type:
         tags["wandb.job_type"] = last.job_type

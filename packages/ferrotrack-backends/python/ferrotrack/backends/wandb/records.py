@@ -19,7 +19,7 @@ from typing import Any
 
 from ferrotrack.core.plugins.imports import require
 
-__all__ = ["WandbLogError", "read_records"]
+__all__ = ["WandbLogError", "has_exit_record", "read_records"]
 
 _log = logging.getLogger("ferrotrack.backends.wandb")
 
@@ -50,6 +50,29 @@ def read_records(path: Path) -> Iterator[Any]:
         yield record
 
 
+def has_exit_record(path: Path) -> bool:
+    """Whether the run's exit record is in ``path`` yet (read from the last two blocks).
+
+    ``run.finish()`` returns before wandb-core has written everything to an offline file;
+    the backend waits for this before it says a run is flushed.
+    """
+    pb = require("wandb.proto.wandb_internal_pb2", "reading W&B run files", install=_INSTALL)
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            start = max(0, size - 2 * _BLOCK) // _BLOCK * _BLOCK
+            f.seek(start)
+            tail = f.read()
+    except OSError:
+        return False
+    for data in _chunks(tail, path, start, quiet=True):
+        record = pb.Record()
+        record.ParseFromString(data)
+        if record.HasField("exit"):
+            return True
+    return False
+
+
 def _payloads(path: Path) -> Iterator[bytes]:
     """The data of each whole record (chunks joined)."""
     data = path.read_bytes()
@@ -58,27 +81,36 @@ def _payloads(path: Path) -> Iterator[bytes]:
     ident, magic, version = _HEADER.unpack_from(data, 0)
     if ident != _IDENT or magic != _MAGIC or version != 0:
         raise WandbLogError(f"{path}: not a W&B run file (bad header)")
-    pos = _HEADER.size
-    parts: list[bytes] = []
+    yield from _chunks(data, path, 0, quiet=False)
+
+
+def _chunks(data: bytes, path: Path, start: int, *, quiet: bool) -> Iterator[bytes]:
+    """Records of ``data``, which begins at byte ``start`` (a block boundary) of the file;
+    pieces of a record begun before ``start`` are skipped."""
+    pos = _HEADER.size if start == 0 else 0
+    parts: list[bytes] | None = [] if start == 0 else None
     while pos < len(data):
-        room = _BLOCK - pos % _BLOCK
+        room = _BLOCK - (start + pos) % _BLOCK
         if room < _CHUNK.size:  # the block's tail is padding
             pos += room
             continue
         if pos + _CHUNK.size > len(data):
-            _damaged(path, pos, "a cut chunk header")
+            if not quiet:
+                _damaged(path, start + pos, "a cut chunk header")
             return
         crc, length, kind = _CHUNK.unpack_from(data, pos)
         if kind == 0 and length == 0:  # zero padding up to the block's end
             pos += room
             continue
-        start, end = pos + _CHUNK.size, pos + _CHUNK.size + length
+        begin, end = pos + _CHUNK.size, pos + _CHUNK.size + length
         if end > len(data) or length > room - _CHUNK.size:
-            _damaged(path, pos, "a cut record")
+            if not quiet:
+                _damaged(path, start + pos, "a cut record")
             return
-        payload = data[start:end]
+        payload = data[begin:end]
         if zlib.crc32(payload, zlib.crc32(bytes((kind,)))) & 0xFFFFFFFF != crc:
-            _damaged(path, pos, "a checksum mismatch")
+            if not quiet:
+                _damaged(path, start + pos, "a checksum mismatch")
             return
         pos = end
         if kind == _FULL:
@@ -86,6 +118,8 @@ def _payloads(path: Path) -> Iterator[bytes]:
             yield payload
         elif kind == _FIRST:
             parts = [payload]
+        elif kind in (_MIDDLE, _LAST) and parts is None:
+            continue  # the rest of a record that began before ``start``
         elif kind == _MIDDLE and parts:
             parts.append(payload)
         elif kind == _LAST and parts:
@@ -93,7 +127,8 @@ def _payloads(path: Path) -> Iterator[bytes]:
             yield b"".join(parts)
             parts = []
         else:
-            _damaged(path, pos, f"an unexpected chunk type {kind}")
+            if not quiet:
+                _damaged(path, start + pos, f"an unexpected chunk type {kind}")
             return
 
 
