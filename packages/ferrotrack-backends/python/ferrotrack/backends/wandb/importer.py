@@ -45,6 +45,7 @@ _log = logging.getLogger("ferrotrack.backends.wandb")
 
 _FINAL = frozenset(EXIT_CODES) - {"crashed"}
 _ROW_KEYS = frozenset({"_step", "_timestamp", "_runtime"})
+_STATUS = "ferrotrack/status"
 _EXPERIMENT_BAD = re.compile(r"[/\\=\x00]")
 
 
@@ -116,10 +117,6 @@ class _File:
     last_time: int | None = None
 
 
-def _key(item: Any) -> str:
-    return str(item.key) if item.key else ".".join(item.nested_key)
-
-
 def _read_file(path: Path) -> _File:
     """One pass over the records: identity, config, summary, exit, and the history's
     items gathered into flat lists (the points are built in columns afterwards)."""
@@ -131,12 +128,12 @@ def _read_file(path: Path) -> _File:
             row = len(history.steps)
             step, stamp = -1, float("nan")
             for item in record.history.item:
-                key = _key(item)
+                key = item.key or ".".join(item.nested_key)
                 if key in _ROW_KEYS:
                     if key == "_step":
-                        step = int(json.loads(item.value_json))
+                        step = int(float(item.value_json))
                     elif key == "_timestamp":
-                        stamp = float(json.loads(item.value_json))
+                        stamp = float(item.value_json)
                     continue
                 if key.startswith("_wandb"):
                     continue
@@ -149,8 +146,10 @@ def _read_file(path: Path) -> _File:
             _take_run(out, record.run)
         elif kind == "config":
             _apply(out.config, record.config.update, record.config.remove)
-        elif kind == "summary":
-            _apply(out.summary, record.summary.update, record.summary.remove)
+        elif kind == "summary":  # only the status a mirror wrote is used (one per row)
+            for item in record.summary.update:
+                if (item.key or ".".join(item.nested_key)) == _STATUS:
+                    out.summary[_STATUS] = json.loads(item.value_json)
         elif kind == "metric":
             metric = record.metric
             if metric.step_metric and (metric.name or metric.glob_name):
@@ -333,7 +332,7 @@ def _tags(meta: dict[str, Any], last: _File) -> dict[str, str]:
 
 
 def _status(summary: dict[str, Any], last: _File) -> str:
-    said = summary.get("ferrotrack/status")
+    said = summary.get(_STATUS)
     if said in _FINAL:
         return str(said)
     if said == "crashed":
