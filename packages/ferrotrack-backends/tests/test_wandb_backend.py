@@ -26,7 +26,7 @@ from pydantic import SecretStr
 import ferrotrack.core as ft
 from ferrotrack.backends.wandb import STEP_METRIC, WandbBackend
 from ferrotrack.core.delivery.replay import sync_run
-from ferrotrack.core.errors import MissingDependencyError, PermanentBackendError
+from ferrotrack.core.errors import MissingDependencyError
 from ferrotrack.core.records import RunInfo
 
 pytestmark = pytest.mark.slow
@@ -335,13 +335,35 @@ def test_an_unwritable_dir_names_the_backend_the_run_and_the_folder(
     assert ft.metrics(runs=run.run_id).collect().height == 40
 
 
-def test_a_second_rank_offline_is_refused_with_what_to_do(wandb_env: Path) -> None:
+def test_a_second_rank_offline_is_refused_once_and_a_sync_brings_its_points(
+    wandb_env: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        first = ft.start_run(experiment="exp", backends=["wandb"])
+        second = ft.start_run(
+            experiment="exp", run_id=first.run_id, rank=1, resume=True, backends=["wandb"]
+        )
+        for step in range(5):
+            first.log("x", float(step), step=step)
+            second.log("x", 10.0 + step, step=step)
+        second.finish()
+        first.finish()
+    refused = [r.getMessage() for r in caplog.records if "rank 1" in r.getMessage()]
+    assert len(refused) == 1, refused
+    assert "backend 'wandb'" in refused[0]
+    assert f"ferrotrack sync {first.run_id} --backend wandb" in refused[0]
     backend = WandbBackend()
     backend.initialize({})
-    info = RunInfo("exp", "r1", "n", wandb_env, started=0, rank=1)
-    with pytest.raises(PermanentBackendError, match=r"rank 1.*ferrotrack sync r1 --backend wandb"):
-        backend.open_run(info, {})
-    backend.stop()
+    with backend:
+        assert sync_run(first.run_dir, backend).ok
+    files = wandb_files(first.run_dir)
+    assert len(files) == 2, "rank 0's file, then the sync's"
+    records = [inspect(f) for f in files]
+    assert {r["run_id"] for rs in records for r in of(rs, "run")} == {first.run_id}
+    points = history_points(records[0]) + history_points(records[1])
+    assert Counter(points) == Counter(
+        [("x", s, float(s)) for s in range(5)] + [("x", s, 10.0 + s) for s in range(5)]
+    )
 
 
 def test_several_runs_in_one_process_and_the_users_own_run_is_left_open(
@@ -393,3 +415,17 @@ def test_mode_follows_wandb_mode_unless_set(monkeypatch: pytest.MonkeyPatch) -> 
     )
     assert "s3cr3t" not in repr(WandbConfig(api_key=SecretStr("s3cr3t-key")))
     assert os.environ["WANDB_MODE"] == "online"
+
+
+def test_the_docs_example_runs_and_prints_what_it_says(wandb_env: Path) -> None:
+    import contextlib
+    import io
+    import re
+
+    page = Path(__file__).resolve().parents[3] / "docs" / "backends" / "wandb.md"
+    (block, *_) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, str(page), "exec", dont_inherit=True), {"__name__": "docs_wandb"})
+    promised = re.findall(r"print\(.*\)\s+# (.+)$", block, re.M)
+    assert out.getvalue().splitlines() == promised
