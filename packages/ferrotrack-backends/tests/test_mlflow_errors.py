@@ -105,3 +105,18 @@ def _cli() -> Any:
     from ferrotrack.core.cli.app import build
 
     return build()
+
+
+def test_without_mlflow_installed_the_error_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ferrotrack.backends.mlflow import MlflowBackend
+    from ferrotrack.core.errors import MissingDependencyError
+    from ferrotrack.core.records import RunInfo
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # what an absent package looks like
+    backend = MlflowBackend()
+    backend.initialize({})
+    info = RunInfo(experiment="e", run_id="0" * 32, name="n", run_dir=tmp_path, started=1)
+    with pytest.raises(MissingDependencyError, match=r"pip install ferrotrack-backends\[mlflow\]"):
+        backend.open_run(info, {})

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 HERE = Path(__file__).parent
 if str(HERE) not in sys.path:  # --import-mode=importlib: the helper is not importable else
@@ -272,3 +274,60 @@ def test_a_path_that_is_no_mlflow_server_is_a_clear_error(
 def _no_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """MLflow's own variables from the environment must not redirect these tests."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def test_the_position_is_recorded_and_a_retry_of_what_mlflow_holds_is_skipped(
+    uri: str, client: Any, tmp_path: Path
+) -> None:
+    from ferrotrack.backends.mlflow import MlflowBackend
+    from ferrotrack.core.plugins.arrow import metrics_to_batch
+    from ferrotrack.core.plugins.metric import MetricData, MetricType
+    from ferrotrack.core.records import RunInfo
+
+    info = RunInfo(
+        experiment="direct", run_id="f" * 32, name="direct", run_dir=tmp_path, started=10**18
+    )
+
+    def batch(shift: float) -> Any:
+        return metrics_to_batch(
+            MetricData("y", i + shift, MetricType.SCALAR, i, 10**18 + i * 10**6)
+            for i in range(1000)
+        )
+
+    kept: dict[str, Any] = {}
+    backend = MlflowBackend()
+    backend.initialize({"tracking_uri": uri})
+    with backend:
+        backend.open_run(info, kept)
+        assert backend.remote_rows() == {}
+        backend.handle_rows(batch(0.0), 0, 0, 1000)  # a full last request: position after it
+    assert client.get_run(kept["run_id"]).data.tags["ferrotrack.rows.0"] == "1000"
+    again = MlflowBackend()
+    again.initialize({"tracking_uri": uri})
+    with again:
+        again.open_run(info, dict(kept))
+        assert again.mlflow_run_id == kept["run_id"]
+        assert again.remote_rows() == {0: 1000}, "a new process learns where MLflow is"
+        again.handle_rows(batch(0.5), 0, 0, 1000)  # rows MLflow holds: not sent again
+    assert [v for _, _, v in history(client, kept["run_id"], "y")] == [
+        float(i) for i in range(1000)
+    ]
+
+
+@given(total=st.integers(0, 5000), size=st.integers(1, 1000), position=st.booleans())
+def test_requests_stay_within_mlflow_limits_and_the_position_comes_last(
+    total: int, size: int, position: bool
+) -> None:
+    from ferrotrack.backends.mlflow.convert import MAX_ENTITIES, request_plan
+
+    plan = request_plan(total, size, position)
+    assert [i for a, b, _ in plan for i in range(a, b)] == list(range(total)), "each point once"
+    for a, b, last in plan:
+        assert b - a <= size
+        assert b - a + last <= MAX_ENTITIES
+    flags = [last for _, _, last in plan]
+    if position:
+        assert flags[-1]
+        assert not any(flags[:-1])
+    else:
+        assert not any(flags)

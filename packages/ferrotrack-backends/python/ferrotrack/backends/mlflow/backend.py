@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from ferrotrack.backends.mlflow.config import MAX_METRICS_PER_REQUEST as MAX_ENTITIES
 from ferrotrack.backends.mlflow.config import MlflowConfig
 from ferrotrack.backends.mlflow.convert import (
     MAX_PARAM_LENGTH,
@@ -35,6 +34,7 @@ from ferrotrack.backends.mlflow.convert import (
     flatten_params,
     param_text,
     point_columns,
+    request_plan,
 )
 from ferrotrack.backends.mlflow.errors import MlflowUnavailableError, Scrubber, public_uri
 from ferrotrack.core.errors import PermanentBackendError
@@ -278,15 +278,10 @@ class MlflowBackend(BackendPlugin):
         client, run_id = self._need_client(), self._mlflow_run
         keys, values, stamps, steps = point_columns(batch, self._metric_name_ok)
         metrics = list(map(Metric, keys, values, stamps, steps))
-        parts = list(chunks(len(metrics), self.config.chunk_size))
         tags = [] if position is None else [RunTag(f"{ROWS_TAG}{position[0]}", str(position[1]))]
-        if tags and (not parts or parts[-1][1] - parts[-1][0] + len(tags) > MAX_ENTITIES):
-            parts.append((len(metrics), len(metrics)))  # the position alone, after the points
         self._recheck = position is not None
-        for i, (a, b) in enumerate(parts):
-            extra = tags if i == len(parts) - 1 else []
-            # MLflow's client would split a fuller request and could commit the position
-            # before the last points; at most MAX_ENTITIES per request, position last.
+        for a, b, last in request_plan(len(metrics), self.config.chunk_size, bool(tags)):
+            extra = tags if last else []
             self._call(
                 "send points", partial(client.log_batch, run_id, metrics=metrics[a:b], tags=extra)
             )

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "MAX_ENTITIES",
     "MAX_KEY_LENGTH",
     "MAX_PARAMS_TAGS_PER_REQUEST",
     "MAX_PARAM_LENGTH",
@@ -24,6 +25,7 @@ __all__ = [
     "flatten_params",
     "param_text",
     "point_columns",
+    "request_plan",
 ]
 
 MAX_KEY_LENGTH = 250
@@ -32,6 +34,8 @@ MAX_PARAM_LENGTH = 6000
 """Longest param value MLflow takes (its client cuts longer ones)."""
 MAX_TAG_LENGTH = 8000
 """Longest tag value MLflow takes."""
+MAX_ENTITIES = 1000
+"""Metrics + params + tags MLflow takes in one ``log_batch`` request."""
 MAX_PARAMS_TAGS_PER_REQUEST = 100
 """Params, and tags, per ``log_batch`` request."""
 
@@ -105,6 +109,24 @@ def point_columns(
     keys: list[str] = np.asarray(names, dtype=object)[codes].tolist() if len(codes) else []
     millis: list[int] = (stamps // 1_000_000).tolist()
     return keys, values.tolist(), millis, steps.tolist()
+
+
+def request_plan(total: int, size: int, position: bool) -> list[tuple[int, int, bool]]:
+    """``(start, end, with position)`` of each ``log_batch`` request for ``total`` points.
+
+    At most ``size`` points and ``MAX_ENTITIES`` entities a request (MLflow's client would
+    split a fuller one itself, possibly committing the position before the last points);
+    the position, when asked, rides on the last request, after every point.
+    """
+    size = max(1, min(size, MAX_ENTITIES))
+    plan = [(a, b, False) for a, b in chunks(total, size)]
+    if position:
+        if plan and plan[-1][1] - plan[-1][0] + 1 <= MAX_ENTITIES:
+            a, b, _ = plan.pop()
+            plan.append((a, b, True))
+        else:
+            plan.append((total, total, True))
+    return plan
 
 
 def chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
