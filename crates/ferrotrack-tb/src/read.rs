@@ -8,7 +8,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::hparams::{self, PluginData, SessionEnd, SessionStart};
 use crate::record::{records, Damage};
 use crate::time::nanos;
-use crate::wire::{fields, packed_fixed32, packed_fixed64, packed_varint, Field, WireError};
+use crate::wire::{fields, packed_varint, Field, WireError};
 
 /// Scalar points in columns; `names[codes[i]]` is the tag of point `i`.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -112,20 +112,42 @@ pub struct Reader {
     files: usize,
 }
 
-/// A tensor's numbers, enough for scalars and strings.
-#[derive(Default)]
+/// A tensor's numbers, enough for scalars and strings: the first value of each kind
+/// (no allocation for a scalar), every string.
 struct Tensor<'a> {
     dtype: i64,
-    dims: Vec<i64>,
+    elements: i64,
     content: &'a [u8],
-    floats: Vec<u32>,
-    doubles: Vec<u64>,
-    ints: Vec<u64>,
+    float: Option<u32>,
+    double: Option<u64>,
+    int: Option<u64>,
     strings: Vec<&'a [u8]>,
 }
 
+/// The first value of a repeated fixed-size field, packed or not.
+fn first_fixed<const N: usize>(field: Field<'_>) -> Option<u64> {
+    match field {
+        Field::Fixed32(v) if N == 4 => Some(u64::from(v)),
+        Field::Fixed64(v) if N == 8 => Some(v),
+        Field::Len(b) if b.len() >= N => {
+            let mut w = [0u8; 8];
+            w[..N].copy_from_slice(&b[..N]);
+            Some(u64::from_le_bytes(w))
+        }
+        _ => None,
+    }
+}
+
 fn tensor(data: &[u8]) -> Result<Tensor<'_>, WireError> {
-    let mut t = Tensor::default();
+    let mut t = Tensor {
+        dtype: 0,
+        elements: 1,
+        content: &[],
+        float: None,
+        double: None,
+        int: None,
+        strings: Vec::new(),
+    };
     for f in fields(data) {
         match f? {
             (1, Field::Varint(v)) => t.dtype = v as i64,
@@ -138,15 +160,21 @@ fn tensor(data: &[u8]) -> Result<Tensor<'_>, WireError> {
                                 size = v as i64;
                             }
                         }
-                        t.dims.push(size);
+                        t.elements = t.elements.saturating_mul(size);
                     }
                 }
             }
             (4, Field::Len(b)) => t.content = b,
-            (5, f) => packed_fixed32(f, &mut t.floats),
-            (6, f) => packed_fixed64(f, &mut t.doubles),
+            (5, f) => t.float = t.float.or(first_fixed::<4>(f).map(|v| v as u32)),
+            (6, f) => t.double = t.double.or(first_fixed::<8>(f)),
             // int_val (7), int64_val (10) and half_val (13, bits in an int32) are varints.
-            (7 | 10 | 13, f) => packed_varint(f, &mut t.ints)?,
+            (7 | 10 | 13, f) => {
+                if t.int.is_none() {
+                    let mut all = Vec::new();
+                    packed_varint(f, &mut all)?;
+                    t.int = all.first().copied();
+                }
+            }
             (8, Field::Len(b)) => t.strings.push(b),
             _ => {}
         }
@@ -170,7 +198,7 @@ fn half(bits: u16) -> f64 {
 impl Tensor<'_> {
     /// The value of a tensor of one element, of a numeric type; `None` otherwise.
     fn scalar(&self) -> Option<f64> {
-        if self.dims.iter().product::<i64>() != 1 {
+        if self.elements != 1 {
             return None;
         }
         let c = self.content;
@@ -178,27 +206,27 @@ impl Tensor<'_> {
             // DT_FLOAT
             1 => match c.get(..4) {
                 Some(b) => f64::from(f32::from_le_bytes(b.try_into().ok()?)),
-                None => f64::from(f32::from_bits(self.floats.first().copied().unwrap_or(0))),
+                None => f64::from(f32::from_bits(self.float.unwrap_or(0))),
             },
             // DT_DOUBLE
             2 => match c.get(..8) {
                 Some(b) => f64::from_le_bytes(b.try_into().ok()?),
-                None => f64::from_bits(self.doubles.first().copied().unwrap_or(0)),
+                None => f64::from_bits(self.double.unwrap_or(0)),
             },
             // DT_INT32, DT_INT64
             3 => match c.get(..4) {
                 Some(b) => f64::from(i32::from_le_bytes(b.try_into().ok()?)),
-                None => f64::from(self.ints.first().copied().unwrap_or(0) as i32),
+                None => f64::from(self.int.unwrap_or(0) as i32),
             },
             9 => match c.get(..8) {
                 Some(b) => i64::from_le_bytes(b.try_into().ok()?) as f64,
-                None => self.ints.first().copied().unwrap_or(0) as i64 as f64,
+                None => self.int.unwrap_or(0) as i64 as f64,
             },
             // DT_HALF, DT_BFLOAT16
             19 | 14 => {
                 let bits = match c.get(..2) {
                     Some(b) => u16::from_le_bytes(b.try_into().ok()?),
-                    None => self.ints.first().copied().unwrap_or(0) as u16,
+                    None => self.int.unwrap_or(0) as u16,
                 };
                 if self.dtype == 19 {
                     half(bits)

@@ -132,3 +132,70 @@ def read_run(
     need ``rank``): that rank's points from row ``start``, at most ``limit``, decoding only
     the segments and row groups that hold them. Never fails because a compaction removed a
     file meanwhile (it lists again)."""
+
+# TensorBoard event files (crates/ferrotrack-tb), for ferrotrack-backends' tensorboard.
+
+HParamValue = bool | float | str
+
+class TensorboardFile:
+    """One event file appended to: each write is one ``write`` of whole records, cut back
+    if it fails part way. Times are int64 ns since the epoch."""
+
+    def __init__(
+        self, path: str | PathLike[str], *, float64: bool = False, wall_time: int = 0
+    ) -> None: ...
+    def write_points(self, batch: object) -> int:
+        """One scalar event per point of an Arrow record batch (name, step, timestamp,
+        value); returns the bytes written."""
+    def write_text(self, tag: str, text: str, step: int, wall_time: int) -> int: ...
+    def write_session_start(
+        self,
+        hparams: Sequence[tuple[str, HParamValue]],
+        wall_time: int,
+        group_name: str = "",
+    ) -> int: ...
+    def write_session_end(
+        self, status: Literal["success", "failure", "running", "unknown"], wall_time: int
+    ) -> int: ...
+    def write_experiment(
+        self,
+        hparams: Sequence[tuple[str, HParamValue]],
+        metrics: Sequence[tuple[str, str]],
+        wall_time: int,
+    ) -> int: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def float64(self) -> bool: ...
+
+class TensorboardSessionStart(TypedDict):
+    hparams: dict[str, HParamValue]
+    group_name: str
+    start: int
+
+class TensorboardSessionEnd(TypedDict):
+    status: Literal["success", "failure", "running", "unknown"]
+    end: int
+
+class TensorboardExperiment(TypedDict):
+    hparams: list[tuple[str, int]]
+    metrics: list[tuple[str, str]]
+    created: int
+
+class TensorboardRead(TypedDict):
+    points: ArrowTable
+    texts: list[tuple[str, int, int, str]]
+    session_start: TensorboardSessionStart | None
+    session_end: TensorboardSessionEnd | None
+    experiment: TensorboardExperiment | None
+    first: int | None
+    last: int | None
+    events: int
+    damage: list[tuple[str, int, str, int]]
+
+def read_tensorboard(paths: Sequence[str | PathLike[str]]) -> TensorboardRead:
+    """The event files of one run, read in the order given: scalar points (simple values
+    and scalar tensors), texts, HParams data, wall-time range, and each damaged place as
+    ``(path, offset, what, bytes skipped)`` (its records skipped, the rest kept)."""
