@@ -17,6 +17,8 @@ from typing import Any
 import psutil
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ferrotrack.core as ft
 from ferrotrack.backends.wandb.importer import find_files, read_runs
@@ -129,7 +131,7 @@ def write_wandb_runs(folder: Path) -> dict[str, Any]:
 
 def points_of(table: Any) -> Counter[tuple[str, int, Any]]:
     """(name, step, value) of an Arrow table of points; NaN as the string 'nan'."""
-    rows = table.to_pylist()
+    rows = table.to_pylist() if table is not None else []
     return Counter(
         (r["name"], r["step"], "nan" if math.isnan(r["value"]) else r["value"]) for r in rows
     )
@@ -295,3 +297,46 @@ def test_a_run_cut_short_is_read_up_to_the_damage_and_imported_as_killed(
     with pytest.raises(WandbLogError, match="bad header"):
         list(read_records(not_wandb))
     assert len(list(read_runs(wandb_env))) == 3, "the bad file is skipped with a warning"
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["loss", "acc", "a/b", "a.b", "_x", "_step", "ferrotrack/step"]),
+                st.integers(-5, 30),
+                st.floats(width=64),
+            ),
+            max_size=40,
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_any_points_mirrored_come_back_from_the_file(
+    wandb_env: Path, batches: list[list[tuple[str, int, float]]]
+) -> None:
+    """Batches in any step order, NaN and infinities, names W&B refuses: what the backend
+    wrote to the W&B file is read back point for point."""
+    from ferrotrack.backends.wandb import WandbBackend
+    from ferrotrack.core.plugins.arrow import metrics_to_batch
+    from ferrotrack.core.plugins.metric import MetricData
+    from ferrotrack.core.records import RunInfo
+
+    folder = wandb_env / f"case-{time.monotonic_ns()}"
+    folder.mkdir()
+    backend = WandbBackend()
+    backend.initialize({})
+    backend.open_run(RunInfo("exp", "r1", "n", folder, started=time.time_ns()), {})
+    for points in batches:
+        data = [MetricData(name=n, value=v, step=s) for n, s, v in points]
+        backend.handle_points(metrics_to_batch(data), 0)
+    backend.set_status("finished")
+    backend.stop()
+    (run,) = read_runs(folder)
+    sent = [p for points in batches for p in points if p[0] not in ("_step", "ferrotrack/step")]
+    assert points_of(run.points) == expected(sent)
+    assert run.status == "finished"
