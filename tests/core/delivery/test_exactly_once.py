@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 from click.testing import CliRunner
 
 from ferrotrack.core.cli import build
+from ferrotrack.core.delivery.cursor import DeliveryCursor
 from ferrotrack.core.delivery.health import backend_health
 from ferrotrack.core.delivery.orchestrator import Orchestrator, OrchestratorOptions, Route
 from ferrotrack.core.delivery.replay import replay
+from ferrotrack.core.records import RunInfo
 
 from .conftest import FAST, Journal, write_meta, write_points
 
@@ -82,6 +85,39 @@ def test_a_filtered_route_says_which_store_rows_a_smaller_batch_covers(tmp_path:
     assert sum(r[2] - r[1] for r in ledger.ranges) == 100
     assert sum(r[3] for r in ledger.ranges) == 50
     assert {p[1] for p in ledger.points} == {"a"}
+
+
+def test_the_remote_run_open_run_chose_is_kept_when_a_later_step_fails(tmp_path: Path) -> None:
+    """The state is saved inside the opening lock, right after ``open_run``: a failure in
+    what follows (here the tag deleted since the last delivery) and the retry of the
+    opening find the remote run chosen the first time, not a second one."""
+    run = tmp_path / "run=r5"
+    write_meta(run, status="finished")
+    write_points(run, [("a", 0, 1.0)])
+    DeliveryCursor(run, "opener").update_shared({}, delivered={"tags": {"gone": "x"}})
+
+    class Opener(Journal):
+        label = "opener"
+        created = 0
+        tag_blip = True
+
+        def open_run(self, info: RunInfo, state: dict[str, Any]) -> None:
+            if "rid" not in state:
+                state["rid"] = f"remote-{self.created}"
+                self.created += 1
+            super().open_run(info, state)
+
+        def set_tags(self, tags: Mapping[str, str | None]) -> None:
+            if self.tag_blip:
+                self.tag_blip = False
+                raise ConnectionError("blip")
+            super().set_tags(tags)
+
+    opener = Opener()
+    assert replay(run, opener, options=FAST).ok
+    assert opener.created == 1
+    assert ("set_tags", {"gone": None}) in opener.calls
+    assert DeliveryCursor(run, "opener").load_shared().state == {"rid": "remote-0"}
 
 
 def test_health_shows_a_degraded_mirror_until_a_sync_fills_it(tmp_path: Path) -> None:

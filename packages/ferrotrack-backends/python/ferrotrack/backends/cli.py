@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ferrotrack.core.cli._common import err_console, out_console, store_root
+from ferrotrack.core.cli._common import err_console, out_console, state
 from ferrotrack.core.importing import ImportedRun, ImportResult, import_runs
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def _import(tool: str, runs: Iterable[ImportedRun]) -> None:
             points = sum(r.points for r in results if r.created)
             bar.update(task, description=f"{tool}: {len(results)} runs, {points:,} points")
 
-        import_runs(_announce(runs, bar, task, tool), root=store_root(), progress=step)
+        import_runs(_announce(runs, bar, task, tool), root=_import_root(), progress=step)
     created = [r for r in results if r.created]
     points = sum(r.points for r in created)
     kept = len(results) - len(created)
@@ -78,6 +78,14 @@ def _import(tool: str, runs: Iterable[ImportedRun]) -> None:
         f"imported {len(created)} run(s) ({points:,} points) from {tool}"
         + (f"; {kept} already imported, left as they were" if kept else "")
     )
+
+
+def _import_root() -> Path:
+    """The command's store folder, created on a first import (reading commands refuse a
+    missing one; an import is how a store may begin)."""
+    root = state().root
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 def _announce(

@@ -21,7 +21,7 @@ import fcntl
 import os
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,14 +133,16 @@ class DeliveryCursor:
         *,
         removed: frozenset[str] = frozenset(),
         delivered: Mapping[str, Any] | None = None,
+        held: bool = False,
     ) -> Shared:
         """Merges keys into the shared file under the lock; returns what it holds now.
 
         ``state`` keys are set and ``removed`` keys deleted; other ranks' keys are kept.
         ``delivered["params"]`` and ``["tags"]`` are merged (nested), ``["artifacts"]``
-        appended, ``["status"]`` replaced.
+        appended, ``["status"]`` replaced. ``held``: the caller is inside :meth:`locked`
+        already (a second ``flock`` from this process would wait for itself).
         """
-        with self.locked():
+        with nullcontext() if held else self.locked():
             shared = self.load_shared()
             shared.state.update(copy.deepcopy(dict(state or {})))
             for key in removed:

@@ -438,6 +438,9 @@ class Lane:
                 self._saved_state = copy.deepcopy(self.backend_state)
                 if own:
                     backend.open_run(info, self.backend_state)
+                    # Saved before the lock goes: a rank opening next sees the remote run
+                    # this one chose, and a failure below does not forget it.
+                    self._save_shared({}, held=True)
         tags = missing_tags(info.tags, sent.get("tags", {}))
         if own:  # it has info.tags; it learns of tags deleted since it last saw them
             tags = {k: v for k, v in tags.items() if v is None}
@@ -527,14 +530,14 @@ class Lane:
         except OSError as exc:
             _log.warning("could not save the cursor of backend %r: %s", self.name, exc)
 
-    def _save_shared(self, delivered: Mapping[str, Any]) -> None:
+    def _save_shared(self, delivered: Mapping[str, Any], *, held: bool = False) -> None:
         if self.file is None:
             return
         now = copy.deepcopy(self.backend_state)
         removed = frozenset(self._saved_state) - frozenset(now)
         changed = {k: v for k, v in now.items() if self._saved_state.get(k, object()) != v}
         try:
-            self.file.update_shared(changed, removed=removed, delivered=delivered)
+            self.file.update_shared(changed, removed=removed, delivered=delivered, held=held)
         except (OSError, TypeError, ValueError) as exc:
             _log.warning("could not save the state of backend %r: %s", self.name, exc)
             return
@@ -581,12 +584,15 @@ class Lane:
             self.calls.clear()
             self.pending_rows = 0
         self._save_health("degraded", message)
+        why = f"after {self.failures} failures" if self.failures else "(refused at opening)"
+        run = self.run_dir.name.removeprefix("run=") if self.run_dir is not None else "RUN"
         _log.warning(
-            "backend %r is degraded after %d failures (%s); the store keeps every point: "
-            "`ferrotrack sync RUN --backend %s` fills it later",
+            "backend %r is degraded %s: %s; the store keeps every point: "
+            "`ferrotrack sync %s --backend %s` fills it later",
             self.name,
-            self.failures,
+            why,
             message,
+            run,
             self.name,
         )
 
