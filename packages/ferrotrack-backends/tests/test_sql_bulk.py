@@ -39,7 +39,11 @@ Point = tuple[str, int, int, float]
 
 rows_strategy = st.lists(
     st.tuples(
-        st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=40),
+        st.text(
+            st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+            min_size=1,
+            max_size=40,
+        ),
         st.integers(-(2**63), 2**63 - 1),
         st.integers(0, 2**63 - 1),
         st.floats(allow_nan=True, allow_infinity=True),

@@ -418,3 +418,76 @@ def test_a_relative_sqlite_path_is_taken_from_the_store_root(
         run.log("x", 1.0)
     url = f"sqlite:///{root / 'mirrors' / 'runs.db'}"
     assert len(points(url, run.run_id)) == 1
+
+
+def test_a_missing_driver_names_its_extra_and_degrades_at_once(
+    root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ferrotrack.backends.sql.backend import MissingDriverError
+    from ferrotrack.core.errors import MissingDependencyError, PermanentBackendError
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    url = f"postgresql://u:pw-never-shown@127.0.0.1:{free_port()}/db"
+    backend = SqlBackend()
+    backend.initialize({"url": url})
+    with pytest.raises(MissingDriverError, match=r"pip install ferrotrack-backends\[postgres\]"):
+        backend.open_run(RunInfo("exp", "c" * 32, "n", root / "e" / "r", started=0), {})
+    assert issubclass(MissingDriverError, MissingDependencyError)
+    assert issubclass(MissingDriverError, PermanentBackendError)
+    monkeypatch.setenv(URL, url)
+    with caplog.at_level(logging.INFO), ft.start_run(experiment="exp", backends=["sql"]) as run:
+        run.log("x", 1.0)
+    about = [r.getMessage() for r in caplog.records if "backend 'sql'" in r.getMessage()]
+    assert len(about) == 1, about
+    assert "is degraded" in about[0]
+    assert "ferrotrack-backends[postgres]" in about[0]
+
+
+WRITER = """
+import sys
+import ferrotrack.core as ft
+
+with ft.start_run(experiment="exp", backends=["sql"]) as run:
+    print(run.run_id, flush=True)
+    sys.stdin.readline()  # both processes log at once
+    for step in range(20_000):
+        run.log({"a": float(step), "b": 1.0}, step=step)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_default_sqlite_file(root: Path) -> None:
+    """Runs of several processes (or ranks) write one SQLite file: each waits for the
+    other's write lock instead of failing, and every point goes in once."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "FERROTRACK_FLUSH_INTERVAL": "0.01"}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    ids = []
+    for child in children:
+        assert child.stdout is not None
+        ids.append(child.stdout.readline().strip())
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.close()
+    for child in children:
+        assert child.wait(timeout=120) == 0
+    url = f"sqlite:///{root / 'ferrotrack.sqlite'}"
+    for run_id in ids:
+        (run_dir,) = root.glob(f"experiment=exp/run={run_id}")
+        stored = store_points(run_dir)
+        assert len(stored) == 40_000
+        assert same_points(points(url, run_id), stored)
+        health = json.loads(cli("runs", "show", run_id, "--json").stdout)["backends"]["sql"]
+        assert health["state"] == "ok", health

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ferrotrack.backends.sql.config import SqlConfig, store_root
-from ferrotrack.core.errors import PermanentBackendError
+from ferrotrack.core.errors import MissingDependencyError, PermanentBackendError
 from ferrotrack.core.plugins import BackendPlugin, PluginMetadata, PluginType
 from ferrotrack.core.plugins.imports import require
 
@@ -26,7 +26,13 @@ if TYPE_CHECKING:
 
     from ferrotrack.core.records import RunEvent, RunInfo
 
-__all__ = ["SqlBackend"]
+__all__ = ["MissingDriverError", "SqlBackend"]
+
+
+class MissingDriverError(MissingDependencyError, PermanentBackendError):
+    """A library the configured database needs is not installed: no retry can help, so
+    delivery marks the backend degraded at once (the message says what to install)."""
+
 
 _FINAL = frozenset({"finished", "failed", "killed", "crashed"})
 
@@ -80,20 +86,14 @@ class SqlBackend(BackendPlugin):
         """Connects, creates the tables that are missing, records the experiment, the run
         (parent, status, start), its whole params and tags. Idempotent: on a resume or a
         sync it updates the same row, never a second one."""
+        if self.config is None:
+            self.config = SqlConfig()
+        self._run_id, self._run_dir = info.run_id, info.run_dir
+        url = self._driver(store_root(info.run_dir))
+
         from ferrotrack.backends.sql import schema, writes
         from ferrotrack.backends.sql.errors import safe_url
 
-        if self.config is None:
-            self.config = SqlConfig()
-        require("sqlalchemy", "the sql backend", install="pip install ferrotrack-backends[sql]")
-        url = self.config.resolve(store_root(info.run_dir))
-        if url.get_backend_name() == "postgresql":
-            require(
-                "psycopg",
-                "the sql backend on PostgreSQL",
-                install="pip install ferrotrack-backends[postgres]",
-            )
-        self._run_id, self._run_dir = info.run_id, info.run_dir
         engine = self._connect(url)
         with self._guard("create its tables", opening=True):
             schema.create_schema(engine, self.config.name_length, name_index=self.config.name_index)
@@ -250,6 +250,22 @@ class SqlBackend(BackendPlugin):
         return status
 
     # ---- helpers ----------------------------------------------------------------------
+
+    def _driver(self, root: Path) -> URL:
+        """The database URL, once its libraries are known to import: a missing one is
+        permanent (the backend is marked degraded at once, with the ``pip install`` to run)."""
+        try:
+            require("sqlalchemy", "the sql backend", install="pip install ferrotrack-backends[sql]")
+            url = self.config.resolve(root)
+            if url.get_backend_name() == "postgresql":
+                require(
+                    "psycopg",
+                    "the sql backend on PostgreSQL",
+                    install="pip install ferrotrack-backends[postgres]",
+                )
+        except MissingDependencyError as exc:
+            raise MissingDriverError(f"backend 'sql' run {self._run_id}: {exc}") from exc
+        return url
 
     def _connect(self, url: URL) -> Engine:
         """The engine for ``url`` (kept while the URL stays the same)."""
