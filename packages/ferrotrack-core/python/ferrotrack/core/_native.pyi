@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypedDict
 
@@ -166,7 +167,7 @@ class TensorboardFile:
     def flush(self) -> None: ...
     def close(self) -> None: ...
     @property
-    def path(self) -> str: ...
+    def path(self) -> Path: ...
     @property
     def float64(self) -> bool: ...
 
@@ -193,7 +194,7 @@ class TensorboardRead(TypedDict):
     first: int | None
     last: int | None
     events: int
-    damage: list[tuple[str, int, str, int]]
+    damage: list[tuple[Path, int, str, int]]
 
 def read_tensorboard(paths: Sequence[str | PathLike[str]]) -> TensorboardRead:
     """The event files of one run, read in the order given: scalar points (simple values

@@ -90,6 +90,8 @@ def _imported(
     read: TensorboardRead,
     experiment: str,
 ) -> ImportedRun:
+    import pyarrow as pa
+
     from ferrotrack.core.importing import ImportedRun
 
     rel = folder.relative_to(root)
@@ -98,7 +100,7 @@ def _imported(
         source=f"tensorboard:{folder}",
         experiment=experiment,
         name=root.name if rel == Path() else rel.as_posix(),
-        points=read["points"],
+        points=pa.table(read["points"]),  # zero copy, from the native reader
         params=_params(read),
         tags=_tags(read),
         status=_status(read),
