@@ -40,7 +40,7 @@ Point = tuple[str, int, int, float]
 rows_strategy = st.lists(
     st.tuples(
         st.text(
-            st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+            st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
             min_size=1,
             max_size=40,
         ),
