@@ -13,6 +13,7 @@ No server binaries: the fixture fails (never skips) and says to run
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import pwd
@@ -246,6 +247,7 @@ def _shared_server() -> PostgresServer:
             server.remove()
             raise
         _server = server
+        atexit.register(_shutdown)  # also when the session ends without its teardown
     elif not _server.ready():  # a test stopped it and failed before starting it again
         _server.start()
     return _server

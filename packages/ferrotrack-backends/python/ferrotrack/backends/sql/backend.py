@@ -322,9 +322,9 @@ class SqlBackend(BackendPlugin):
         message = (
             f"backend 'sql' run {self._run_id}: {int(drop.sum())} points of "
             f"{len(bad)} metric(s) not written ({shown}): a name longer than metrics.name "
-            f"({width} characters) or holding a NUL; rename them (the rename processor, in "
-            "routing) or widen the column, then `ferrotrack sync RUN --backend sql` for "
-            "later runs (the store keeps every point)"
+            f"({width} characters) or holding a NUL; rename them (a rename processor) or "
+            "widen the column (ALTER TABLE metrics ALTER COLUMN name TYPE varchar(1024)); "
+            "the store keeps every point"
         )
         keep = pa.array(~drop)
         return batch.filter(keep), rows[~drop], message
