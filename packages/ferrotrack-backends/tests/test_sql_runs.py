@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +84,10 @@ def test_the_schema_has_every_table_key_and_the_epochs_view(db_url: str, tmp_pat
         found = inspect(engine)
         assert set(found.get_table_names()) == TABLES
         assert found.get_view_names() == ["epochs"]
-        assert found.get_pk_constraint("metrics")["constrained_columns"] == [
-            "run_id",
-            "rank",
-            "row",
-        ]
+        # No key on metrics (exactly once rests on delivered): an index finds a run's points.
+        assert found.get_pk_constraint("metrics")["constrained_columns"] == []
+        indexes = {i["name"]: i["column_names"] for i in found.get_indexes("metrics")}
+        assert indexes == {"metrics_run_rank_row": ["run_id", "rank", "row"]}
         assert found.get_pk_constraint("delivered")["constrained_columns"] == ["run_id", "rank"]
         assert found.get_pk_constraint("events")["constrained_columns"] == [
             "run_id",
@@ -96,10 +96,78 @@ def test_the_schema_has_every_table_key_and_the_epochs_view(db_url: str, tmp_pat
         ]
     finally:
         engine.dispose()
-    assert query(db_url, "SELECT value FROM schema_info WHERE key = 'version'") == [("1",)]
+    if not db_url.startswith("sqlite"):
+        (method,) = query(
+            db_url,
+            "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam "
+            "WHERE c.relname = 'metrics_run_rank_row'",
+        )
+        assert method == ("brin",)
+    assert query(db_url, "SELECT value FROM schema_info WHERE key = 'version'") == [("2",)]
     again = open_backend(db_url, tmp_path)  # a second open keeps what is there
     again.stop()
     assert query(db_url, "SELECT COUNT(*) FROM runs") == [(1,)]
+    assert query(db_url, "SELECT COUNT(*) FROM schema_info") == [(1,)]
+
+
+@pytest.mark.parametrize("version", ["1", "3"])
+def test_another_schema_version_is_refused_with_what_to_do(
+    db_url: str,
+    version: str,
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An older (or newer) ferrotrack's tables are left as they are: the backend is
+    degraded at once with one warning naming the migration, and writes nothing."""
+    from ferrotrack.backends.sql.schema import SchemaVersionError
+    from ferrotrack.core.errors import PermanentBackendError
+
+    open_backend(db_url, root / "e" / "r").stop()
+    query_write(db_url, f"UPDATE schema_info SET value = '{version}' WHERE key = 'version'")
+    with pytest.raises(SchemaVersionError, match=f"schema version {version}") as raised:
+        open_backend(db_url, root / "e" / "r", run_id="b" * 32)
+    assert isinstance(raised.value, PermanentBackendError)
+    message = str(raised.value)
+    assert "backend 'sql'" in message
+    assert "b" * 32 in message
+    if version == "1":
+        assert "docs/backends/sql.md" in message
+        assert "ferrotrack sync RUN --backend sql" in message
+    else:
+        assert "upgrade ferrotrack-backends" in message
+    monkeypatch.setenv(URL, db_url)
+    with caplog.at_level(logging.INFO), ft.start_run(experiment="exp", backends=["sql"]) as run:
+        run.log("x", 1.0)
+    about = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    about = [m for m in about if "backend 'sql'" in m]
+    assert len(about) == 1, about
+    assert f"schema version {version}" in about[0]
+    assert query(db_url, "SELECT COUNT(*) FROM runs") == [(1,)], "only the first open's"
+    assert query(db_url, "SELECT COUNT(*) FROM metrics") == [(0,)]
+
+
+def test_tables_of_the_same_names_that_are_not_ferrotracks_are_left_alone(
+    db_url: str, tmp_path: Path
+) -> None:
+    from ferrotrack.backends.sql.schema import SchemaVersionError
+
+    query_write(db_url, "CREATE TABLE metrics (id INTEGER PRIMARY KEY, what TEXT)")
+    with pytest.raises(SchemaVersionError, match=r"tables named as ferrotrack's \(metrics\)"):
+        open_backend(db_url, tmp_path)
+    assert query(db_url, "SELECT COUNT(*) FROM metrics") == [(0,)]
+
+
+def query_write(url: str, sql: str) -> None:
+    """Runs one statement and commits it."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
 
 
 SPECIAL = [0.5, math.nan, math.inf, -math.inf, -0.0, 5e-324, 1.7976931348623157e308, 1 / 3]
@@ -278,6 +346,56 @@ def test_a_retried_batch_stays_once(db_url: str, tmp_path: Path) -> None:
     assert [(p[0], p[1], p[3]) for p in got] == [(0, i, i) for i in range(200)] + [
         (1, 200 + i, 200 + i) for i in range(10)
     ]
+
+
+def test_a_second_writer_of_the_same_rank_waits_and_writes_nothing_twice(
+    postgres: PostgresServer, pg_url: str, tmp_path: Path
+) -> None:
+    """metrics has no unique key: a second writer of a rank (a sync beside the live run)
+    waits on the first one's ``delivered`` row, then finds its rows there and skips them.
+    The first writer is held inside its transaction by the test."""
+    import threading
+
+    import numpy as np
+    from sqlalchemy import create_engine
+
+    from ferrotrack.backends.sql import bulk, schema, writes
+
+    first = open_backend(pg_url, tmp_path)
+    second = open_backend(pg_url, tmp_path)
+    engine = create_engine(pg_url)
+    errors: list[BaseException] = []
+
+    def write_again() -> None:
+        try:
+            second.handle_rows(batch_of(150), 0, 0, 150)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    try:
+        with engine.begin() as conn:
+            assert writes.claim(conn, "a" * 32, 0) == 0
+            bulk.insert_points(conn, batch_of(100), "a" * 32, 0, np.arange(100))
+            thread = threading.Thread(target=write_again)
+            thread.start()
+            deadline = time.monotonic() + 30
+            while not postgres.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+                pg_url.rsplit("/", 1)[1],
+            ):
+                assert time.monotonic() < deadline, "the second writer never waited"
+                assert thread.is_alive(), errors
+                time.sleep(0.01)
+            writes.upsert(conn, schema.delivered, [{"run_id": "a" * 32, "rank": 0, "rows": 100}])
+        thread.join(timeout=60)
+    finally:
+        engine.dispose()
+        first.stop()
+        second.stop()
+    assert not errors, errors
+    got = points(pg_url, "a" * 32)
+    assert [(p[1], p[3]) for p in got] == [(i, i) for i in range(150)], "each point once"
+    assert query(pg_url, "SELECT rows FROM delivered") == [(150,)]
 
 
 def test_a_commit_that_went_through_then_failed_is_not_written_twice_partly_faked(

@@ -96,7 +96,13 @@ class SqlBackend(BackendPlugin):
 
         engine = self._connect(url)
         with self._guard("create its tables", opening=True):
-            schema.create_schema(engine, self.config.name_length, name_index=self.config.name_index)
+            try:
+                schema.create_schema(
+                    engine, self.config.name_length, name_index=self.config.name_index
+                )
+            except schema.SchemaVersionError as exc:
+                where = f"backend 'sql' ({safe_url(url)}) run {info.run_id}"
+                raise schema.SchemaVersionError(f"{where}: {exc}") from exc
             with engine.connect() as conn:
                 self._width = schema.name_width(conn)
         with self._guard("record the run", opening=True), engine.begin() as conn:
@@ -141,7 +147,6 @@ class SqlBackend(BackendPlugin):
         has is cut exactly); a unique, ordered number inside ``start..end`` otherwise.
         """
         import numpy as np
-        from sqlalchemy import select
 
         from ferrotrack.backends.sql import bulk, schema, writes
 
@@ -150,9 +155,7 @@ class SqlBackend(BackendPlugin):
         rows = np.arange(start, start + batch.num_rows, dtype=np.int64)
         batch, rows, rejected = self._acceptable(batch, rows)
         with self._guard(f"write points {start}..{end} of rank {rank}"), engine.begin() as conn:
-            query = select(table.c.rows).where(table.c.run_id == self._run_id, table.c.rank == rank)
-            have = conn.execute(query.with_for_update()).scalar()
-            have = 0 if have is None else int(have)
+            have = writes.claim(conn, self._run_id, rank)
             if end <= have:
                 return  # a retry of a batch that went through: already there
             if start < have:

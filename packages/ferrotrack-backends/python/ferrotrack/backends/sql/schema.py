@@ -4,6 +4,12 @@ Times are integers, nanoseconds since the epoch (UTC), as in the store: exact, a
 on both databases (``docs/backends/sql.md`` shows how to turn them into timestamps). Keys
 between tables are documented, not enforced: a run may name a parent that is mirrored later,
 and points are copied without a per-row check.
+
+``metrics`` has no primary key: a unique index costs PostgreSQL two thirds of its ``COPY``
+rate, and exactly once rests on ``delivered`` (written in the points' transaction), not on
+it. A BRIN index on ``(run_id, rank, row)`` finds a run's points: run ids are UUIDv7, so
+ordered by time as the rows are written, and BRIN keeps one small summary per block range
+instead of one entry per point.
 """
 
 from __future__ import annotations
@@ -25,14 +31,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from ferrotrack.core.errors import PermanentBackendError
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 __all__ = [
     "EPOCHS_VIEW",
     "NAME_INDEX",
+    "RUN_INDEX",
     "SCHEMA_VERSION",
+    "SchemaVersionError",
     "artifacts",
+    "check_version",
     "create_schema",
     "delivered",
     "events",
@@ -46,8 +57,16 @@ __all__ = [
     "tags",
 ]
 
-SCHEMA_VERSION = 1
-"""Written in ``schema_info``; a later schema says how to migrate from it."""
+SCHEMA_VERSION = 2
+"""Written in ``schema_info`` (key ``version``). 1: ``metrics`` keyed by ``(run_id, rank,
+row)``; 2: no key, the BRIN index :data:`RUN_INDEX` instead. ``docs/backends/sql.md``
+says how to move a database from one to the next."""
+
+
+class SchemaVersionError(PermanentBackendError):
+    """The database holds another version of ferrotrack's tables (or tables of the same
+    names that are not ferrotrack's): nothing is written there until it is migrated."""
+
 
 RUN_ID = 32
 """A run id: a UUIDv7 as 32 lowercase hex digits."""
@@ -103,17 +122,29 @@ tags = Table(
 )
 
 
+RUN_INDEX = "metrics_run_rank_row"
+"""``metrics (run_id, rank, row)``: BRIN on PostgreSQL (summaries of block ranges, made by
+autovacuum as ranges fill), a b-tree on SQLite (which has no BRIN)."""
+
 metrics = Table(
     "metrics",
     metadata,
-    Column("run_id", String(RUN_ID), primary_key=True),
-    Column("rank", Integer, primary_key=True),
-    Column("row", BigInteger, primary_key=True),
+    Column("run_id", String(RUN_ID), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("row", BigInteger, nullable=False),
     Column("name", String(1024), nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     # SQLite has no NaN: it stores NULL, which this column holds for nothing else.
     Column("value", Double, nullable=True),
+    Index(
+        RUN_INDEX,
+        "run_id",
+        "rank",
+        "row",
+        postgresql_using="brin",
+        postgresql_with={"autosummarize": "on"},
+    ),
 )
 
 NAME_INDEX = "metrics_run_name_step"
@@ -171,13 +202,16 @@ GROUP BY run_id, rank, step
 def create_schema(engine: Engine, width: int = 1024, *, name_index: bool = False) -> None:
     """Creates what is missing (tables, indexes, the ``epochs`` view); keeps what exists.
 
-    Two processes creating at once can collide on PostgreSQL; the loser sees the winner's
-    tables on its retry (delivery retries a failed ``open_run``).
+    Refuses (:class:`SchemaVersionError`) a database whose ferrotrack tables have another
+    version, or tables of ferrotrack's names without its ``schema_info``: writing there
+    could mix schemas. Two processes creating at once can collide on PostgreSQL; the loser
+    sees the winner's tables on its retry (delivery retries a failed ``open_run``).
     """
     from sqlalchemy import inspect
 
     wanted = metadata if width == 1024 else _with_width(width)
     with engine.begin() as conn:
+        check_version(conn)
         wanted.create_all(conn, checkfirst=True)
         if name_index and NAME_INDEX not in {
             i["name"] for i in inspect(conn).get_indexes("metrics")
@@ -193,6 +227,37 @@ def create_schema(engine: Engine, width: int = 1024, *, name_index: bool = False
             ),
             {"v": str(SCHEMA_VERSION)},
         )
+
+
+def check_version(conn: Connection) -> None:
+    """Raises :class:`SchemaVersionError` unless the database has no ferrotrack tables yet
+    or has this version of them."""
+    from sqlalchemy import inspect, select
+
+    present = set(inspect(conn).get_table_names())
+    if "schema_info" not in present:
+        ours = sorted(present & set(metadata.tables))
+        if ours:
+            raise SchemaVersionError(
+                f"the database has tables named as ferrotrack's ({', '.join(ours)}) but no "
+                "schema_info table: they are not ferrotrack's; give backend_configs.sql.url "
+                "another database"
+            )
+        return
+    found = conn.execute(select(schema_info.c.value).where(schema_info.c.key == "version")).scalar()
+    if found == str(SCHEMA_VERSION):
+        return
+    if found is not None and found.isdigit() and int(found) > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"the database holds ferrotrack's schema version {found}, newer than this "
+            f"ferrotrack's ({SCHEMA_VERSION}): upgrade ferrotrack-backends"
+        )
+    raise SchemaVersionError(
+        f"the database holds ferrotrack's schema version {found or '(none)'}, this ferrotrack "
+        f"writes version {SCHEMA_VERSION}: migrate it as docs/backends/sql.md says "
+        '("Schema versions": a few statements, or drop ferrotrack\'s tables and run '
+        "`ferrotrack sync RUN --backend sql` for each run, the store keeps everything)"
+    )
 
 
 def _with_width(width: int) -> MetaData:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection
 
-__all__ = ["dumps", "insert_new", "set_params", "set_tags", "upsert"]
+__all__ = ["claim", "dumps", "insert_new", "set_params", "set_tags", "upsert"]
 
 
 def _finite(value: Any) -> Any:
@@ -102,6 +102,33 @@ def _delete_keys(
     conn.execute(
         delete(table).where(or_(*(and_(*(table.c[k] == row[k] for k in keys)) for row in rows)))
     )
+
+
+def claim(conn: Connection, run_id: str, rank: int) -> int:
+    """Rows of ``rank`` the database holds (``delivered``), its row locked (created at 0
+    when missing) until ``conn``'s transaction ends.
+
+    ``metrics`` has no unique key to stop a second writer of the same rank (a sync beside
+    the live run): this lock does. A second writer waits here, then reads the first one's
+    committed count and skips or cuts what it covers.
+    """
+    from sqlalchemy import select
+
+    table = schema.delivered
+    key = {"run_id": run_id, "rank": rank}
+    stmt = _insert(conn, table)
+    if stmt is None:  # another database: lock what is there, insert what is not
+        query = select(table.c.rows).where(table.c.run_id == run_id, table.c.rank == rank)
+        have = conn.execute(query.with_for_update()).scalar()
+        if have is None:
+            conn.execute(table.insert(), [{**key, "rows": 0}])
+        return int(have or 0)
+    # An insert that meets the row updates it to itself: the row is locked either way, and
+    # a writer waiting on another's new row sees it once that one commits.
+    stmt = stmt.values(**key, rows=0).on_conflict_do_update(
+        index_elements=_keys(table), set_={"rows": table.c.rows}
+    )
+    return int(conn.execute(stmt.returning(table.c.rows)).scalar_one())
 
 
 def set_params(conn: Connection, run_id: str, params: Mapping[str, Any]) -> None:
