@@ -403,10 +403,9 @@ pub fn read_tensorboard<'py>(py: Python<'py>, paths: Vec<PathBuf>) -> PyResult<B
     let decoded = py.detach(|| -> std::io::Result<_> {
         let mut reader = ferrotrack_tb::Reader::new();
         for p in &paths {
-            let data = std::fs::read(p).map_err(|e| {
+            reader.read_path(p).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot read {}: {e}", p.display()))
             })?;
-            reader.read_file(&data);
         }
         Ok(reader.finish())
     });

@@ -4,9 +4,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::io::Read;
+use std::path::Path;
 
 use crate::hparams::{self, PluginData, SessionEnd, SessionStart};
-use crate::record::{records, Damage};
+use crate::record::{frame_at, records, Damage, Frame};
 use crate::time::nanos;
 use crate::wire::{fields, packed_varint, Field, WireError};
 
@@ -168,12 +170,10 @@ fn tensor(data: &[u8]) -> Result<Tensor<'_>, WireError> {
             (5, f) => t.float = t.float.or(first_fixed::<4>(f).map(|v| v as u32)),
             (6, f) => t.double = t.double.or(first_fixed::<8>(f)),
             // int_val (7), int64_val (10) and half_val (13, bits in an int32) are varints.
-            (7 | 10 | 13, f) => {
-                if t.int.is_none() {
-                    let mut all = Vec::new();
-                    packed_varint(f, &mut all)?;
-                    t.int = all.first().copied();
-                }
+            (7 | 10 | 13, f) if t.int.is_none() => {
+                let mut all = Vec::new();
+                packed_varint(f, &mut all)?;
+                t.int = all.first().copied();
             }
             (8, Field::Len(b)) => t.strings.push(b),
             _ => {}
@@ -257,24 +257,72 @@ impl Reader {
     pub fn read_file(&mut self, data: &[u8]) {
         let file = self.files;
         self.files += 1;
+        self.read_bytes_at(file, 0, data);
+    }
+
+    /// Reads the file at `path` in chunks (a few MiB of memory, however large the file),
+    /// exactly as [`read_file`](Self::read_file) would read its bytes.
+    pub fn read_path(&mut self, path: &Path) -> std::io::Result<()> {
+        const CHUNK: u64 = 8 << 20;
+        let mut f = std::fs::File::open(path)?;
+        let file = self.files;
+        self.files += 1;
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK as usize);
+        let mut base = 0u64; // the file offset of buf[0]
+        loop {
+            let got = f.by_ref().take(CHUNK).read_to_end(&mut buf)?;
+            let eof = (got as u64) < CHUNK;
+            let mut pos = 0;
+            while pos < buf.len() {
+                match frame_at(&buf, pos) {
+                    Frame::Good(body, next) => {
+                        self.event_at(file, base + pos as u64, body);
+                        pos = next;
+                    }
+                    Frame::Truncated(_) if !eof => break, // the rest comes with the next chunk
+                    _ => {
+                        // Damage: the rest of the file goes to the whole-bytes reader, which
+                        // reports it and scans for the next good record.
+                        let mut rest = buf.split_off(pos);
+                        f.read_to_end(&mut rest)?;
+                        self.read_bytes_at(file, base + pos as u64, &rest);
+                        return Ok(());
+                    }
+                }
+            }
+            if eof && pos == buf.len() {
+                return Ok(());
+            }
+            buf.drain(..pos);
+            base += pos as u64;
+        }
+    }
+
+    fn read_bytes_at(&mut self, file: usize, base: u64, data: &[u8]) {
         let mut recs = records(data);
         for (offset, event) in recs.by_ref() {
-            if let Err(e) = self.event(event) {
-                self.out.damage.push(FileDamage {
-                    file,
-                    damage: Damage {
-                        offset,
-                        what: format!("an event that does not decode ({e})"),
-                        skipped: 0,
-                    },
-                });
-            }
+            self.event_at(file, base + offset, event);
         }
-        self.out.damage.extend(
-            recs.damage
-                .into_iter()
-                .map(|damage| FileDamage { file, damage }),
-        );
+        self.out
+            .damage
+            .extend(recs.damage.into_iter().map(|mut damage| {
+                damage.offset += base;
+                FileDamage { file, damage }
+            }));
+    }
+
+    #[inline]
+    fn event_at(&mut self, file: usize, offset: u64, event: &[u8]) {
+        if let Err(e) = self.event(event) {
+            self.out.damage.push(FileDamage {
+                file,
+                damage: Damage {
+                    offset,
+                    what: format!("an event that does not decode ({e})"),
+                    skipped: 0,
+                },
+            });
+        }
     }
 
     /// Everything read.

@@ -66,13 +66,13 @@ pub fn records(data: &[u8]) -> Records<'_> {
 }
 
 /// What is at `pos`: a whole good record (its data and the offset after it) or why not.
-enum Frame<'a> {
+pub(crate) enum Frame<'a> {
     Good(&'a [u8], usize),
     Truncated(&'static str),
     Bad(&'static str),
 }
 
-fn frame_at(data: &[u8], pos: usize) -> Frame<'_> {
+pub(crate) fn frame_at(data: &[u8], pos: usize) -> Frame<'_> {
     let rest = &data[pos..];
     if rest.len() < 12 {
         return Frame::Truncated("a record header cut short");
