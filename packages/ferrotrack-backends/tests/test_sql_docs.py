@@ -69,3 +69,60 @@ def test_the_sql_examples_run(db_url: str, root: Path, monkeypatch: pytest.Monke
     assert len(last) == 3
     (child,) = [r for r in query(db_url, blocks[2].strip().rstrip(";")) if r[1] == "child"]
     assert child[:4] == ("demo", "child", "parent", "finished")
+
+
+def test_the_documented_migration_from_version_1_works(pg_url: str, tmp_path: Path) -> None:
+    """A version 1 database (metrics keyed by run_id, rank, row) refused, migrated with the
+    statements of the page, then written to; what it held stays once."""
+    from ferrotrack.backends.sql import SqlBackend
+    from ferrotrack.backends.sql.schema import SchemaVersionError
+    from ferrotrack.core.plugins.arrow import metrics_to_batch
+    from ferrotrack.core.plugins.metric import MetricData
+    from ferrotrack.core.records import RunInfo
+
+    def backend() -> SqlBackend:
+        b = SqlBackend()
+        b.initialize({"url": pg_url})
+        b.start()
+        b.open_run(RunInfo("exp", "a" * 32, "n", tmp_path / "e" / "r", started=0), {})
+        return b
+
+    def batch(first: int, n: int) -> object:
+        return metrics_to_batch(
+            [MetricData(name="x", value=float(i), step=i) for i in range(first, first + n)]
+        )
+
+    first = backend()
+    first.handle_rows(batch(0, 10), 0, 0, 10)
+    first.stop()
+    postgres_version_1 = [  # the version 1 schema of metrics, as it was written
+        "DROP INDEX metrics_run_rank_row",
+        'ALTER TABLE metrics ADD PRIMARY KEY (run_id, "rank", "row")',
+        "UPDATE schema_info SET value = '1' WHERE key = 'version'",
+    ]
+    for sql in postgres_version_1:
+        query_write(pg_url, sql)
+    with pytest.raises(SchemaVersionError, match="schema version 1"):
+        backend()
+    (block,) = re.findall(r"```\n(BEGIN;.*?COMMIT;\n)```", DOC.read_text(), re.S)
+    for sql in block.split(";"):
+        if sql.strip() and sql.strip() not in ("BEGIN", "COMMIT"):
+            query_write(pg_url, sql.strip())
+    again = backend()
+    again.handle_rows(batch(5, 10), 0, 5, 15)  # overlaps what is there: cut
+    again.stop()
+    got = query(pg_url, 'SELECT "row", step FROM metrics ORDER BY "row"')
+    assert got == [(i, i) for i in range(15)]
+    assert query(pg_url, "SELECT value FROM schema_info") == [("2",)]
+
+
+def query_write(url: str, sql: str) -> None:
+    """Runs one statement and commits it."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
