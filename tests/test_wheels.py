@@ -213,3 +213,66 @@ def test_backends_wheel_without_extras_pulls_nothing_heavy(wheel_dir: Path, tmp_
     assert declared <= set(listed), f"missing from plugins list: {declared - set(listed)}"
     for name in declared:
         assert listed[name]["package"] == "ferrotrack-backends", listed[name]
+    # Without its extra, a backend is listed as unavailable, and asking for it says what to
+    # install. jsonl needs nothing, and tensorboard's event files are written by the store's
+    # own native code (its extra brings TensorBoard, the viewer).
+    light = {"jsonl", "tensorboard"}
+    assert all(listed[name]["available"] for name in light & declared), listed
+    for name in declared - light:
+        assert listed[name]["available"] is False, listed[name]
+        assert listed[name]["install_hint"] == f"pip install ferrotrack-backends[{name}]"
+    probe = (
+        "import ferrotrack.core as ft, sys\n"
+        "try:\n"
+        "    ft.start_run(root=sys.argv[1], backends=['mlflow']).finish()\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    asked = _timed(
+        "start_run(backends=['mlflow']) without the extra",
+        [str(venv / "bin/python"), "-c", probe, str(tmp_path / "store")],
+        env=_clean_env(venv),
+        cwd=tmp_path,
+    )
+    assert asked.stdout.startswith("MissingDependencyError"), asked.stdout
+    assert "pip install ferrotrack-backends[mlflow]" in asked.stdout
+
+
+# What the full `mlflow` distribution adds over its client: the UI server (Flask, gunicorn),
+# pandas, scikit-learn, matplotlib. `mlflow-skinny` 3.x itself declares fastapi and uvicorn
+# (for its own serving pieces); that cannot be dropped by an extra, so it is allowed here.
+MLFLOW_SERVER_SIDE = {"mlflow", "flask", "gunicorn", "pandas", "scikit-learn", "matplotlib"}
+
+
+def test_the_mlflow_extra_pulls_the_client_not_the_server(wheel_dir: Path, tmp_path: Path) -> None:
+    """``ferrotrack-backends[mlflow]`` resolves to the MLflow client (``mlflow-skinny``), no
+    torch and none of the server side of the full ``mlflow`` distribution."""
+    report = tmp_path / "report.json"
+    _timed(
+        "pip install --dry-run ferrotrack-backends[mlflow]",
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--report",
+            str(report),
+            "--find-links",
+            str(wheel_dir),
+            "ferrotrack-backends[mlflow]",
+        ],
+        env=_clean_env(),
+        cwd=tmp_path,
+    )
+    names = {
+        item["metadata"]["name"].lower().replace("_", "-")
+        for item in json.loads(report.read_text())["install"]
+    }
+    assert {"ferrotrack-backends", "ferrotrack-core", "mlflow-skinny"} <= names
+    assert "torch" not in names
+    assert not names & MLFLOW_SERVER_SIDE, f"[mlflow] pulled {names & MLFLOW_SERVER_SIDE}"
+    assert not names & (HEAVY - {"mlflow-skinny"}), names & HEAVY
