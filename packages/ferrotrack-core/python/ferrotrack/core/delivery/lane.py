@@ -58,6 +58,9 @@ class LaneOptions:
     """Seconds a close waits for backends to catch up."""
     catch_up_retry: float = 0.5
     """Seconds between attempts to read points the store does not show yet."""
+    tail: bool = False
+    """Read every point from the store, none from memory: delivery in a process of its own
+    (:mod:`ferrotrack.core.delivery.remote`), which follows the store as the run writes it."""
 
 
 @dataclass
@@ -287,7 +290,7 @@ class Lane:
             return True
         if self.calls or self.pending_rows or self.inflight is not None:
             return False
-        if not (self.closing or self.state == "lagging"):
+        if not (self.closing or self.state == "lagging" or self.opt.tail):
             return True  # what it lacks comes with the next flushed batch
         return not self._behind_locked() or self.pull_after > time.monotonic()
 
@@ -347,7 +350,7 @@ class Lane:
         # next queued batch, a dropped queue (lagging), or the end (closing). Otherwise the
         # next flushed batch brings them.
         gap = queue is not None and bool(queue) and queue[0].first_row > cur
-        if not (gap or self.closing or self.state == "lagging"):
+        if not (gap or self.closing or self.state == "lagging" or self.opt.tail):
             return None
         return _Pull(rank, cap) if now >= self.pull_after else None
 

@@ -176,6 +176,12 @@ class Orchestrator:
             return
         self._call("set_status", status, needs=None, record={"status": status})
 
+    def expect(self, totals: Mapping[int, int]) -> None:
+        """The store holds (or will hold: ``END``) ``totals[rank]`` points: every backend
+        reads them from it, even those no batch was submitted for."""
+        for lane in self._lanes:
+            lane.expect(totals)
+
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Waits until every backend has nothing it can do now; ``False`` on timeout."""
         end = time.monotonic() + timeout

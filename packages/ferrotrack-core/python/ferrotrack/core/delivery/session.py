@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ferrotrack.core.delivery.feeder import Feeder
+from ferrotrack.core.delivery.lane import LaneOptions
 from ferrotrack.core.delivery.orchestrator import (
     Orchestrator,
     OrchestratorOptions,
     Route,
     run_info,
 )
+from ferrotrack.core.delivery.remote import RemoteOrchestrator, RemoteRoute, remote_route
 from ferrotrack.core.plugins.base import PluginBase
 from ferrotrack.core.plugins.collector import (
     CollectorPlugin,
@@ -63,12 +65,37 @@ def _config(settings: FerrotrackSettings, kind: str, spec: PluginSpec) -> dict[s
     return config
 
 
+def _options(settings: FerrotrackSettings, *, tail: bool) -> LaneOptions:
+    """Delivery options from the settings; a child that follows the store polls it about
+    as often as the run flushes."""
+    options = settings.orchestrator.model_dump(exclude={"process"})
+    if tail:
+        options["catch_up_retry"] = min(LaneOptions.catch_up_retry, settings.flush_interval)
+    return OrchestratorOptions(**options, tail=tail)
+
+
+def _remote_routes(
+    backends: Sequence[PluginBase], settings: FerrotrackSettings
+) -> list[RemoteRoute] | None:
+    """The backends as a child process builds them again, or ``None`` when one cannot be."""
+    from ferrotrack.core.settings import RouteRule
+
+    routes = []
+    for backend in backends:
+        rule = settings.routing.get(backend.name, RouteRule())
+        route = remote_route(backend, rule.include, rule.exclude)
+        if route is None:
+            return None
+        routes.append(route)
+    return routes
+
+
 @dataclass
 class PluginSession:
     """A run's plugin manager, delivery (orchestrator and feeder), collectors and frameworks."""
 
     manager: PluginManager
-    orchestrator: Orchestrator | None
+    orchestrator: Orchestrator | RemoteOrchestrator | None
     collectors: list[CollectorPlugin] = field(default_factory=list)
     frameworks: list[FrameworkPlugin] = field(default_factory=list)
     rank: int = 0
@@ -143,6 +170,8 @@ class PluginSession:
                 set_experiment(ActiveRunEmitter())
         rank = 0 if info.rank is None else info.rank
         session = cls(manager, None, gathered, captured, rank, owns_status=rank == 0)
+        if settings.orchestrator.process and not chain and wanted:
+            wanted = session._hand_over(wanted, settings, run_dir, info)
         try:
             started = manager.start_all()  # backends first, frameworks last
         except BaseException:
@@ -156,12 +185,13 @@ class PluginSession:
             else:
                 reason = manager.status().get(backend.name, {}).get("error", "did not start")
                 session.unavailable[backend.name] = str(reason)
-        if routes:
-            options = OrchestratorOptions(**settings.orchestrator.model_dump())
+        if isinstance(session.orchestrator, RemoteOrchestrator):
+            session.orchestrator.start()
+        elif routes:
             session.orchestrator = Orchestrator(
                 routes,
                 run_dir=run_dir,
-                options=options,
+                options=_options(settings, tail=False),
                 redact=settings.redact,
                 info=info,
                 ranks={rank},
@@ -171,11 +201,35 @@ class PluginSession:
                 session.orchestrator.set_status("running")
         return session
 
+    def _hand_over(
+        self,
+        backends: list[PluginBase],
+        settings: FerrotrackSettings,
+        run_dir: Path,
+        info: RunInfo,
+    ) -> list[PluginBase]:
+        """Gives the backends to a delivery process (they are started there, never here);
+        returns those this process keeps: all of them when one cannot be handed over."""
+        remote = _remote_routes(backends, settings)
+        if remote is None:
+            return backends
+        for backend in backends:
+            self.manager.release(backend)
+        self.orchestrator = RemoteOrchestrator(
+            remote,
+            run_dir=run_dir,
+            options=_options(settings, tail=True),
+            secrets=list(settings.secret_values()),
+            info=info,
+            rank=self.rank,
+        )
+        return []
+
     # ---- what the run sends (user's thread, never blocking) ---------------------------
 
     def attach(self, writer: MetricWriter) -> None:
         """Feeds the writer's flushed batches to the backends, from a thread of its own."""
-        if self.orchestrator is not None and self._feeder is None:
+        if isinstance(self.orchestrator, Orchestrator) and self._feeder is None:
             self._feeder = Feeder(writer, self, self.rank)
 
     def submit(self, rank: int, first_row: int, batch: pa.RecordBatch) -> None:
