@@ -2,8 +2,9 @@
 
 Run it with ``./just demo``. It logs several runs of a fake training loop (over a million
 points in a few seconds, with a checkpoint event every 25,000 steps), prints what was
-stored and the ``ferrotrack runs list`` table, logs one more run mirrored to JSON lines by
-the ``jsonl`` backend, then shows the events and the best run.
+stored and the ``ferrotrack runs list`` table, logs one more run mirrored to JSON lines,
+TensorBoard event files and SQLite (ferrotrack-backends), imports the event files back
+with ``ferrotrack import tensorboard``, then shows the events and the best run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 import ferrotrack.core as ft
+from ferrotrack.core.delivery.health import backend_health
+from ferrotrack.core.settings import FerrotrackSettings
 
 ROOT = Path("ferrotrack-runs")
 EXPERIMENT = "demo-sweep"
@@ -52,9 +56,15 @@ def train(lr: float, batch_size: int, seed: int) -> ft.Run:
 
 
 def mirrored_run() -> None:
-    """One more run with a mirror attached: the ``jsonl`` backend (ferrotrack-backends)
-    gets every point from the store's flushes on its own thread, never in the loop."""
-    with ft.start_run("mirrored", experiment=EXPERIMENT, root=ROOT, backends=["jsonl"]) as run:
+    """One more run mirrored three ways (ferrotrack-backends): JSON lines, TensorBoard event
+    files and a SQLite database. The mirrors work in a delivery process of their own, which
+    follows the store, never in the loop; then the event files are imported back."""
+    settings = FerrotrackSettings(root=ROOT, orchestrator={"process": True})
+    mirrors = ["jsonl", "tensorboard", "sql"]
+    with ft.start_run(
+        "mirrored", experiment=EXPERIMENT, settings=settings, backends=mirrors
+    ) as run:
+        run.log_params({"optim": {"lr": 3e-3}})
         for step in range(10_000):
             run.log("train/loss", 1.0 / (step + 1), step)
         run.log_event("checkpoint", name="final", step=step)
@@ -67,7 +77,28 @@ def mirrored_run() -> None:
             order[-1] = f"{int(order[-1].split()[0]) + 1} points"
         else:
             order.append("1 points" if kind == "point" else kind)
-    print(f"\nthe jsonl mirror of run {run.name!r} ({mirror.name}): {' -> '.join(order)}")
+    print(f"\nrun {run.name!r} mirrored by jsonl ({mirror.name}): {' -> '.join(order)}")
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logdir = run.run_dir / "tensorboard"
+    events = EventAccumulator(str(logdir), size_guidance={"scalars": 0})
+    events.Reload()
+    scalars = events.Scalars("train/loss")
+    print(f"  tensorboard: {len(scalars):,} scalars read by TensorBoard's own EventAccumulator")
+    db = sqlite3.connect(ROOT / "ferrotrack.sqlite")
+    (count,) = db.execute("SELECT COUNT(*) FROM metrics WHERE run_id = ?", [run.run_id]).fetchone()
+    print(f"  sql: {count:,} rows in {ROOT / 'ferrotrack.sqlite'}, table metrics")
+    db.close()
+    for name, health in backend_health(run.run_dir).items():
+        print(
+            f"  {name}: {health['state']}, {health['rows']:,}/{health['total']:,} points delivered"
+        )
+    print(f"\n$ ferrotrack import tensorboard {logdir} --experiment demo-imported")
+    cli = [sys.executable, "-m", "ferrotrack.core.cli", "--root", str(ROOT)]
+    subprocess.run(
+        [*cli, "import", "tensorboard", str(logdir), "--experiment", "demo-imported"], check=True
+    )
 
 
 def folder_bytes(path: Path) -> int:
@@ -76,6 +107,8 @@ def folder_bytes(path: Path) -> int:
 
 def main() -> None:
     shutil.rmtree(ROOT / f"experiment={EXPERIMENT}", ignore_errors=True)
+    shutil.rmtree(ROOT / "experiment=demo-imported", ignore_errors=True)
+    (ROOT / "ferrotrack.sqlite").unlink(missing_ok=True)
     grid = [(lr, bs) for lr in (1e-3, 3e-3, 1e-2) for bs in (32, 128)]
     t0 = time.perf_counter()
     runs = [train(lr, bs, seed) for seed, (lr, bs) in enumerate(grid)]
