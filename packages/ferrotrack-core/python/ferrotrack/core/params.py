@@ -73,13 +73,14 @@ def merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"optim": {"lr": 0.1}}`` -> ``{"optim.lr": 0.1}``; lists stay values."""
+def flatten(params: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """``{"optim": {"lr": 0.1}}`` -> ``{"optim.lr": 0.1}``; lists stay values. ``sep``
+    joins the levels (a tracker with other conventions: ClearML's ``/``)."""
     out: dict[str, Any] = {}
     for k, v in params.items():
         key = f"{prefix}{k}"
         if isinstance(v, Mapping) and v:
-            out.update(flatten(v, f"{key}."))
+            out.update(flatten(v, f"{key}{sep}", sep))
         else:
             out[key] = v
     return out

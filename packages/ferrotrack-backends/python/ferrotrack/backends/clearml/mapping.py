@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ferrotrack.core.params import flatten
+
 __all__ = ["SECTION", "flat_params", "scalar_name", "scalar_names", "tags_after"]
 
 SECTION = "General"
@@ -32,13 +34,9 @@ def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"General/lr": 0.1, "General/model/depth": 3}`` from nested params; a value that
     is not a number, text, bool or None is given as its ``str`` (ClearML keeps text)."""
     out: dict[str, Any] = {}
-    for key, value in params.items():
-        path = f"{prefix}/{key}" if prefix else str(key)
-        if isinstance(value, Mapping) and value:
-            out.update(flat_params(value, path))
-        else:
-            plain = value is None or isinstance(value, (str, int, float, bool))
-            out[f"{SECTION}/{path}"] = value if plain else str(value)
+    for path, value in flatten(params, f"{prefix}/" if prefix else "", sep="/").items():
+        plain = value is None or isinstance(value, (str, int, float, bool))
+        out[f"{SECTION}/{path}"] = value if plain else str(value)
     return out
 
 

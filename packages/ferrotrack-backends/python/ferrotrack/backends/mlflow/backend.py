@@ -31,13 +31,13 @@ from ferrotrack.backends.mlflow.convert import (
     STATUSES,
     bad_name,
     chunks,
-    flatten_params,
     param_text,
     point_columns,
     request_plan,
 )
 from ferrotrack.backends.mlflow.errors import MlflowUnavailableError, Scrubber, public_uri
 from ferrotrack.core.errors import PermanentBackendError
+from ferrotrack.core.params import flatten
 from ferrotrack.core.plugins import BackendPlugin, PluginMetadata, PluginType
 from ferrotrack.core.plugins.imports import require
 
@@ -316,7 +316,7 @@ class MlflowBackend(BackendPlugin):
         from mlflow.entities import Param
 
         new: dict[str, str] = {}
-        for key, raw in flatten_params(params).items():
+        for key, raw in flatten(params).items():
             value = param_text(raw)
             why = bad_name(key)
             if why is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ferrotrack.core.plugins.arrow import name_codes
@@ -22,7 +22,6 @@ __all__ = [
     "STATUSES",
     "bad_name",
     "chunks",
-    "flatten_params",
     "param_text",
     "point_columns",
     "request_plan",
@@ -67,18 +66,6 @@ def bad_name(name: str) -> str | None:
     if norm != name or norm == "." or norm.startswith(("..", "/")):
         return f"MLflow refuses names that resolve as paths to another name ({norm!r})"
     return None
-
-
-def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"optim": {"lr": 0.1}}`` -> ``{"optim.lr": 0.1}`` (MLflow params are flat)."""
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten_params(value, f"{path}."))
-        else:
-            out[path] = value
-    return out
 
 
 def param_text(value: Any) -> str:
