@@ -28,7 +28,7 @@ __all__ = ["sync"]
 )
 def sync(run: str, backend_name: str, root: Path | None, overrides: tuple[str, ...]) -> None:
     """Send the points of RUN (a run folder or id) the backend has not received yet."""
-    from ferrotrack.core.delivery.orchestrator import OrchestratorOptions
+    from ferrotrack.core.delivery.orchestrator import delivery_options
     from ferrotrack.core.delivery.replay import sync_run
     from ferrotrack.core.errors import FerrotrackError
     from ferrotrack.core.plugins.backend import BackendPlugin
@@ -58,7 +58,7 @@ def sync(run: str, backend_name: str, root: Path | None, overrides: tuple[str, .
                 backend,
                 include=rule.include,
                 exclude=rule.exclude,
-                options=OrchestratorOptions(**settings.orchestrator.model_dump()),
+                options=delivery_options(settings),
             )
     except FerrotrackError as exc:
         raise click.ClickException(settings.redact(str(exc))) from None

@@ -25,9 +25,26 @@ from ferrotrack.core.records import RunEvent, RunInfo
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["BatchSink", "Orchestrator", "OrchestratorOptions", "Route", "run_info"]
+    from ferrotrack.core.settings import FerrotrackSettings
+
+__all__ = [
+    "BatchSink",
+    "Orchestrator",
+    "OrchestratorOptions",
+    "Route",
+    "delivery_options",
+    "run_info",
+]
 
 OrchestratorOptions = LaneOptions
+
+
+def delivery_options(settings: FerrotrackSettings) -> LaneOptions:
+    """The settings' ``orchestrator`` table as lane options (``process`` is not one: it
+    says where the lanes run)."""
+    return LaneOptions(**settings.orchestrator.model_dump(exclude={"process"}))
+
+
 """The knobs of delivery (one set for every lane of an orchestrator)."""
 
 

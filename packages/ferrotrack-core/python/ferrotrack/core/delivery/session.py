@@ -13,6 +13,7 @@ Every method is called from the user's thread and never waits on a backend, exce
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,8 @@ from ferrotrack.core.delivery.feeder import Feeder
 from ferrotrack.core.delivery.lane import LaneOptions
 from ferrotrack.core.delivery.orchestrator import (
     Orchestrator,
-    OrchestratorOptions,
     Route,
+    delivery_options,
     run_info,
 )
 from ferrotrack.core.delivery.remote import RemoteOrchestrator, RemoteRoute, remote_route
@@ -68,10 +69,11 @@ def _config(settings: FerrotrackSettings, kind: str, spec: PluginSpec) -> dict[s
 def _options(settings: FerrotrackSettings, *, tail: bool) -> LaneOptions:
     """Delivery options from the settings; a child that follows the store polls it about
     as often as the run flushes."""
-    options = settings.orchestrator.model_dump(exclude={"process"})
+    options = delivery_options(settings)
     if tail:
-        options["catch_up_retry"] = min(LaneOptions.catch_up_retry, settings.flush_interval)
-    return OrchestratorOptions(**options, tail=tail)
+        retry = min(options.catch_up_retry, settings.flush_interval)
+        options = dataclasses.replace(options, catch_up_retry=retry, tail=True)
+    return options
 
 
 def _remote_routes(
