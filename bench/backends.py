@@ -58,19 +58,19 @@ def _fill(value: Any, tmp: Path) -> Any:
     return value.format(tmp=tmp) if isinstance(value, str) else value
 
 
-def settings(root: Path, drain: float, *, process: bool = False) -> FerrotrackSettings:
-    orchestrator = {"drain_timeout": drain, "process": process}
+def settings(root: Path, drain: float) -> FerrotrackSettings:
+    orchestrator = {"drain_timeout": drain}
     return FerrotrackSettings(root=root, flush_interval=0.1, orchestrator=orchestrator)
 
 
 # ---- 1. what a mirror costs the loop ---------------------------------------------------
 
 
-def loop_ns(root: Path, backend: BackendPlugin | None, n: int, *, process: bool = False) -> float:
-    """ns per ``run.log`` call over ``n`` calls, the mirror working beside the loop (in this
-    process, or in a delivery process); the drain at the end is not counted (section 4)."""
+def loop_ns(root: Path, backend: BackendPlugin | None, n: int) -> float:
+    """ns per ``run.log`` call over ``n`` calls, the mirror working beside the loop; the
+    drain at the end is not counted (section 4 times it)."""
     backends = [backend] if backend is not None else []
-    config = settings(root, 2.0, process=process)
+    config = settings(root, 2.0)
     with ft.start_run(experiment="bench", settings=config, backends=backends) as run:
         log = run.log
         t0 = time.perf_counter()
@@ -83,25 +83,19 @@ def loop_ns(root: Path, backend: BackendPlugin | None, n: int, *, process: bool 
 def overhead_table(tmp: Path, factories: dict[str, Factory], n: int, repeat: int) -> str:
     rows = []
     for name, make in factories.items():
-        base, thread, process = [], [], []
-        for _ in range(repeat):  # interleaved, so drift hits all alike
+        base, ours = [], []
+        for _ in range(repeat):  # interleaved, so drift hits both alike
             base.append(loop_ns(tmp / "store", None, n))
-            thread.append(loop_ns(tmp / "store", make(tmp), n))
-            process.append(loop_ns(tmp / "store", make(tmp), n, process=True))
-        b, th, pr = (statistics.median(x) for x in (base, thread, process))
-        rows.append(
-            f"| {name} | {b:.0f} | {th:.0f} | {th / b:.2f}× | {pr:.0f} | {pr / b:.2f}× | "
-            f"{verdict(pr / b <= 1.10)} |"
-        )
+            ours.append(loop_ns(tmp / "store", make(tmp), n))
+        b, o = statistics.median(base), statistics.median(ours)
+        rows.append(f"| {name} | {b:.0f} | {o:.0f} | {o / b:.2f}× | {verdict(o / b <= 1.10)} |")
         print(rows[-1], flush=True)
     return (
         f"`Run.log` per call over {n:,} calls, median of {repeat} runs, each interleaved with a "
-        "run without a backend (flush every 0.1 s, so the mirror works during the loop). "
-        "*thread*: delivery on threads of the run's process (the default); *process*: "
-        "`orchestrator.process = true`, delivery in a process of its own that follows the "
-        "store, so the backend's Python work does not take the loop's GIL:\n\n"
-        "| backend | no backend (ns) | thread (ns) | ratio | process (ns) | ratio | "
-        "≤ 1.10× (process) |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+        "run without a backend (flush every 0.1 s, so the mirror works during the loop; the "
+        "drain after the loop is not counted):\n\n"
+        "| backend | no backend (ns) | with it (ns) | ratio | ≤ 1.10× |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
     )
 
 

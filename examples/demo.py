@@ -24,7 +24,6 @@ import numpy as np
 
 import ferrotrack.core as ft
 from ferrotrack.core.delivery.health import backend_health
-from ferrotrack.core.settings import FerrotrackSettings
 
 ROOT = Path("ferrotrack-runs")
 EXPERIMENT = "demo-sweep"
@@ -57,13 +56,10 @@ def train(lr: float, batch_size: int, seed: int) -> ft.Run:
 
 def mirrored_run() -> None:
     """One more run mirrored three ways (ferrotrack-backends): JSON lines, TensorBoard event
-    files and a SQLite database. The mirrors work in a delivery process of their own, which
-    follows the store, never in the loop; then the event files are imported back."""
-    settings = FerrotrackSettings(root=ROOT, orchestrator={"process": True})
+    files and a SQLite database. Each mirror works on a thread of its own, fed the store's
+    flushed batches, never in the loop; then the event files are imported back."""
     mirrors = ["jsonl", "tensorboard", "sql"]
-    with ft.start_run(
-        "mirrored", experiment=EXPERIMENT, settings=settings, backends=mirrors
-    ) as run:
+    with ft.start_run("mirrored", experiment=EXPERIMENT, root=ROOT, backends=mirrors) as run:
         run.log_params({"optim": {"lr": 3e-3}})
         for step in range(10_000):
             run.log("train/loss", 1.0 / (step + 1), step)

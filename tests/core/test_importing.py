@@ -142,3 +142,25 @@ def test_bad_input_names_what_was_wrong(root: Path) -> None:
         import_runs([ImportedRun("s:y", "imp", "r", bad)])
     with pytest.raises(InvalidArgumentError, match="experiment"):
         import_runs([ImportedRun("s:z", "a/b", "r")])
+
+
+def test_a_source_imported_before_keeps_its_run_even_if_its_start_moves(root: Path) -> None:
+    first = ImportedRun("tool:moved", "imp", "r", table([("a", 0, T0, 1.0)]), started=T0)
+    [a] = import_runs([first])
+    earlier = ImportedRun("tool:moved", "imp", "r", table([("a", 0, T0, 1.0)]), started=T0 - 10**12)
+    [b] = import_runs([earlier])
+    assert (b.run_id, b.created) == (a.run_id, False)
+    assert ft.runs(experiment="imp").height == 1
+
+
+def test_null_names_are_refused(root: Path) -> None:
+    bad = pa.table(
+        {
+            "name": pa.array([None], pa.string()),
+            "step": pa.array([0], pa.int64()),
+            "timestamp": pa.array([T0], pa.int64()),
+            "value": pa.array([1.0]),
+        }
+    )
+    with pytest.raises(InvalidArgumentError, match="'name' has 1 nulls"):
+        import_runs([ImportedRun("s:null", "imp", "r", bad)])

@@ -95,9 +95,12 @@ def import_runs(
 
     base = tracking_defaults(root=root).root
     known: dict[str, str] = {}
+    seen: dict[str, dict[str, str]] = {}  # experiment -> {source: run id} imported before
     results: list[ImportResult] = []
     for run in runs:
-        result = _import_one(run, base, known)
+        if run.experiment not in seen:
+            seen[run.experiment] = _imported_sources(base, run.experiment)
+        result = _import_one(run, base, known, seen[run.experiment])
         known[run.source] = result.run_id
         results.append(result)
         if progress is not None:
@@ -105,9 +108,13 @@ def import_runs(
     return results
 
 
-def _import_one(run: ImportedRun, base: Path, known: dict[str, str]) -> ImportResult:
+def _import_one(
+    run: ImportedRun, base: Path, known: dict[str, str], before: dict[str, str]
+) -> ImportResult:
     _check(run)
-    rid = imported_run_id(run.source, run.started)
+    # An earlier import of the source keeps its id, even if the reader now derives another
+    # start time (a TensorBoard folder that gained an older file).
+    rid = before.get(run.source) or imported_run_id(run.source, run.started)
     rdir = layout.run_dir(base, run.experiment, rid)
     meta = read_json(rdir / "run.json")
     done = meta.get("imported") or {}
@@ -124,9 +131,8 @@ def _import_one(run: ImportedRun, base: Path, known: dict[str, str]) -> ImportRe
     params = normalize(dict(run.params), f"import of {run.source}: params")
     if params:
         update_file(rdir, params, sync=True)
-    parent = known.get(run.parent_source) if run.parent_source else None
-    if run.parent_source and parent is None:
-        parent = _find_imported(base, run.experiment, run.parent_source)
+    parent_source = run.parent_source or ""
+    parent = known.get(parent_source) or before.get(parent_source)
     meta = {
         "format_version": _native.FORMAT_VERSION,
         "run_id": rid,
@@ -182,6 +188,10 @@ def _write_points(rdir: Path, points: Any) -> int:
         )
     if table.num_rows == 0:
         return 0
+    if table.column("name").null_count:
+        raise InvalidArgumentError(
+            f"import: column 'name' has {table.column('name').null_count} nulls"
+        )
     names = pc.dictionary_encode(table.column("name")).combine_chunks()
     order = pc.sort_indices(names.indices)  # stable: each metric keeps its order
     codes = names.indices.take(order).to_numpy(zero_copy_only=False)
@@ -217,11 +227,12 @@ def _run_bounds(codes: Any) -> list[tuple[int, int]]:
     return list(zip(starts, ends, strict=True))
 
 
-def _find_imported(base: Path, experiment: str, source: str) -> str | None:
-    """The run id of an earlier import of ``source`` in ``experiment``, if any."""
-    folder = layout.experiment_dir(base, experiment)
-    for meta_path in folder.glob("run=*/run.json"):
+def _imported_sources(base: Path, experiment: str) -> dict[str, str]:
+    """``{source: run id}`` of the runs imported into ``experiment`` before."""
+    found: dict[str, str] = {}
+    for meta_path in layout.experiment_dir(base, experiment).glob("run=*/run.json"):
         meta = read_json(meta_path)
-        if (meta.get("imported") or {}).get("source") == source:
-            return str(meta.get("run_id"))
-    return None
+        source = (meta.get("imported") or {}).get("source")
+        if isinstance(source, str):
+            found[source] = str(meta.get("run_id"))
+    return found

@@ -59,6 +59,7 @@ def sync(run: str, backend_name: str, root: Path | None, overrides: tuple[str, .
                 include=rule.include,
                 exclude=rule.exclude,
                 options=delivery_options(settings),
+                redact=settings.redact,
             )
     except FerrotrackError as exc:
         raise click.ClickException(settings.redact(str(exc))) from None

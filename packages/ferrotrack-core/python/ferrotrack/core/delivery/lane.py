@@ -58,9 +58,6 @@ class LaneOptions:
     """Seconds a close waits for backends to catch up."""
     catch_up_retry: float = 0.5
     """Seconds between attempts to read points the store does not show yet."""
-    tail: bool = False
-    """Read every point from the store, none from memory: delivery in a process of its own
-    (:mod:`ferrotrack.core.delivery.remote`), which follows the store as the run writes it."""
 
 
 @dataclass
@@ -290,7 +287,7 @@ class Lane:
             return True
         if self.calls or self.pending_rows or self.inflight is not None:
             return False
-        if not (self.closing or self.state == "lagging" or self.opt.tail):
+        if not (self.closing or self.state == "lagging"):
             return True  # what it lacks comes with the next flushed batch
         return not self._behind_locked() or self.pull_after > time.monotonic()
 
@@ -350,7 +347,7 @@ class Lane:
         # next queued batch, a dropped queue (lagging), or the end (closing). Otherwise the
         # next flushed batch brings them.
         gap = queue is not None and bool(queue) and queue[0].first_row > cur
-        if not (gap or self.closing or self.state == "lagging" or self.opt.tail):
+        if not (gap or self.closing or self.state == "lagging"):
             return None
         return _Pull(rank, cap) if now >= self.pull_after else None
 
@@ -440,10 +437,13 @@ class Lane:
                 self.backend_state, sent = shared.state, shared.delivered
                 self._saved_state = copy.deepcopy(self.backend_state)
                 if own:
-                    backend.open_run(info, self.backend_state)
-                    # Saved before the lock goes: a rank opening next sees the remote run
-                    # this one chose, and a failure below does not forget it.
-                    self._save_shared({}, held=True)
+                    try:
+                        backend.open_run(info, self.backend_state)
+                    finally:
+                        # Saved before the lock goes, even when open_run failed after
+                        # creating its remote run: the next opening (a rank, a retry)
+                        # finds that run instead of making a second one.
+                        self._save_shared({}, held=True)
         tags = missing_tags(info.tags, sent.get("tags", {}))
         if own:  # it has info.tags; it learns of tags deleted since it last saw them
             tags = {k: v for k, v in tags.items() if v is None}
@@ -458,18 +458,17 @@ class Lane:
 
     def _skip_what_remote_has(self, remote: Mapping[int, int]) -> None:
         """Starts each rank where the backend says its remote side already is, when that
-        is past the cursor (a kill came between the remote commit and the cursor save)."""
-        moved: list[tuple[int, RankPosition]] = []
+        is past the cursor (a kill came between the remote commit and the cursor save).
+
+        Only in memory: a rank's cursor file is written by the process that delivers the
+        rank, when it next delivers points of it (a lane may hear of ranks it does not own).
+        """
         with self.cond:
             for rank, rows in remote.items():
                 if int(rows) > self.rows.get(rank, 0):
                     self.rows[rank] = int(rows)
                     self.high[rank] = max(self.high.get(rank, 0), int(rows))
-                    moved.append((rank, RankPosition(int(rows), self.events.get(rank, 0))))
-            if moved:
-                self.cond.notify_all()
-        for rank, position in moved:
-            self._save_rank(rank, position)
+            self.cond.notify_all()
 
     def _pull(self, rank: int, cap: int) -> _Prepared | None:
         assert self.run_dir is not None

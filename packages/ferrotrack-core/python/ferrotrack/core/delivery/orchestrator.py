@@ -37,15 +37,12 @@ __all__ = [
 ]
 
 OrchestratorOptions = LaneOptions
+"""The knobs of delivery (one set for every lane of an orchestrator)."""
 
 
 def delivery_options(settings: FerrotrackSettings) -> LaneOptions:
-    """The settings' ``orchestrator`` table as lane options (``process`` is not one: it
-    says where the lanes run)."""
-    return LaneOptions(**settings.orchestrator.model_dump(exclude={"process"}))
-
-
-"""The knobs of delivery (one set for every lane of an orchestrator)."""
+    """The settings' ``orchestrator`` table as lane options."""
+    return LaneOptions(**settings.orchestrator.model_dump())
 
 
 class BatchSink(Protocol):
@@ -192,12 +189,6 @@ class Orchestrator:
             self._final = status
             return
         self._call("set_status", status, needs=None, record={"status": status})
-
-    def expect(self, totals: Mapping[int, int]) -> None:
-        """The store holds (or will hold: ``END``) ``totals[rank]`` points: every backend
-        reads them from it, even those no batch was submitted for."""
-        for lane in self._lanes:
-            lane.expect(totals)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Waits until every backend has nothing it can do now; ``False`` on timeout."""

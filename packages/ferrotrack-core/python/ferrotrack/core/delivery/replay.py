@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,8 +76,12 @@ def replay(
     ranks: Collection[int] | None = None,
     send_params: bool = True,
     timeout: float | None = None,
+    redact: Callable[[str], str] | None = None,
 ) -> SyncReport:
     """Sends ``backend`` (initialized and started) what it lacks of ``run_dir``.
+
+    ``redact`` cleans error texts before they are logged or kept in ``state.json`` (the
+    settings' ``redact``, so that no secret reaches a file).
 
     ``ranks`` limits the ranks replayed (default: every rank no live process holds).
     Failures are retried with backoff; after ``max_failures`` in a row the report says
@@ -93,6 +97,7 @@ def replay(
         run_dir,
         opts,
         info=run_info(run_dir, rank=None),
+        redact=redact or (lambda text: text),
     )
     lane.drain(max(0.0, deadline - time.monotonic()))  # open_run: it may take params, tags
     done = lane.delivered()

@@ -13,21 +13,18 @@ Every method is called from the user's thread and never waits on a backend, exce
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ferrotrack.core.delivery.feeder import Feeder
-from ferrotrack.core.delivery.lane import LaneOptions
 from ferrotrack.core.delivery.orchestrator import (
     Orchestrator,
     Route,
     delivery_options,
     run_info,
 )
-from ferrotrack.core.delivery.remote import RemoteOrchestrator, RemoteRoute, remote_route
 from ferrotrack.core.plugins.base import PluginBase
 from ferrotrack.core.plugins.collector import (
     CollectorPlugin,
@@ -66,38 +63,12 @@ def _config(settings: FerrotrackSettings, kind: str, spec: PluginSpec) -> dict[s
     return config
 
 
-def _options(settings: FerrotrackSettings, *, tail: bool) -> LaneOptions:
-    """Delivery options from the settings; a child that follows the store polls it about
-    as often as the run flushes."""
-    options = delivery_options(settings)
-    if tail:
-        retry = min(options.catch_up_retry, settings.flush_interval)
-        options = dataclasses.replace(options, catch_up_retry=retry, tail=True)
-    return options
-
-
-def _remote_routes(
-    backends: Sequence[PluginBase], settings: FerrotrackSettings
-) -> list[RemoteRoute] | None:
-    """The backends as a child process builds them again, or ``None`` when one cannot be."""
-    from ferrotrack.core.settings import RouteRule
-
-    routes = []
-    for backend in backends:
-        rule = settings.routing.get(backend.name, RouteRule())
-        route = remote_route(backend, rule.include, rule.exclude)
-        if route is None:
-            return None
-        routes.append(route)
-    return routes
-
-
 @dataclass
 class PluginSession:
     """A run's plugin manager, delivery (orchestrator and feeder), collectors and frameworks."""
 
     manager: PluginManager
-    orchestrator: Orchestrator | RemoteOrchestrator | None
+    orchestrator: Orchestrator | None
     collectors: list[CollectorPlugin] = field(default_factory=list)
     frameworks: list[FrameworkPlugin] = field(default_factory=list)
     rank: int = 0
@@ -172,8 +143,6 @@ class PluginSession:
                 set_experiment(ActiveRunEmitter())
         rank = 0 if info.rank is None else info.rank
         session = cls(manager, None, gathered, captured, rank, owns_status=rank == 0)
-        if settings.orchestrator.process and not chain and wanted:
-            wanted = session._hand_over(wanted, settings, run_dir, info)
         try:
             started = manager.start_all()  # backends first, frameworks last
         except BaseException:
@@ -187,13 +156,11 @@ class PluginSession:
             else:
                 reason = manager.status().get(backend.name, {}).get("error", "did not start")
                 session.unavailable[backend.name] = str(reason)
-        if isinstance(session.orchestrator, RemoteOrchestrator):
-            session.orchestrator.start()
-        elif routes:
+        if routes:
             session.orchestrator = Orchestrator(
                 routes,
                 run_dir=run_dir,
-                options=_options(settings, tail=False),
+                options=delivery_options(settings),
                 redact=settings.redact,
                 info=info,
                 ranks={rank},
@@ -203,35 +170,11 @@ class PluginSession:
                 session.orchestrator.set_status("running")
         return session
 
-    def _hand_over(
-        self,
-        backends: list[PluginBase],
-        settings: FerrotrackSettings,
-        run_dir: Path,
-        info: RunInfo,
-    ) -> list[PluginBase]:
-        """Gives the backends to a delivery process (they are started there, never here);
-        returns those this process keeps: all of them when one cannot be handed over."""
-        remote = _remote_routes(backends, settings)
-        if remote is None:
-            return backends
-        for backend in backends:
-            self.manager.release(backend)
-        self.orchestrator = RemoteOrchestrator(
-            remote,
-            run_dir=run_dir,
-            options=_options(settings, tail=True),
-            secrets=list(settings.secret_values()),
-            info=info,
-            rank=self.rank,
-        )
-        return []
-
     # ---- what the run sends (user's thread, never blocking) ---------------------------
 
     def attach(self, writer: MetricWriter) -> None:
         """Feeds the writer's flushed batches to the backends, from a thread of its own."""
-        if isinstance(self.orchestrator, Orchestrator) and self._feeder is None:
+        if self.orchestrator is not None and self._feeder is None:
             self._feeder = Feeder(writer, self, self.rank)
 
     def submit(self, rank: int, first_row: int, batch: pa.RecordBatch) -> None:

@@ -281,10 +281,6 @@ class PluginManager:
     ) -> None:
         self.stop_all()
 
-    def release(self, plugin: PluginBase) -> None:
-        """Stops managing ``plugin`` (not started here: another process runs it)."""
-        self._active.remove(plugin)
-
     def replace(self, plugin: PluginBase, by: PluginBase) -> None:
         """Manages ``by`` in place of ``plugin`` (a wrapper that drives it), same position."""
         self._active[self._active.index(plugin)] = by

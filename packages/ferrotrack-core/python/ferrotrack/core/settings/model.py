@@ -55,10 +55,6 @@ class OrchestratorSettings(BaseModel):
     backoff_initial: float = Field(default=0.1, gt=0)
     backoff_max: float = Field(default=30.0, gt=0)
     drain_timeout: float = Field(default=30.0, ge=0)
-    process: bool = False
-    """Deliver from a process of its own, which follows the store, so that a backend's
-    Python work never takes the GIL from the training loop (``delivery/remote.py``).
-    Backends given as instances of classes defined in a function stay in the run's process."""
 
 
 def _wrap_secrets(value: Any, key: str = "") -> Any:
