@@ -120,6 +120,30 @@ def test_the_remote_run_open_run_chose_is_kept_when_a_later_step_fails(tmp_path:
     assert DeliveryCursor(run, "opener").load_shared().state == {"rid": "remote-0"}
 
 
+def test_a_remote_run_created_by_a_failed_open_run_is_found_by_the_retry(tmp_path: Path) -> None:
+    """open_run made its remote run, stored its id, then failed (a server hiccup while
+    writing params): the retry of the opening sees the id, so no second remote run."""
+    run = tmp_path / "run=r6"
+    write_meta(run, status="finished")
+    write_points(run, [("a", 0, 1.0)])
+
+    class Flaky(Journal):
+        label = "flaky"
+        created = 0
+
+        def open_run(self, info: RunInfo, state: dict[str, Any]) -> None:
+            if "rid" not in state:
+                state["rid"] = f"remote-{self.created}"
+                self.created += 1
+                raise ConnectionError("hiccup after the remote run was made")
+            super().open_run(info, state)
+
+    flaky = Flaky()
+    assert replay(run, flaky, options=FAST).ok
+    assert flaky.created == 1
+    assert DeliveryCursor(run, "flaky").load_shared().state == {"rid": "remote-0"}
+
+
 def test_health_shows_a_degraded_mirror_until_a_sync_fills_it(tmp_path: Path) -> None:
     run = tmp_path / "run=r4"
     write_meta(run, status="finished")
