@@ -1,8 +1,7 @@
 //! TensorBoard event files from Python: whole Arrow batches in, whole files out, encoded
 //! and decoded by `ferrotrack-tb` with the GIL released.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,24 +16,22 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use pyo3_arrow::{PyRecordBatch, PyTable};
 
+use ferrotrack_tb::append::reason;
 use ferrotrack_tb::hparams::{Experiment, HValue, PluginData, SessionEnd, SessionStart, Status};
 use ferrotrack_tb::time::seconds;
-use ferrotrack_tb::{Encoder, ScalarKind};
+use ferrotrack_tb::{AppendError, Appender, Encoder, ScalarKind};
 
 use crate::errors::bad_argument;
 
 /// One event file being appended to. Each write is one `write` of whole records; one
 /// that fails part way is cut back to where it began (so a retry writes each event once)
-/// and its tags' metadata is written again with the retry.
+/// and its tags' metadata is written again with the retry. One that cannot be cut back
+/// poisons the file: later writes raise OSError (the backend's next opening starts a
+/// new event file).
 #[pyclass(frozen, module = "ferrotrack.core._native")]
 pub struct TensorboardFile {
     path: PathBuf,
-    inner: Mutex<Option<Open>>,
-}
-
-struct Open {
-    file: File,
-    encoder: Encoder,
+    inner: Mutex<Option<Appender>>,
 }
 
 /// A hyperparameter value from Python: bool, int or float (numbers), or str.
@@ -180,53 +177,31 @@ fn columns(batch: &RecordBatch) -> Result<Columns<'_>, String> {
 }
 
 impl TensorboardFile {
-    /// Encodes with `f` and appends the bytes in one write, all or nothing.
+    /// Encodes with `f` and appends the bytes in one write, all or nothing (see
+    /// [`Appender`]); a file whose failed write could not be cut back refuses further
+    /// writes with an OSError that says so.
     fn append(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut Encoder, &mut Vec<u8>) -> Result<(), String> + Send,
     ) -> PyResult<usize> {
         let path = &self.path;
-        let outcome = py.detach(|| {
-            let mut guard = self.inner.lock();
-            let Some(open) = guard.as_mut() else {
-                return Err(Err(format!("{} is closed", path.display())));
-            };
-            let mut out = Vec::new();
-            open.encoder.mark();
-            if let Err(e) = f(&mut open.encoder, &mut out) {
-                open.encoder.undo();
-                return Err(Err(e));
-            }
-            let start = open.file.metadata().map_err(Ok)?.len();
-            if let Err(e) = open.file.write_all(&out) {
-                open.encoder.undo();
-                // Cut back what got written (no other writer appends to this file).
-                let _ = open.file.set_len(start);
-                return Err(Ok(e));
-            }
-            Ok(out.len())
+        let outcome = py.detach(|| match self.inner.lock().as_mut() {
+            Some(open) => open.append(f),
+            None => Err(AppendError::Encode(format!("{} is closed", path.display()))),
         });
-        outcome.map_err(|e| match e {
-            Ok(io) => {
-                let reason = io.to_string();
-                let reason = reason
-                    .split(" (os error")
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                match io.raw_os_error() {
-                    Some(n) => pyo3::exceptions::PyOSError::new_err((
-                        n,
-                        format!("cannot append to {}: {reason}", path.display()),
-                    )),
-                    None => pyo3::exceptions::PyOSError::new_err(format!(
-                        "cannot append to {}: {reason}",
-                        path.display()
-                    )),
-                }
+        let os_error = |errno: Option<i32>, why: String| {
+            let msg = format!("cannot append to {}: {why}", path.display());
+            match errno {
+                Some(n) => pyo3::exceptions::PyOSError::new_err((n, msg)),
+                None => pyo3::exceptions::PyOSError::new_err(msg),
             }
-            Err(msg) => bad_argument(py, format!("tensorboard: {msg}")),
+        };
+        outcome.map_err(|e| match e {
+            AppendError::Io(io) => os_error(io.raw_os_error(), reason(&io)),
+            AppendError::CutBack { write, why } => os_error(write.raw_os_error(), why),
+            AppendError::Poisoned { errno, why } => os_error(errno, why),
+            AppendError::Encode(msg) => bad_argument(py, format!("tensorboard: {msg}")),
         })
     }
 }
@@ -249,15 +224,12 @@ impl TensorboardFile {
             .map_err(PyErr::from)?;
         let this = TensorboardFile {
             path,
-            inner: Mutex::new(Some(Open {
-                file,
-                encoder: Encoder::new(kind),
-            })),
+            inner: Mutex::new(Some(Appender::new(file, Encoder::new(kind)))),
         };
         let empty = {
             let guard = this.inner.lock();
             let open = guard.as_ref().expect("just opened");
-            open.file.metadata().map_err(PyErr::from)?.len() == 0
+            open.file().metadata().map_err(PyErr::from)?.len() == 0
         };
         if empty {
             this.append(py, |enc, out| {
@@ -357,7 +329,7 @@ impl TensorboardFile {
     /// fsyncs the file.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| match self.inner.lock().as_ref() {
-            Some(open) => open.file.sync_data(),
+            Some(open) => open.file().sync_data(),
             None => Ok(()),
         })
         .map_err(PyErr::from)
@@ -380,7 +352,7 @@ impl TensorboardFile {
         self.inner
             .lock()
             .as_ref()
-            .is_some_and(|o| o.encoder.kind() == ScalarKind::Float64)
+            .is_some_and(|o| o.encoder().kind() == ScalarKind::Float64)
     }
 }
 
