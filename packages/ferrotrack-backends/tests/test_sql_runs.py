@@ -288,6 +288,46 @@ def test_resume_and_syncs_add_nothing_twice(
     assert query(db_url, "SELECT COUNT(*) FROM events") == [(1,)]
 
 
+def test_a_run_id_of_100_characters_is_mirrored_on_postgresql(
+    pg_url: str, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Core takes run ids of up to 128 characters; every ``run_id`` column holds them."""
+    monkeypatch.setenv(URL, pg_url)
+    run_id = "r" + "0123456789" * 9 + "abcdefghi"
+    assert len(run_id) == 100
+    with ft.start_run(
+        experiment="exp", run_id=run_id, params={"lr": 0.1}, tags={"t": "1"}, backends=["sql"]
+    ) as run:
+        for step in range(10):
+            run.log("x", float(step), step=step)
+        run.log_event("level_start", level="epoch", step=0)
+    assert run.run_id == run_id
+    assert query(pg_url, "SELECT status FROM runs WHERE id = :r", r=run_id) == [("finished",)]
+    assert same_points(points(pg_url, run_id), store_points(run.run_dir))
+    assert query(pg_url, "SELECT rows FROM delivered WHERE run_id = :r", r=run_id) == [(10,)]
+    for table in ("params", "tags", "events"):
+        count = query(pg_url, f"SELECT count(*) FROM {table} WHERE run_id = :r", r=run_id)
+        assert count == [(1,)], table
+
+
+def test_a_value_the_database_refuses_outside_points_is_permanent(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """An event kind wider than ``events.kind``: PostgreSQL's DataError would be refused
+    on every retry, so it is a PermanentBackendError (skipped and counted)."""
+    from ferrotrack.core.errors import PermanentBackendError
+    from ferrotrack.core.records import RunEvent
+
+    backend = open_backend(pg_url, tmp_path)
+    with pytest.raises(PermanentBackendError, match="value too long") as caught:
+        backend.log_event(RunEvent(kind="k" * 65, time=1))
+    assert "cannot write an event" in str(caught.value)
+    assert "retrying cannot help" in str(caught.value)
+    backend.log_event(RunEvent(kind="fine", time=1, seq=1))
+    backend.stop()
+    assert query(pg_url, "SELECT kind FROM events") == [("fine",)]
+
+
 def test_a_sync_of_a_run_logged_without_the_backend_writes_it_once(db_url: str, root: Path) -> None:
     with ft.start_run(experiment="exp", params={"lr": 0.1}, tags={"t": "1"}) as run:
         for step in range(1000):

@@ -154,7 +154,8 @@ class SqlBackend(BackendPlugin):
         table = schema.delivered
         rows = np.arange(start, start + batch.num_rows, dtype=np.int64)
         batch, rows, rejected = self._acceptable(batch, rows)
-        with self._guard(f"write points {start}..{end} of rank {rank}"), engine.begin() as conn:
+        action = f"write points {start}..{end} of rank {rank}"
+        with self._guard(action, points=True), engine.begin() as conn:
             have = writes.claim(conn, self._run_id, rank)
             if end <= have:
                 return  # a retry of a batch that went through: already there
@@ -288,7 +289,7 @@ class SqlBackend(BackendPlugin):
         return self._engine
 
     @contextmanager
-    def _guard(self, action: str, *, opening: bool = False) -> Iterator[None]:
+    def _guard(self, action: str, *, opening: bool = False, points: bool = False) -> Iterator[None]:
         """Turns a database failure into an error naming the backend, the database, the run
         and what to do (see :func:`~ferrotrack.backends.sql.errors.explain`)."""
         from sqlalchemy.exc import SQLAlchemyError
@@ -300,7 +301,12 @@ class SqlBackend(BackendPlugin):
         except (SQLAlchemyError, OSError) as exc:
             assert self._url is not None
             raise explain(
-                exc, url=self._url, run_id=self._run_id, action=action, opening=opening
+                exc,
+                url=self._url,
+                run_id=self._run_id,
+                action=action,
+                opening=opening,
+                points=points,
             ) from exc
 
     def _acceptable(self, batch: pa.RecordBatch, rows: Any) -> tuple[pa.RecordBatch, Any, str]:

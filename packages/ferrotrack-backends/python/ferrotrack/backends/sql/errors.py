@@ -53,15 +53,33 @@ def _reason(exc: BaseException) -> str:
     return reason[:500]
 
 
+DATA_HINT = (
+    "the database refused the value itself, so retrying cannot help: it is skipped (the "
+    "store keeps it); widen the column or fix the value, then run "
+    "`ferrotrack sync RUN --backend sql`"
+)
+
+
 def explain(
-    exc: BaseException, *, url: URL, run_id: str, action: str, opening: bool = False
+    exc: BaseException,
+    *,
+    url: URL,
+    run_id: str,
+    action: str,
+    opening: bool = False,
+    points: bool = False,
 ) -> Exception:
     """The error to raise for ``exc``, raised while doing ``action``.
 
     When ``opening`` (``open_run``), a refused password or a missing database is permanent:
     retrying cannot help, so delivery marks the backend degraded at once, with one warning.
-    Later, every failure is transient: skipping would lose points the cursor then counts.
+    A value the database refuses (``DataError``: too long, out of range; ``IntegrityError``)
+    in anything but points is permanent too: the same item would be refused forever.
+    For points every failure is transient: skipping would lose points the cursor then
+    counts (the backend checks their values before writing).
     """
+    from sqlalchemy.exc import DataError, IntegrityError
+
     reason = _reason(exc)
     password = url.password
     if password and len(str(password)) >= 3:
@@ -69,6 +87,8 @@ def explain(
     where = f"backend 'sql' ({safe_url(url)}) run {run_id or '?'}"
     if opening and _AUTH.search(reason):
         return PermanentBackendError(f"{where}: cannot {action}: {reason}; {AUTH_HINT}")
+    if not points and isinstance(exc, (DataError, IntegrityError)):
+        return PermanentBackendError(f"{where}: cannot {action}: {reason}; {DATA_HINT}")
     if opening and _NO_DATABASE.search(reason):
         return PermanentBackendError(f"{where}: cannot {action}: {reason}; {NO_DATABASE_HINT}")
     return SqlBackendError(f"{where}: cannot {action}: {reason}; {RETRY_HINT}")

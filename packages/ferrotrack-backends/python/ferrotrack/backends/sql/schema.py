@@ -68,8 +68,9 @@ class SchemaVersionError(PermanentBackendError):
     names that are not ferrotrack's): nothing is written there until it is migrated."""
 
 
-RUN_ID = 32
-"""A run id: a UUIDv7 as 32 lowercase hex digits."""
+RUN_ID = 128
+"""A run id: core's are UUIDv7s (32 hex digits), but a run id of your own may have up to
+128 characters (``[A-Za-z0-9][A-Za-z0-9_.-]{0,127}``); PostgreSQL refuses a longer value."""
 
 Json = JSON().with_variant(JSONB(), "postgresql")
 """JSON (``jsonb`` on PostgreSQL); Python's ``None`` is the JSON ``null``."""
