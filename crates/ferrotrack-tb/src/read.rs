@@ -104,6 +104,14 @@ enum Plugin {
     Other,
 }
 
+/// What one value of a summary holds, decoded before anything is kept.
+enum Item<'a> {
+    Point(&'a [u8], f64),
+    Text(&'a [u8], String),
+    HParams(PluginData),
+    Nothing,
+}
+
 /// Reads the files of one run in order (TensorBoard's order: by file name), keeping
 /// what each tag is across files.
 #[derive(Default)]
@@ -341,23 +349,55 @@ impl Reader {
             }
         }
         let wall_ns = nanos(wall);
+        // Decode and check every value of the summary before keeping anything: an event
+        // that fails part way yields no point and is not counted. `first` and `rest`
+        // allocate nothing for the usual summary of one value.
+        let mut metadata = Vec::new();
+        let (mut first, mut rest) = (None, Vec::new());
+        if let Some(summary) = summary {
+            for f in fields(summary) {
+                if let (1, Field::Len(value)) = f? {
+                    let item = self.value(value, &mut metadata)?;
+                    if first.is_none() {
+                        first = Some(item);
+                    } else {
+                        rest.push(item);
+                    }
+                }
+            }
+        }
+        for (tag, plugin) in metadata {
+            // TensorBoard keeps the first metadata of a tag.
+            self.plugins.entry(tag.to_vec()).or_insert(plugin);
+        }
+        for item in first.into_iter().chain(rest) {
+            self.keep(item, step, wall_ns);
+        }
         self.out.events += 1;
         let o = &mut self.out;
         o.first_wall_ns = Some(o.first_wall_ns.map_or(wall_ns, |w| w.min(wall_ns)));
         o.last_wall_ns = Some(o.last_wall_ns.map_or(wall_ns, |w| w.max(wall_ns)));
-        let Some(summary) = summary else {
-            return Ok(());
-        };
-        // Check the whole summary first: a point is taken only from a good event.
-        for f in fields(summary) {
-            if let (1, Field::Len(value)) = f? {
-                self.value(value, step, wall_ns)?;
-            }
-        }
         Ok(())
     }
 
-    fn value(&mut self, data: &[u8], step: i64, wall_ns: i64) -> Result<(), WireError> {
+    /// What `tag` holds: its first metadata, from the files read so far or else from
+    /// this event's `metadata` (not yet kept).
+    fn plugin(&self, tag: &[u8], metadata: &[(&[u8], Plugin)]) -> Option<Plugin> {
+        self.plugins.get(tag).copied().or_else(|| {
+            metadata
+                .iter()
+                .find(|(t, _)| *t == tag)
+                .map(|&(_, plugin)| plugin)
+        })
+    }
+
+    /// Decodes one value of a summary, keeping nothing; the metadata it carries for a
+    /// tag not yet described is added to `metadata`.
+    fn value<'a>(
+        &self,
+        data: &'a [u8],
+        metadata: &mut Vec<(&'a [u8], Plugin)>,
+    ) -> Result<Item<'a>, WireError> {
         let (mut tag, mut simple, mut tensor_bytes, mut meta) = (&[][..], None, None, None);
         for f in fields(data) {
             match f? {
@@ -369,8 +409,7 @@ impl Reader {
             }
         }
         if let Some(v) = simple {
-            self.point(tag, step, wall_ns, v);
-            return Ok(());
+            return Ok(Item::Point(tag, v));
         }
         let mut content = None;
         if let Some(meta) = meta {
@@ -384,20 +423,17 @@ impl Reader {
                             _ => {}
                         }
                     }
-                    // TensorBoard keeps the first metadata of a tag.
-                    self.plugins
-                        .entry(tag.to_vec())
-                        .or_insert_with(|| plugin_of(name));
+                    if self.plugin(tag, metadata).is_none() {
+                        metadata.push((tag, plugin_of(name)));
+                    }
                 }
             }
         }
-        let plugin = self.plugins.get(tag).copied().unwrap_or(Plugin::Other);
-        match plugin {
-            Plugin::Scalars => {
-                if let Some(v) = tensor(tensor_bytes.unwrap_or(&[]))?.scalar() {
-                    self.point(tag, step, wall_ns, v);
-                }
-            }
+        Ok(match self.plugin(tag, metadata).unwrap_or(Plugin::Other) {
+            Plugin::Scalars => match tensor(tensor_bytes.unwrap_or(&[]))?.scalar() {
+                Some(v) => Item::Point(tag, v),
+                None => Item::Nothing,
+            },
             Plugin::Text => {
                 let t = tensor(tensor_bytes.unwrap_or(&[]))?;
                 let text = t
@@ -406,30 +442,36 @@ impl Reader {
                     .map(|s| String::from_utf8_lossy(s))
                     .collect::<Vec<_>>()
                     .join("\n");
-                self.out.texts.push(Text {
-                    tag: String::from_utf8_lossy(tag).into_owned(),
-                    step,
-                    wall_ns,
-                    text,
-                });
+                Item::Text(tag, text)
             }
-            Plugin::HParams => {
-                if let Some(data) = content.map(PluginData::decode).transpose()?.flatten() {
-                    let o = &mut self.out;
-                    match data {
-                        PluginData::SessionStart(s) => {
-                            o.session_start.get_or_insert(s);
-                        }
-                        PluginData::SessionEnd(e) => o.session_end = Some(e),
-                        PluginData::Experiment(e) => {
-                            o.experiment.get_or_insert(e);
-                        }
-                    }
-                }
+            Plugin::HParams => match content.map(PluginData::decode).transpose()?.flatten() {
+                Some(data) => Item::HParams(data),
+                None => Item::Nothing,
+            },
+            Plugin::Other => Item::Nothing,
+        })
+    }
+
+    /// Keeps what one value of a good event holds.
+    fn keep(&mut self, item: Item<'_>, step: i64, wall_ns: i64) {
+        let o = &mut self.out;
+        match item {
+            Item::Point(tag, v) => self.point(tag, step, wall_ns, v),
+            Item::Text(tag, text) => o.texts.push(Text {
+                tag: String::from_utf8_lossy(tag).into_owned(),
+                step,
+                wall_ns,
+                text,
+            }),
+            Item::HParams(PluginData::SessionStart(s)) => {
+                o.session_start.get_or_insert(s);
             }
-            Plugin::Other => {}
+            Item::HParams(PluginData::SessionEnd(e)) => o.session_end = Some(e),
+            Item::HParams(PluginData::Experiment(e)) => {
+                o.experiment.get_or_insert(e);
+            }
+            Item::Nothing => {}
         }
-        Ok(())
     }
 
     #[inline]
@@ -461,4 +503,55 @@ pub fn read_files<'a>(files: impl IntoIterator<Item = &'a [u8]>) -> Decoded {
         r.read_file(f);
     }
     r.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::put_record;
+    use crate::wire::{put_bytes, put_double, put_float, put_int, put_message};
+
+    /// An event at `wall` seconds and `step` whose summary holds `values` (each a
+    /// Summary.Value message's bytes).
+    fn event(wall: f64, step: i64, values: &[Vec<u8>]) -> Vec<u8> {
+        let mut e = Vec::new();
+        put_double(&mut e, 1, wall);
+        put_int(&mut e, 2, step);
+        put_message(&mut e, 5, |s| {
+            for v in values {
+                put_bytes(s, 1, v);
+            }
+        });
+        e
+    }
+
+    fn simple(tag: &str, v: f32) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_bytes(&mut out, 1, tag.as_bytes());
+        put_float(&mut out, 2, v);
+        out
+    }
+
+    #[test]
+    fn an_event_whose_second_value_is_malformed_yields_nothing() {
+        // A tag, then a varint key with no varint after it.
+        let mut bad = Vec::new();
+        put_bytes(&mut bad, 1, b"b");
+        bad.push(0x10);
+        let mut file = Vec::new();
+        put_record(&mut file, &event(10.0, 1, &[simple("a", 1.0), bad]));
+        put_record(&mut file, &event(20.0, 2, &[simple("c", 2.0)]));
+        let d = read_files([file.as_slice()]);
+
+        assert_eq!(d.damage.len(), 1, "{:?}", d.damage);
+        assert_eq!(d.damage[0].damage.offset, 0);
+        assert!(d.damage[0].damage.what.contains("does not decode"));
+        // Only the good event's point, and only it counted.
+        assert_eq!(d.scalars.names, vec!["c".to_owned()]);
+        assert_eq!(d.scalars.values, vec![2.0]);
+        assert_eq!(d.scalars.steps, vec![2]);
+        assert_eq!(d.events, 1);
+        assert_eq!(d.first_wall_ns, Some(20_000_000_000));
+        assert_eq!(d.last_wall_ns, Some(20_000_000_000));
+    }
 }
