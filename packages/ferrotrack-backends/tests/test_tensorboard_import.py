@@ -140,6 +140,23 @@ def test_a_mirrored_run_comes_back_with_params_tags_status_and_times(root: Path)
     assert [v for _, v, _ in back["acc"]] == [as_float32(s / 300) for s in range(300)]
 
 
+@pytest.mark.parametrize("hparams", [True, False])
+def test_a_crashed_run_comes_back_failed(tmp_path: Path, hparams: bool) -> None:
+    """``crashed`` is no status an import takes: it comes back ``failed``, from the status
+    text or the HParams session end alike."""
+    from ferrotrack.backends.tensorboard import TensorboardBackend
+    from ferrotrack.core.records import RunInfo
+
+    backend = TensorboardBackend()
+    backend.initialize({"logdir": str(tmp_path / "tb"), "hparams": hparams})
+    with backend:
+        backend.open_run(RunInfo("e", "c" * 32, "n", tmp_path, started=10**18, params={"a": 1}), {})
+        backend.set_status("crashed")
+    (got,) = read_runs(tmp_path / "tb", experiment="imported")
+    assert got.status == "failed"
+    assert got.params == {"a": 1}, "the session start or, without one, the params text"
+
+
 def test_a_damaged_file_warns_with_the_file_and_offset_and_keeps_the_rest(root: Path) -> None:
     from tensorboardX import SummaryWriter
 

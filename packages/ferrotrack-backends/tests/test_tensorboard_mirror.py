@@ -23,6 +23,7 @@ if HERE not in sys.path:  # --import-mode=importlib: the helper is not importabl
     sys.path.insert(0, HERE)
 from tensorboard_fixtures import (  # noqa: E402
     WALL_NS,
+    accumulator,
     as_float32,
     ea_scalars,
     ea_tensor_scalars,
@@ -159,6 +160,34 @@ def test_a_failed_run_ends_its_session_as_failure(root: Path) -> None:
         fail()
     _, groups = hparams_view(run.run_dir / "tensorboard")
     assert groups["sessionGroups"][0]["sessions"][0]["status"] == "STATUS_FAILURE"
+
+
+def test_a_crashed_run_ends_its_session_as_failure(tmp_path: Path) -> None:
+    from ferrotrack.backends.tensorboard.hparams import status_of
+    from ferrotrack.core.records import RunInfo
+
+    assert status_of("crashed") == "failure"
+    backend = TensorboardBackend()
+    backend.initialize({"logdir": str(tmp_path / "tb")})
+    with backend:
+        backend.open_run(RunInfo("e", "c" * 32, "n", tmp_path, started=10**18, params={"a": 1}), {})
+        backend.set_status("crashed")
+    _, groups = hparams_view(tmp_path / "tb")
+    assert groups["sessionGroups"][0]["sessions"][0]["status"] == "STATUS_FAILURE"
+
+
+def test_hparams_false_writes_no_hparams_session(tmp_path: Path) -> None:
+    """``hparams = false``: neither the session start (params at opening) nor its end."""
+    from ferrotrack.core.records import RunInfo
+
+    backend = TensorboardBackend()
+    backend.initialize({"logdir": str(tmp_path / "tb"), "hparams": False})
+    with backend:
+        backend.open_run(RunInfo("e", "d" * 32, "n", tmp_path, started=10**18, params={"a": 1}), {})
+        backend.set_status("finished")
+    tensors = accumulator(tmp_path / "tb").Tags()["tensors"]
+    assert tensors, "the status text is written"
+    assert not [t for t in tensors if t.startswith("_hparams_")], tensors
 
 
 def test_every_point_once_across_a_resume_and_a_sync(root: Path) -> None:

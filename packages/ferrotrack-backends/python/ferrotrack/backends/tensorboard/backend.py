@@ -94,8 +94,11 @@ class TensorboardBackend(BackendPlugin):
         self._rank0 = info.rank in (0, None)
         if self._rank0:
             self._files.get(0)  # the folder is made (or refused) now, not at the first point
-            if self._params and not state.get(_STARTED):
+            if config.hparams and self._params and not state.get(_STARTED):
                 self._session_start(info.started)
+            elif not config.hparams and self._params:
+                # No HParams session: the whole params as the text an import merges.
+                self._text(PARAMS_TAG, self._params, info.started)
             if self._tags:
                 self._text(TAGS_TAG, self._tags, info.started)
 

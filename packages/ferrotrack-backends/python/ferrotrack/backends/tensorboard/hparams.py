@@ -16,8 +16,14 @@ _EXACT_INT = 2**53
 
 Status = Literal["success", "failure", "running", "unknown"]
 
-STATUS: dict[str, Status] = {"finished": "success", "failed": "failure", "running": "running"}
-"""ferrotrack's status to the plugin's (``killed``: unknown, the plugin has no word)."""
+STATUS: dict[str, Status] = {
+    "finished": "success",
+    "failed": "failure",
+    "crashed": "failure",
+    "running": "running",
+}
+"""ferrotrack's status to the plugin's (``crashed``: a failure, the process died;
+``killed``: unknown, the plugin has no word)."""
 
 
 def hparam_items(params: Mapping[str, Any]) -> list[tuple[str, bool | float | str]]:

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["TensorboardImportWarning", "find_runs", "read_runs"]
 
-_FINAL = {"finished", "failed", "killed"}
+_FINAL = {"finished": "finished", "failed": "failed", "killed": "killed", "crashed": "failed"}
+"""A final status of the run's status text to what an import takes (``crashed``, a run
+whose process died, is a failure there)."""
 _EXPERIMENT_BAD = re.compile(r"[/\\=\x00]")
 _FROM_SESSION_END = {"success": "finished", "failure": "failed"}
 
@@ -146,7 +148,7 @@ def _tags(read: TensorboardRead) -> dict[str, str]:
 def _status(read: TensorboardRead) -> str:
     text = _last_text(read, STATUS_TAG)
     if text in _FINAL:
-        return text
+        return _FINAL[text]
     end = read["session_end"]
     if end is not None:
         return _FROM_SESSION_END.get(end["status"], "killed")
