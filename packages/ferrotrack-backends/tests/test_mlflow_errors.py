@@ -28,7 +28,13 @@ PREFIX = "FERROTRACK_BACKEND_CONFIGS__MLFLOW__"
 
 @pytest.fixture(autouse=True)
 def _fast_failures(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
+    ):  # none from outside, and none this test's backend sets leaks out of it
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FERROTRACK_ORCHESTRATOR__BACKOFF_INITIAL", "0.01")
     monkeypatch.setenv("FERROTRACK_ORCHESTRATOR__MAX_FAILURES", "3")
 

@@ -270,10 +270,99 @@ def test_a_path_that_is_no_mlflow_server_is_a_clear_error(
     assert "tracking_uri" in health["error"]
 
 
+_MLFLOW_VARS = (
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
+)
+"""Variables the backend sets while it runs: unset for each test, whatever it leaves."""
+
+
 @pytest.fixture(autouse=True)
 def _no_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """MLflow's own variables from the environment must not redirect these tests."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    """MLflow's own variables from the environment must not redirect these tests, and
+    what a test sets is undone after it."""
+    for name in ("MLFLOW_TRACKING_URI", *_MLFLOW_VARS):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_mlflow_variables_are_given_back_on_stop(
+    uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A variable someone set is kept unless the config names it; the config's wins while
+    the backend runs; on stop each variable is as before (unset ones unset again)."""
+    import os
+
+    from ferrotrack.backends.mlflow import MlflowBackend
+    from ferrotrack.core.records import RunInfo
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "33")
+    info = RunInfo("env", "e" * 32, "env", tmp_path, started=10**18)
+    backend = MlflowBackend()
+    backend.initialize({"tracking_uri": uri, "request_retries": 2})
+    with backend:
+        backend.open_run(info, {})
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "33", "not named: kept"
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
+        assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "33"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    assert "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT" not in os.environ
+    named = MlflowBackend()
+    named.initialize({"tracking_uri": uri, "request_timeout": 7})
+    with named:
+        named.open_run(info, {})
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7", "named: the config's"
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "33"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+
+
+@pytest.mark.slow
+def test_without_a_tracking_uri_a_sync_from_another_folder_reaches_the_same_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's default ``sqlite:///mlflow.db`` is in the working directory: the first
+    opening keeps it absolute in the state, a later one from elsewhere uses it."""
+    from ferrotrack.backends.mlflow import MlflowBackend
+    from ferrotrack.core.records import RunInfo
+
+    first, elsewhere = tmp_path / "first", tmp_path / "elsewhere"
+    first.mkdir()
+    elsewhere.mkdir()
+    info = RunInfo("cwd", "c" * 32, "cwd", tmp_path, started=10**18)
+    kept: dict[str, Any] = {}
+    monkeypatch.chdir(first)
+    backend = MlflowBackend()
+    backend.initialize({})
+    with backend:
+        backend.open_run(info, kept)
+    assert kept["tracking_uri"] == f"sqlite:///{first / 'mlflow.db'}"
+    monkeypatch.chdir(elsewhere)
+    again = MlflowBackend()
+    again.initialize({})
+    with again:
+        again.open_run(info, dict(kept))
+        assert again.tracking_uri == kept["tracking_uri"]
+        assert again.mlflow_run_id == kept["run_id"]
+    assert not (elsewhere / "mlflow.db").exists()
+
+
+def test_a_relative_default_store_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ferrotrack.backends.mlflow.backend import _absolute, _default_uri
+
+    monkeypatch.chdir(tmp_path)
+    assert _absolute("sqlite:///mlflow.db") == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert _absolute("sqlite:///db/m.db?timeout=5") == f"sqlite:///{tmp_path / 'db/m.db'}?timeout=5"
+    assert _absolute("sqlite:////abs/m.db") == "sqlite:////abs/m.db"
+    assert _absolute("mlruns") == (tmp_path / "mlruns").as_uri()
+    assert _absolute("file:mlruns") == (tmp_path / "mlruns").as_uri()
+    assert _absolute("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    kept = {"tracking_uri": "http://h:1"}
+    assert _default_uri("sqlite:///x.db", kept) == "http://h:1", "the state's wins"
+    assert _default_uri("http://u:pw@h:1", kept) == "http://u:pw@h:1", "its password kept"
 
 
 def test_the_position_is_recorded_and_a_retry_of_what_mlflow_holds_is_skipped(

@@ -33,6 +33,17 @@ pytestmark = pytest.mark.slow
 URI_VAR = "FERROTRACK_BACKEND_CONFIGS__MLFLOW__TRACKING_URI"
 
 
+@pytest.fixture(autouse=True)
+def _no_mlflow_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables the backend sets while it runs: none from outside, none leaked out."""
+    for name in (
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def server(
     root: Path, mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch

@@ -85,6 +85,7 @@ class MlflowBackend(BackendPlugin):
         self._parent_set = False
         self._event_ranks: set[int] = set()
         self._warned: set[tuple[str, str]] = set()
+        self._env_before: dict[str, str | None] | None = None
 
     @classmethod
     def get_metadata(cls) -> PluginMetadata:
@@ -121,8 +122,12 @@ class MlflowBackend(BackendPlugin):
         mlflow = require("mlflow", "the mlflow backend", install=INSTALL)
         config = self.config if self.config is not None else MlflowConfig()
         self.config, self._info = config, info
-        _request_settings(config)
-        self._uri = _with_credentials(config.tracking_uri or mlflow.get_tracking_uri(), config)
+        changed = _request_settings(config)
+        if self._env_before is None:
+            self._env_before = changed
+        self._uri = _with_credentials(
+            config.tracking_uri or _default_uri(mlflow.get_tracking_uri(), state), config
+        )
         secrets = [config.password.get_secret_value()] if config.password else []
         secrets += _passwords(self._uri)
         self._scrub = Scrubber([*secrets, *(quote(s, safe="") for s in secrets)])
@@ -150,6 +155,17 @@ class MlflowBackend(BackendPlugin):
         self.log_params(info.params)
         if tags:
             self.set_tags(tags)
+
+    def stop(self) -> None:
+        """Gives back the MLflow variables :func:`_request_settings` set for this backend
+        (MLflow reads them process-wide; a child process would inherit them)."""
+        before, self._env_before = self._env_before, None
+        for name, value in (before or {}).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        super().stop()
 
     def _find_or_create(self, info: RunInfo, state: dict[str, Any]) -> Any:
         from mlflow.entities import ViewType
@@ -551,20 +567,60 @@ def _ended_ms(info: RunInfo | None) -> int:
     return time.time_ns() // 1_000_000
 
 
-def _request_settings(config: MlflowConfig) -> None:
+def _request_settings(config: MlflowConfig) -> dict[str, str | None]:
     """MLflow reads its HTTP timeout and retries from the environment on each request;
     set them from the config, or to fail-fast defaults when nobody set them. Its client
     also prints the run's URL (with any password in it) on stdout when a run ends, from
-    our thread into the training's output: off unless someone set the variable."""
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    if config.request_timeout is not None:
-        os.environ[_TIMEOUT_VAR] = str(config.request_timeout)
-    else:
-        os.environ.setdefault(_TIMEOUT_VAR, _DEFAULT_TIMEOUT)
-    if config.request_retries is not None:
-        os.environ[_RETRIES_VAR] = str(config.request_retries)
-    else:
-        os.environ.setdefault(_RETRIES_VAR, _DEFAULT_RETRIES)
+    our thread into the training's output: off unless someone set the variable.
+
+    Returns the previous value (``None``: unset) of each variable it changed, for
+    ``stop`` to put back."""
+    wanted: dict[str, tuple[str, bool]] = {
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": ("true", False),
+        _TIMEOUT_VAR: (
+            str(config.request_timeout or _DEFAULT_TIMEOUT),
+            config.request_timeout is not None,
+        ),
+        _RETRIES_VAR: (
+            str(_DEFAULT_RETRIES if config.request_retries is None else config.request_retries),
+            config.request_retries is not None,
+        ),
+    }
+    changed: dict[str, str | None] = {}
+    for name, (value, explicit) in wanted.items():
+        before = os.environ.get(name)
+        if (before is None or explicit) and before != value:
+            changed[name] = before
+            os.environ[name] = value
+    return changed
+
+
+def _default_uri(resolved: str, state: Mapping[str, Any]) -> str:
+    """The tracking URI when the config names none: the one the run was first mirrored to
+    (kept in the state), so a ``ferrotrack sync`` from another folder or with another
+    ``MLFLOW_TRACKING_URI`` finds the same MLflow run; else MLflow's own (``resolved``),
+    a relative ``sqlite:``/``file:`` path made absolute against the working directory."""
+    known = state.get("tracking_uri")
+    if isinstance(known, str) and known:
+        # The state keeps it without a password; MLflow's own may carry one for it.
+        return resolved if public_uri(resolved) == known else known
+    return _absolute(resolved)
+
+
+def _absolute(uri: str) -> str:
+    """``uri`` with a relative SQLite or file-store path made absolute (MLflow 2 kept
+    ``mlruns`` and ``sqlite:///mlflow.db`` relative to the working directory)."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        path, sep, query = uri[len("sqlite:///") :].partition("?")
+        if path and path != ":memory:":
+            return f"sqlite:///{Path(path).resolve()}{sep}{query}"
+        return uri
+    parts = urlsplit(uri)
+    if parts.scheme == "file" and not parts.netloc and not parts.path.startswith("/"):
+        return Path(parts.path).resolve().as_uri()
+    if not parts.scheme and uri:
+        return Path(uri).resolve().as_uri()
+    return uri
 
 
 def _with_credentials(uri: str, config: MlflowConfig) -> str:
