@@ -335,9 +335,10 @@ impl TensorboardFile {
         .map_err(PyErr::from)
     }
 
-    /// Closes the file (further writes are refused).
-    fn close(&self) {
-        self.inner.lock().take();
+    /// Closes the file (further writes are refused); waits for a write or flush in
+    /// progress without holding the GIL.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| drop(self.inner.lock().take()));
     }
 
     /// The file written.
@@ -348,11 +349,13 @@ impl TensorboardFile {
 
     /// Whether float64 tensors hold the scalars.
     #[getter]
-    fn float64(&self) -> bool {
-        self.inner
-            .lock()
-            .as_ref()
-            .is_some_and(|o| o.encoder().kind() == ScalarKind::Float64)
+    fn float64(&self, py: Python<'_>) -> bool {
+        py.detach(|| {
+            self.inner
+                .lock()
+                .as_ref()
+                .is_some_and(|o| o.encoder().kind() == ScalarKind::Float64)
+        })
     }
 }
 
