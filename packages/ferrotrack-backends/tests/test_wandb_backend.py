@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -431,3 +432,21 @@ def test_the_docs_example_runs_and_prints_what_it_says(wandb_env: Path) -> None:
         exec(compile(block, str(page), "exec", dont_inherit=True), {"__name__": "docs_wandb"})
     promised = re.findall(r"print\(.*\)\s+# (.+)$", block, re.M)
     assert out.getvalue().splitlines() == promised
+
+
+def test_wandb_ids_stay_distinct_and_within_64_characters() -> None:
+    """Ids W&B takes stay as they are; longer ones, or ones with ``.``, get a hash of the
+    whole id, so runs sharing 64 characters (or differing by ``.``/``-``) never share one."""
+    from ferrotrack.backends.wandb.backend import _wandb_id
+
+    uuid = "0192f0c3a1b27c3e8d4f5a6b7c8d9e0f"
+    assert _wandb_id(uuid) == uuid
+    assert _wandb_id("a" * 64) == "a" * 64
+    long_a, long_b = "p" * 64 + "-a", "p" * 64 + "-b"
+    assert _wandb_id(long_a) != _wandb_id(long_b)
+    assert len(_wandb_id(long_a)) == 64
+    assert _wandb_id(long_a).startswith("p" * 51 + "-")
+    assert _wandb_id("run.1") != _wandb_id("run-1") == "run-1"
+    assert _wandb_id("x" * 128) == _wandb_id("x" * 128), "stable: a resume finds the same"
+    for run_id in ("run.1", "x" * 128, long_a):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", _wandb_id(run_id))

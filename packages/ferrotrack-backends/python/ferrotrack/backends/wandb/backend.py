@@ -11,6 +11,7 @@ state across resumes, so the offline files of one run never overlap.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -403,9 +404,19 @@ class WandbBackend(BackendPlugin):
         _log.warning(message, *args)
 
 
+_WANDB_ID_MAX = 64
+
+
 def _wandb_id(run_id: str) -> str:
-    """A W&B run id from a ferrotrack run id (W&B takes letters, digits, ``_`` and ``-``)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "-", run_id)[:64] or "ferrotrack"
+    """A W&B run id from a ferrotrack run id (W&B takes up to 64 letters, digits, ``_``
+    and ``-``). An id W&B takes as is stays; any other (longer, or with ``.``) is cut and
+    given a hash of the whole id, so two runs never share a W&B run: cutting alone would
+    merge ids sharing 64 characters, replacing ``.`` would merge ``a.b`` and ``a-b``."""
+    clean = re.sub(r"[^A-Za-z0-9_-]", "-", run_id)
+    if clean == run_id and 0 < len(run_id) <= _WANDB_ID_MAX:
+        return run_id
+    digest = hashlib.sha1(run_id.encode(), usedforsecurity=False).hexdigest()[:12]
+    return f"{clean[: _WANDB_ID_MAX - 13]}-{digest}"
 
 
 def _merge(base: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
