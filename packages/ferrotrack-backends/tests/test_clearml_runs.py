@@ -15,6 +15,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import clearml  # noqa: F401  (imported, not skipped: without the extra these tests fail)
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,8 +28,6 @@ from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.plugins.arrow import metrics_to_batch
 from ferrotrack.core.plugins.metric import MetricData
 from ferrotrack.core.records import RunInfo
-
-pytest.importorskip("clearml")
 
 STATE = "sync/clearml/state.json"
 
@@ -264,6 +263,88 @@ def test_online_with_a_closed_port_fails_fast_without_the_secret(
     assert len(degraded) == 1
     assert "cannot reach the ClearML server" in degraded[0]
     assert ft.metrics(runs=run.run_id).collect().height == 1
+
+
+_ONLINE_SCRIPT = """
+import json, os, sys
+from pathlib import Path
+from clearml.backend_api import Session
+from ferrotrack.backends.clearml import ClearmlBackend
+from ferrotrack.core.records import RunInfo
+
+def clearml_environ():
+    return {k: v for k, v in os.environ.items() if k.startswith(("CLEARML", "TRAINS"))}
+
+before = (clearml_environ(), [Session.default_host, Session.default_key, Session.default_secret])
+backend = ClearmlBackend()
+backend.initialize({"api_host": sys.argv[1], "access_key": sys.argv[2], "secret_key": sys.argv[3]})
+try:
+    backend.open_run(RunInfo("e", "r-online", "n", Path(sys.argv[4]), started=0), {})
+    error = ""
+except OSError as err:
+    error = str(err)
+backend.stop()
+after = (clearml_environ(), [Session.default_host, Session.default_key, Session.default_secret])
+print(json.dumps({"error": error, "before": before, "after": after, "environ": dict(os.environ)}))
+"""
+
+
+def test_an_online_task_that_fails_to_start_leaves_no_credentials_behind(
+    tmp_path: Path,
+) -> None:
+    """A real HTTP server on 127.0.0.1 refuses the login (401, quoting the access key):
+    ``Task.init`` fails after ``set_credentials`` wrote the keys into os.environ and
+    ClearML's ``Session``; the error hides the keys and both are set back. In a fresh
+    process: ClearML keeps one session per process, and an earlier offline task's would
+    be reused (no login tried)."""
+    import http.server
+    import json
+    import subprocess
+    import sys
+    import threading
+
+    access, secret = "AKEY-never-shown", "s3cr3t-never-shown"
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            meta = {"result_code": 401, "result_msg": f"Unauthorized key {access}"}
+            body = json.dumps({"meta": meta}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _ONLINE_SCRIPT, host, access, secret, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    error = got["error"]
+    assert "cannot start a ClearML task for run r-online" in error
+    assert "Unauthorized key ***" in error, "the server's reason, keys hidden"
+    assert access not in error
+    assert secret not in error
+    assert got["after"] == got["before"], "ClearML's variables and Session defaults set back"
+    assert secret not in json.dumps(got["environ"])
+    assert access not in json.dumps(got["environ"])
 
 
 def test_mapping_of_names_params_and_tags() -> None:

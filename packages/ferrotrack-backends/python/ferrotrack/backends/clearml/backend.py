@@ -279,6 +279,8 @@ class ClearmlBackend(BackendPlugin):
             "offline": task_cls.is_offline(),
             "seed": getattr(task_cls, "_random_seed", None),
             "subprocess": task_cls.__dict__.get("_report_subprocess_enabled", _UNSET),
+            "environ": _clearml_environ(),
+            "session": _session_defaults(),
         }
         task_cls.set_offline(offline)
         task_cls.set_random_seed(None)
@@ -323,9 +325,18 @@ class ClearmlBackend(BackendPlugin):
                 hint = "check the server and the credentials in backend_configs.clearml"
             raise OSError(
                 f"backend 'clearml' cannot start a ClearML task for run {info.run_id} in "
-                f"{where} ({type(err).__name__}: {_first_line(err)}): {hint}, then run "
-                f"`ferrotrack sync {info.run_id} --backend clearml`"
+                f"{where} ({type(err).__name__}: {self._scrub(_first_line(err))}): {hint}, "
+                f"then run `ferrotrack sync {info.run_id} --backend clearml`"
             ) from None
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the configured access and secret keys (ClearML's errors may
+        quote what was sent)."""
+        for secret in (self.config.access_key, self.config.secret_key):
+            value = secret.get_secret_value() if secret is not None else ""
+            if value:
+                text = text.replace(value, "***")
+        return text
 
     def _check_server(self, info: RunInfo) -> None:
         """Fails fast, naming the server (never its credentials), when it does not answer."""
@@ -390,9 +401,49 @@ class ClearmlBackend(BackendPlugin):
                 del Task._report_subprocess_enabled
         else:
             Task._report_subprocess_enabled = restore["subprocess"]
+        # Last: set_offline and set_credentials write ClearML's variables (the secret key
+        # among them) into os.environ, which every child process would inherit.
+        _set_session_defaults(restore["session"])
+        _set_clearml_environ(restore["environ"])
 
 
 _UNSET = object()
+_ENV_PREFIXES = ("CLEARML_", "TRAINS_")
+_SESSION_DEFAULTS = (
+    "default_host",
+    "default_web",
+    "default_files",
+    "default_key",
+    "default_secret",
+)
+"""What ``Task.set_credentials`` changes on ClearML's ``Session`` class."""
+
+
+def _clearml_environ() -> dict[str, str]:
+    """ClearML's variables of the process (``set_credentials`` and ``set_offline`` write
+    ``CLEARML_*`` and ``TRAINS_*`` ones)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES)}
+
+
+def _set_clearml_environ(before: Mapping[str, str]) -> None:
+    """ClearML's variables exactly as ``before``: added ones removed, changed ones back."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES) and name not in before:
+            del os.environ[name]
+    os.environ.update(before)
+
+
+def _session_defaults() -> dict[str, Any]:
+    from clearml.backend_api import Session
+
+    return {name: getattr(Session, name, None) for name in _SESSION_DEFAULTS}
+
+
+def _set_session_defaults(before: Mapping[str, Any]) -> None:
+    from clearml.backend_api import Session
+
+    for name, value in before.items():
+        setattr(Session, name, value)
 
 
 @contextmanager
