@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import aim  # noqa: F401  (imported, not skipped: without the extra these tests fail)
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,8 +27,6 @@ from ferrotrack.core.errors import PermanentBackendError
 from ferrotrack.core.plugins.arrow import metrics_to_batch
 from ferrotrack.core.plugins.metric import MetricData
 from ferrotrack.core.records import RunInfo
-
-pytest.importorskip("aim")
 
 
 def aim_run(repo: Path, run_hash: str) -> Any:
