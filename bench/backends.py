@@ -414,6 +414,7 @@ def main() -> None:
 
 
 def report(tmp: Path, mlflow_uri: str, pg_url: str, *, quick: bool) -> None:
+    load_before = os.getloadavg()
     sqlite_url = f"sqlite:///{tmp}/bench.sqlite"
     factories: dict[str, Factory] = {
         "jsonl": configured("ferrotrack.backends.jsonl.JsonlBackend"),
@@ -561,7 +562,14 @@ def report(tmp: Path, mlflow_uri: str, pg_url: str, *, quick: bool) -> None:
         "### What a mirror costs the loop\n\n" + overhead + "\n\n"
         "### Mirror throughput\n\n" + mirror + "\n\n"
         "### Import\n\n" + imports + "\n\n"
-        "### Catching up after `close()`\n\n" + catch + "\n"
+        "### Catching up after `close()`\n\n" + catch + "\n\n"
+        "Load average (1, 5, 15 min) before: "
+        + ", ".join(f"{x:.2f}" for x in load_before)
+        + "; after: "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        + ". The servers (MLflow, PostgreSQL, wandb-core) share the 2 cores with the loop, "
+        "so the ratios of section 1 move by tens of percent between runs; compare them within "
+        "one run.\n"
     )
     write_section("backends", body)
 
