@@ -66,7 +66,7 @@ def test_live_lane_keeps_the_contract_order_with_items_after_their_rows(tmp_path
     assert journal.rows_before(len(journal.calls) - 2) == 60  # final status after every point
     assert journal.calls[-2] == ("set_status", "finished")
     shared = json.loads((run / "sync" / "journal" / "state.json").read_text())
-    assert shared["delivered"].pop("health")["state"] == "ok"
+    assert shared["delivered"].pop("health")["*"]["state"] == "ok"
     assert shared["delivered"] == {
         "status": "finished",
         "params": {"lr": 0.1},

@@ -176,6 +176,21 @@ def test_health_shows_a_degraded_mirror_until_a_sync_fills_it(tmp_path: Path) ->
     }
 
 
+def test_one_rank_ending_well_does_not_hide_another_ranks_degraded_mirror(
+    tmp_path: Path,
+) -> None:
+    run = tmp_path / "run=r7"
+    write_meta(run, status="running")
+    cursor = DeliveryCursor(run, "m")
+    down = {"state": "degraded", "error": "ConnectionRefusedError: refused", "at": 1}
+    cursor.update_shared({}, delivered={"health": {"rank-0": down}})
+    cursor.update_shared({}, delivered={"health": {"rank-1": {"state": "ok", "error": None}}})
+    health = backend_health(run)["m"]
+    assert (health["state"], health["error"]) == ("degraded", "ConnectionRefusedError: refused")
+    cursor.update_shared({}, delivered={"health": {"*": {"state": "ok", "error": None}}})
+    assert backend_health(run)["m"]["state"] == "ok"  # a sync that ended well
+
+
 def test_runs_show_lists_each_mirror_with_its_state(root: Path) -> None:
     import ferrotrack.core as ft
 

@@ -155,6 +155,10 @@ class DeliveryCursor:
                 elif key == "tags":  # a None value is a deleted tag
                     tags = {**shared.delivered.get(key, {}), **value}
                     shared.delivered[key] = {k: v for k, v in tags.items() if v is not None}
+                elif key == "health":  # per rank; "*" (a sync) replaces every entry
+                    old = shared.delivered.get(key, {})
+                    keep = {} if "*" in value or "state" in old else old
+                    shared.delivered[key] = {**keep, **value}
                 elif key == "artifacts":
                     names = list(shared.delivered.get(key, []))
                     names += [n for n in value if n not in names]

@@ -34,15 +34,25 @@ def backend_health(run_dir: Path) -> dict[str, dict[str, Any]]:
         cursor = DeliveryCursor(run_dir, name)
         delivered = cursor.load_shared().delivered
         rows = sum(min(p.rows, totals.get(r, p.rows)) for r, p in cursor.ranks().items())
-        health = delivered.get("health") or {}
-        state = "degraded" if health.get("state") == "degraded" else "ok"
+        verdicts = _verdicts(delivered.get("health") or {})
+        degraded = [v for v in verdicts if v.get("state") == "degraded"]
+        state = "degraded" if degraded else "ok"
         if state == "ok" and rows < total:
             state = "behind"
+        error = next((v.get("error") for v in degraded if v.get("error")), None)
         out[name] = {
             "state": state,
             "rows": rows,
             "total": total,
-            "error": health.get("error") if state != "ok" else None,
+            "error": error,
             "status_sent": delivered.get("status"),
         }
     return out
+
+
+def _verdicts(health: dict[str, Any]) -> list[dict[str, Any]]:
+    """The lanes' verdicts: one per rank (``rank-<r>``) or one for a sync (``*``); a file
+    of the first format holds a single verdict."""
+    if "state" in health:
+        return [health]
+    return [v for v in health.values() if isinstance(v, dict)]

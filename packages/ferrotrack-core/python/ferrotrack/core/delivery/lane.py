@@ -144,6 +144,8 @@ class Lane:
     ) -> None:
         self.route = route
         self.name = route.label
+        self.rank = info.rank
+        """The rank this lane delivers (a live process's), ``None`` for ``sync``."""
         self.run_dir = run_dir
         self.opt = options
         self.redact = redact
@@ -611,10 +613,12 @@ class Lane:
 
     def _save_health(self, state: str, error: str | None) -> None:
         """Records the lane's verdict in ``state.json`` (``delivered["health"]``), where
-        ``ferrotrack runs show`` reads it from another process: ``degraded`` until a lane
-        or a ``sync`` of this backend ends well."""
-        health = {"state": state, "error": error, "at": time.time_ns()}
-        self._save_shared({"health": health})
+        ``ferrotrack runs show`` reads it from another process. A live lane writes its own
+        rank's entry (another rank's clean end does not hide it); ``sync`` (every rank it
+        could lock) replaces them all: ``degraded`` stays until one of them ends well."""
+        verdict = {"state": state, "error": error, "at": time.time_ns()}
+        key = "*" if self.rank is None else f"rank-{self.rank}"
+        self._save_shared({"health": {key: verdict}})
 
     # ---- control ---------------------------------------------------------------------
 
