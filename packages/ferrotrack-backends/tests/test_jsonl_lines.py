@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import math
 
-import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ferrotrack.backends.jsonl import point_lines, read_points
-from ferrotrack.core.plugins.arrow import point_schema
+from ferrotrack.core.testing import point_batch as batch_of
 
 Point = tuple[str, int, int, float]
 
@@ -23,19 +22,6 @@ points = st.lists(
     ),
     max_size=60,
 )
-
-
-def batch_of(rows: list[Point]) -> pa.RecordBatch:
-    names = pa.array([r[0] for r in rows], pa.string()).dictionary_encode()
-    return pa.RecordBatch.from_arrays(
-        [
-            names.cast(pa.dictionary(pa.uint32(), pa.string())),
-            pa.array([r[1] for r in rows], pa.int64()),
-            pa.array([r[2] for r in rows], pa.timestamp("ns", tz="UTC")),
-            pa.array([r[3] for r in rows], pa.float64()),
-        ],
-        schema=point_schema(),
-    )
 
 
 def refuse(constant: str) -> None:

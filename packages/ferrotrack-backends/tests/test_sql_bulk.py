@@ -10,7 +10,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,8 +18,8 @@ import ferrotrack.core as ft
 from ferrotrack.backends.sql import SqlBackend
 from ferrotrack.backends.sql.bulk import SIGNATURE, TRAILER, copy_binary
 from ferrotrack.core.delivery.replay import sync_run
-from ferrotrack.core.plugins.arrow import point_schema
 from ferrotrack.core.records import RunInfo
+from ferrotrack.core.testing import point_batch as batch_of
 
 sys.path.insert(0, str(Path(__file__).parent))
 from postgres_server import (
@@ -51,19 +50,6 @@ rows_strategy = st.lists(
     min_size=1,
     max_size=80,
 )
-
-
-def batch_of(rows: list[Point]) -> pa.RecordBatch:
-    names = pa.array([r[0] for r in rows], pa.string()).dictionary_encode()
-    return pa.RecordBatch.from_arrays(
-        [
-            names.cast(pa.dictionary(pa.uint32(), pa.string())),
-            pa.array([r[1] for r in rows], pa.int64()),
-            pa.array([r[2] for r in rows], pa.timestamp("ns", tz="UTC")),
-            pa.array([r[3] for r in rows], pa.float64()),
-        ],
-        schema=point_schema(),
-    )
 
 
 def bits(value: float, sqlite: bool) -> object:

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -20,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from pydantic import SecretStr
 
@@ -30,63 +28,26 @@ from ferrotrack.core.delivery.replay import sync_run
 from ferrotrack.core.errors import MissingDependencyError
 from ferrotrack.core.records import RunInfo
 
+HERE = str(Path(__file__).parent)
+if HERE not in sys.path:  # --import-mode=importlib: the helper is not importable else
+    sys.path.insert(0, HERE)
+from wandb_fixtures import confine_wandb, inspect, wait_no_wandb_core, wandb_children  # noqa: E402
+
 pytestmark = pytest.mark.slow
-
-
-def _wandb_children() -> list[psutil.Process]:
-    me = psutil.Process()
-    found = []
-    for child in me.children(recursive=True):
-        try:
-            if "wandb-core" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.Error:
-            continue
-    return found
 
 
 @pytest.fixture
 def wandb_env(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """wandb confined to the test's folder: offline, silent, no real home, no key; and no
     wandb-core process left at the end."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-default"))
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(home / ".config" / "wandb"))
-    monkeypatch.setenv("WANDB_CACHE_DIR", str(home / ".cache" / "wandb"))
-    monkeypatch.setenv("WANDB_DATA_DIR", str(home / ".local" / "wandb"))
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.setenv("WANDB_ERROR_REPORTING", "false")
-    for name in ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_ENTITY", "WANDB_PROJECT"):
-        monkeypatch.delenv(name, raising=False)
+    confine_wandb(tmp_path, monkeypatch, tmp_path / "wandb-default")
     yield root
-    deadline = time.monotonic() + 15
-    while _wandb_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _wandb_children(), "the backend's stop ends wandb's service process"
+    wait_no_wandb_core("the backend's stop ends wandb's service process")
 
 
 def wandb_files(run_dir: Path) -> list[Path]:
     """The run's W&B files, oldest first."""
     return sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb"), key=lambda p: p.parent.name)
-
-
-def inspect(file: Path) -> list[dict[str, Any]]:
-    """The records of ``file`` as wandb's own reader prints them: the command
-    ``wandb leet inspect --json FILE`` runs (wandb-core's reader), called directly."""
-    from wandb.util import get_core_path
-
-    command = ["leet", "inspect", "--json", "--no-observability", "--run-file", str(file)]
-    out = subprocess.run(
-        [get_core_path(), *command, str(file.parent.parent)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
 def of(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -388,7 +349,7 @@ def test_several_runs_in_one_process_and_the_users_own_run_is_left_open(
     assert history_points(b_records) == [("x", 0, 2.0)]
     assert of(a_records, "exit")
     assert of(b_records, "exit")
-    assert _wandb_children(), "the mirrors left the service to the user's run"
+    assert wandb_children(), "the mirrors left the service to the user's run"
     mine.log({"still": 1.0})  # the mirrors did not finish or tear down the user's run
     mine.finish()
     wandb.teardown()

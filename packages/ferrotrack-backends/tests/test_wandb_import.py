@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -25,62 +24,26 @@ from ferrotrack.backends.wandb.importer import find_files, read_runs
 from ferrotrack.backends.wandb.records import WandbLogError, read_records
 from ferrotrack.core.importing import import_runs
 
+HERE = str(Path(__file__).parent)
+if HERE not in sys.path:  # --import-mode=importlib: the helper is not importable else
+    sys.path.insert(0, HERE)
+from wandb_fixtures import confine_wandb, inspect, wait_no_wandb_core  # noqa: E402
+
 pytestmark = pytest.mark.slow
-
-
-def _wandb_children() -> list[psutil.Process]:
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if "wandb-core" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.Error:
-            continue
-    return found
 
 
 @pytest.fixture
 def wandb_env(root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """wandb confined to the test's folder (offline, silent, no real home); yields the
     folder wandb runs are written under, and leaves no wandb-core process behind."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("WANDB_CONFIG_DIR", str(home / ".config" / "wandb"))
-    monkeypatch.setenv("WANDB_CACHE_DIR", str(home / ".cache" / "wandb"))
-    monkeypatch.setenv("WANDB_DATA_DIR", str(home / ".local" / "wandb"))
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.setenv("WANDB_ERROR_REPORTING", "false")
-    for name in ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_ENTITY", "WANDB_PROJECT"):
-        monkeypatch.delenv(name, raising=False)
     logs = tmp_path / "wandb-runs"
     logs.mkdir()
-    monkeypatch.setenv("WANDB_DIR", str(logs))
+    confine_wandb(tmp_path, monkeypatch, logs)
     yield logs
     import wandb
 
     wandb.teardown()
-    deadline = time.monotonic() + 15
-    while _wandb_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _wandb_children()
-
-
-def inspect(file: Path) -> list[dict[str, Any]]:
-    """The records of ``file`` as wandb's own reader prints them: the command
-    ``wandb leet inspect --json FILE`` runs (wandb-core's reader), called directly."""
-    from wandb.util import get_core_path
-
-    command = ["leet", "inspect", "--json", "--no-observability", "--run-file", str(file)]
-    out = subprocess.run(
-        [get_core_path(), *command, str(file.parent.parent)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    wait_no_wandb_core("wandb's service process ended")
 
 
 def write_wandb_runs(folder: Path) -> dict[str, Any]:

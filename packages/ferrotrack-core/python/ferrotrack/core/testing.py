@@ -7,16 +7,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ferrotrack.core.active import current
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     import pytest
 
-__all__ = ["isolated_root"]
+__all__ = ["isolated_root", "point_batch"]
 
 _PROCESS_VARIABLES = ("FERROTRACK_RUN_DIR", "RANK", "LOCAL_RANK", "FERROTRACK_RANK")
 """Variables that would attach a test's runs to another run or rank."""
@@ -37,3 +38,22 @@ def isolated_root(
     yield store
     while (run := current()) is not None:
         run.finish()
+
+
+def point_batch(rows: Sequence[tuple[str, int, int, float]]) -> pa.RecordBatch:
+    """A batch in the store's schema, as a backend receives it, from ``(name, step,
+    timestamp ns, value)`` rows (the names dictionary-encoded, as the store writes them)."""
+    import pyarrow as pa
+
+    from ferrotrack.core.plugins.arrow import point_schema
+
+    names = pa.array([r[0] for r in rows], pa.string()).dictionary_encode()
+    return pa.RecordBatch.from_arrays(
+        [
+            names.cast(pa.dictionary(pa.uint32(), pa.string())),
+            pa.array([r[1] for r in rows], pa.int64()),
+            pa.array([r[2] for r in rows], pa.timestamp("ns", tz="UTC")),
+            pa.array([r[3] for r in rows], pa.float64()),
+        ],
+        schema=point_schema(),
+    )
