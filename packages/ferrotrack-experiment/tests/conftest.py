@@ -1,0 +1,16 @@
+"""Fixtures of the experiment package's tests: a fresh store root per test, no run left open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ferrotrack.core.testing import isolated_root
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty store root, set as ``FERROTRACK_ROOT``; the working folder is ``tmp_path``."""
+    yield from isolated_root(tmp_path, monkeypatch, chdir=True)
