@@ -82,6 +82,16 @@ def test_runs_table(make_run: MakeRun, store: Path) -> None:
     assert table.schema["started"] == pl.Datetime("ns", "UTC")
     assert fa.runs(store, status="failed").height == 1
     assert fa.runs(store / "missing").height == 0
+    assert one["trial"] is None
+    assert one["repeat"] is None
+
+
+def test_runs_table_trial_and_repeat_columns(make_run: MakeRun, store: Path) -> None:
+    make_run([("x", 1.0, 0)], tags={"ferrotrack.trial": "wide", "ferrotrack.repeat": "2"})
+    make_run([("x", 1.0, 0)], tags={"ferrotrack.trial": "narrow", "ferrotrack.repeat": "x"})
+    table = fa.runs(store).sort("trial")
+    assert table.select("trial", "repeat").rows() == [("narrow", None), ("wide", 2)]
+    assert table.schema["repeat"] == pl.Int64
 
 
 def test_final_values_and_best_run(make_run: MakeRun, store: Path) -> None:

@@ -14,12 +14,18 @@ from ferrotrack.core.analysis.summaries import read_summaries
 from ferrotrack.core.store.catalog import RunRecord, flatten, list_runs
 from ferrotrack.core.store.jsonfile import read_json_objects
 
-__all__ = ["METRIC_STATS", "runs"]
+__all__ = ["METRIC_STATS", "REPEAT_TAG", "TRIAL_TAG", "runs"]
 
 METRIC_STATS = ("last", "min", "max")
 """The summary statistics that become ``<metric>.<stat>`` columns."""
 
 _TS = pl.Datetime("ns", "UTC")
+
+TRIAL_TAG = "ferrotrack.trial"
+"""The tag naming the trial a run belongs to (set by ``ferrotrack.experiment``), shown as the
+``trial`` column so that trials compare without digging into ``tags``."""
+REPEAT_TAG = "ferrotrack.repeat"
+"""The tag holding a trial run's repeat index, shown as the ``repeat`` column (Int64)."""
 
 
 def runs(
@@ -29,7 +35,8 @@ def runs(
     status: str | Iterable[str] | None = None,
 ) -> pl.DataFrame:
     """One row per run: experiment, run_id, name, status, started, ended, duration, parent,
-    tags (a struct), ``params.<dotted key>`` columns and ``<metric>.last/.min/.max``.
+    trial and repeat (of an experiment's trial run; null otherwise), tags (a struct),
+    ``params.<dotted key>`` columns and ``<metric>.last/.min/.max``.
 
     ``status`` filters on the status a reader reports, so ``"crashed"`` finds runs whose
     writer died. Metric columns come from the summary files, never from the points.
@@ -60,10 +67,19 @@ def _base_columns(records: Sequence[RunRecord]) -> pl.DataFrame:
             "ended": ended,
             "duration": ended - started,
             "parent": [m.get("parent") for m in metas],
+            "trial": [t.get(TRIAL_TAG) for t in tags],
+            "repeat": [_repeat(t.get(REPEAT_TAG)) for t in tags],
         },
-        schema_overrides={"parent": pl.String},
+        schema_overrides={"parent": pl.String, "trial": pl.String, "repeat": pl.Int64},
     )
     return frame.with_columns(_tags_column(tags))
+
+
+def _repeat(value: object) -> int | None:
+    """The repeat index a tag holds (tags are strings), or null when it is not one."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 def _dict(value: object) -> dict[str, Any]:
