@@ -276,3 +276,66 @@ def test_the_mlflow_extra_pulls_the_client_not_the_server(wheel_dir: Path, tmp_p
     assert "torch" not in names
     assert not names & MLFLOW_SERVER_SIDE, f"[mlflow] pulled {names & MLFLOW_SERVER_SIDE}"
     assert not names & (HEAVY - {"mlflow-skinny"}), names & HEAVY
+
+
+EXPERIMENT_PROBE = """
+import json, pathlib, sys
+from ferrotrack.experiment import Experiment, Pipeline, YAMLSerializable, Metric
+
+@YAMLSerializable.register("WheelPipeline")
+class WheelPipeline(Pipeline, YAMLSerializable):
+    @Pipeline.run_wrapper
+    def run(self, config):
+        for epoch in range(config.pipeline.epochs):
+            self.run_epoch(epoch)
+        self.run_metrics[Metric.TEST_ACC] = 0.9
+
+    @Pipeline.epoch_wrapper
+    def run_epoch(self, epoch_idx):
+        self.epoch_metrics[Metric.TRAIN_LOSS] = 1.0 / (epoch_idx + 1)
+
+config = pathlib.Path(sys.argv[1])
+experiment = Experiment.create(str(config))
+experiment.run()
+table = experiment.results()
+print(json.dumps({"rows": table.height, "status": table["status"].to_list()}))
+"""
+
+
+@pytest.mark.skipif(
+    not (REPO / "packages/ferrotrack-experiment/pyproject.toml").exists(),
+    reason="packages/ferrotrack-experiment is not in this checkout",
+)
+def test_experiment_wheel_runs_an_experiment_and_pulls_only_omegaconf(
+    wheel_dir: Path, tmp_path: Path
+) -> None:
+    """ferrotrack-experiment beside core: omegaconf (and its YAML parser) and nothing heavy;
+    an experiment runs from the wheels and the `ferrotrack experiment` command is there."""
+    experiment = _wheel(wheel_dir, "ferrotrack-experiment")
+    venv = _venv_with(tmp_path, [_wheel(wheel_dir, "ferrotrack-core"), experiment])
+    installed = _installed(venv)
+    assert {"ferrotrack-core", "ferrotrack-experiment", "omegaconf", "pyyaml"} <= installed
+    assert not installed & HEAVY, f"experiment pulled heavy libraries: {installed & HEAVY}"
+    assert "ferrotrack-backends" not in installed
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "experiment.yaml").write_text("name: from-wheel\nid: 1\ndesc: probe\nsettings: {}\n")
+    (config / "base.yaml").write_text(
+        "settings:\n  pipeline:\n    type: WheelPipeline\n    epochs: 2\n"
+    )
+    (config / "trials.yaml").write_text("- name: only\n  repeat: 2\n  settings: {}\n")
+    probe = tmp_path / "probe.py"
+    probe.write_text(EXPERIMENT_PROBE)
+    env = {**_clean_env(venv), "FERROTRACK_ROOT": str(tmp_path / "store")}
+    out = _timed("experiment probe", [str(venv / "bin/python"), str(probe), str(config)], env=env)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "rows": 2,
+        "status": ["finished", "finished"],
+    }
+    shown = _timed(
+        "ferrotrack experiment show",
+        [str(venv / "bin/ferrotrack"), "experiment", "show", str(config)],
+        env=env,
+    )
+    assert "only" in shown.stdout
