@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ferrotrack.core.errors import FerrotrackWarning, InvalidArgumentError
 from ferrotrack.experiment.common import METRIC_NAMES, UNTRACKED_METRICS, Level, Metric, RunStatus
@@ -35,6 +35,9 @@ __all__ = ["TrackerManager", "TrackerWarning", "json_safe", "metric_name"]
 _NAMES: dict[Any, str] = dict(METRIC_NAMES)
 _EPOCH_NAMES: dict[Any, str] = {key: f"epoch/{name}" for key, name in METRIC_NAMES.items()}
 _EPOCH_KEYS = ("epoch_id", "epoch_idx", "epoch")
+_EPOCH: Final = Level.EPOCH
+_LABELS: Final = {level: level.label for level in Level}
+_PLAIN: Final = frozenset({str, int, bool, type(None)})
 _MAX_CACHED_NAMES = 4096
 """How many ``str`` metric names one manager remembers for its fast path."""
 
@@ -76,6 +79,16 @@ def json_safe(value: Any) -> Any:
             pass
     text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _json_object(data: dict[str, Any]) -> dict[str, Any]:
+    """``json_safe`` of event data, skipping the walk when every value is a plain scalar
+    (an epoch's ``{"epoch_id": 3}``)."""
+    for value in data.values():
+        if type(value) not in _PLAIN:
+            safe: dict[str, Any] = json_safe(data)
+            return safe
+    return data
 
 
 def _enum_text(value: Enum) -> str:
@@ -276,37 +289,45 @@ class TrackerManager:
 
     # ---- levels ----------------------------------------------------------------------
 
+    # The level hooks run a few times per epoch: no copies of ``ctx`` (``**ctx`` is a new
+    # dict already), enum members read from module globals.
+
     def on_create(self, level: Level, *args: Any, **ctx: Any) -> None:
         """Remembers ``ctx`` (``epoch_id=`` for an epoch) for the level's start and end;
         records nothing."""
-        self._context[level] = dict(ctx)
-        if level is Level.EPOCH:
-            found = _epoch_of(ctx)
+        self._context[level] = ctx
+        if level is _EPOCH:
+            found = _epoch_of(ctx) if ctx else None
             self._epoch = self._next_epoch if found is None else found
-        self._forward("on_create", level, *args, **ctx)
+        if self._users:
+            self._forward("on_create", level, *args, **ctx)
 
     def on_start(self, level: Level, *args: Any, **ctx: Any) -> None:
         """Records a ``level_start`` event (step: the epoch index for an epoch)."""
-        info = {**self._context.get(level, {}), **ctx}
+        created = self._context.get(level)
+        info = ({**created, **ctx} if ctx else created) if created else ctx
         step = None
-        if level is Level.EPOCH:
-            found = _epoch_of(ctx)
+        if level is _EPOCH:
+            found = _epoch_of(ctx) if ctx else None
             if found is not None:
                 self._epoch = found
             elif self._epoch is None:
                 self._epoch = self._next_epoch
             step = self._epoch
-        self._event("level_start", level, info, step)
-        self._forward("on_start", level, *args, **ctx)
+        if self._run is not None:
+            self._event("level_start", level, info, step)
+        if self._users:
+            self._forward("on_start", level, *args, **ctx)
 
     def on_end(self, level: Level, *args: Any, **ctx: Any) -> None:
         """Ends a level: for an epoch with a pipeline attached, its ``end_epoch`` first
         (epoch metrics, callbacks; it may raise ``StopTraining``), then a ``level_end``
         event (with ``status`` when given) and the trackers' ``on_end``."""
-        info = {**self._context.pop(level, {}), **ctx}
+        created = self._context.pop(level, None)
+        info = {**created, **ctx} if created else ctx
         step = None
-        if level is Level.EPOCH:
-            found = _epoch_of(ctx)
+        if level is _EPOCH:
+            found = _epoch_of(ctx) if ctx else None
             step = found if found is not None else self._epoch
             step = self._next_epoch if step is None else step
             self._epoch = step
@@ -320,24 +341,25 @@ class TrackerManager:
                 info.setdefault("reason", reason)
             raise
         finally:
-            if level is Level.EPOCH and step is not None:
+            if step is not None:  # an epoch
                 self._epoch = None
                 self._next_epoch = step + 1
-            self._event("level_end", level, info, step)
-            self._forward("on_end", level, *args, **ctx)
-            if level is self.level:
-                self._forward("save")
+            if self._run is not None:
+                self._event("level_end", level, info, step)
+            if self._users:
+                self._forward("on_end", level, *args, **ctx)
+                if level is self.level:
+                    self._forward("save")
 
-    def _event(self, kind: str, level: Level, info: Mapping[str, Any], step: int | None) -> None:
-        if self._run is None:
-            return
+    def _event(self, kind: str, level: Level, info: dict[str, Any], step: int | None) -> None:
+        assert self._run is not None
         name = info.get("name")
         self._run.log_event(
             kind,
             name=name if isinstance(name, str) else None,
-            level=level.label,
+            level=_LABELS[level],
             step=step,
-            data=json_safe(info),
+            data=_json_object(info),
         )
 
     # ---- files -------------------------------------------------------------------------
@@ -438,6 +460,9 @@ class TrackerManager:
 
 
 def _epoch_of(ctx: Mapping[str, Any]) -> int | None:
+    found = ctx.get("epoch_id")
+    if type(found) is int:
+        return found
     for key in _EPOCH_KEYS:
         value = ctx.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
