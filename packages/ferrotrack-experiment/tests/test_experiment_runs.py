@@ -51,6 +51,8 @@ class RunsTinyPipeline(Pipeline):
             raise ValueError(f"boom in repeat {config.repeat}")
         if config.pipeline.get("stop_at") == epoch_idx:
             raise StopTraining("plateau")
+        if config.pipeline.get("interrupt"):
+            raise KeyboardInterrupt
         self.epoch_metrics[Metric.VAL_LOSS] = 0.5 / (epoch_idx + 1)
         return RunStatus.SUCCESS
 
@@ -313,3 +315,35 @@ def test_env_yaml_backend_tracker_mirrors_every_run(root: Path, tmp_path: Path) 
     assert any(line.get("name") == "train/loss" for line in lines)
     for level in ("experiment", "trial"):
         assert all((r.ref.path / "mirror.jsonl").exists() for r in by_level(root, level))
+
+
+def test_a_setting_that_cannot_resolve_fails_only_its_trial_run(root: Path, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "cfg",
+        [{"name": "broken", "settings": {"pipeline": {"lr": "${nowhere.lr}"}}}, {"name": "fine"}],
+    )
+    outcome = Experiment.create(config).run(progress=False)
+
+    assert [o.label for o in outcome.failed] == ["broken/0"]
+    assert [o.label for o in outcome.completed] == ["fine/0"]
+    runs = {r.meta["name"]: r for r in by_level(root, "trial_run")}
+    assert runs["broken/0"].status == "failed"
+    assert runs["broken/0"].meta["error"]["type"] == "ConfigError"
+    assert "trials.yaml" in runs["broken/0"].meta["error"]["message"]
+    assert params_of(runs["broken/0"])["pipeline"]["lr"] == "${nowhere.lr}"
+
+
+def test_an_interrupt_marks_every_open_level_killed(root: Path, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "cfg",
+        [{"name": "first"}, {"name": "stop", "settings": {"pipeline": {"interrupt": True}}}],
+    )
+    with pytest.raises(KeyboardInterrupt):
+        Experiment.create(config).run(progress=False)
+
+    runs = {r.meta["name"]: r.status for r in by_level(root, "trial_run")}
+    assert runs == {"first/0": "finished", "stop/0": "killed"}
+    trials = {r.meta["tags"]["ferrotrack.trial"]: r.status for r in by_level(root, "trial")}
+    assert trials == {"first": "finished", "stop": "killed"}
+    assert [r.status for r in by_level(root, "experiment")] == ["killed"]
+    assert ft.active_run() is None

@@ -249,18 +249,22 @@ class Experiment:
             },
             tags={LEVEL_TAG: "experiment"},
         )
-        self._save_config(top)
-        env = Environment(
-            self.workspace,
-            self.config.env,
-            level=Level.EXPERIMENT,
-            factory_registry=self.factory_registry,
-            tracker_manager=self._tracker_manager(top),
-            run=top,
-            verbose=bool(self.config.env.get("verbose")),
-            debug=bool(self.config.env.get("debug")),
-        )
-        env.setup_environment()
+        try:
+            self._save_config(top)
+            env = Environment(
+                self.workspace,
+                self.config.env,
+                level=Level.EXPERIMENT,
+                factory_registry=self.factory_registry,
+                tracker_manager=self._tracker_manager(top),
+                run=top,
+                verbose=bool(self.config.env.get("verbose")),
+                debug=bool(self.config.env.get("debug")),
+            )
+            env.setup_environment()
+        except BaseException as exc:
+            top.finish("failed", error=exc)
+            raise
         self.env.close()
         self.env = env
         outcome = ExperimentOutcome(top.run_id)
@@ -273,13 +277,16 @@ class Experiment:
             total,
             top.run_id,
         )
-        with (
-            TrialProgress(total, enabled=progress) as bars,
-            _level(env, top, Level.EXPERIMENT, outcome, name=self.name),
-        ):
-            for trial, specs in plan:
-                self._run_trial(trial, specs, env, _Call(stored, outcome, bars))
-        env.logger.info("experiment %r: %s", self.name, outcome)
+        try:
+            with (
+                TrialProgress(total, enabled=progress) as bars,
+                _level(env, top, Level.EXPERIMENT, outcome, name=self.name),
+            ):
+                for trial, specs in plan:
+                    self._run_trial(trial, specs, env, _Call(stored, outcome, bars))
+                env.logger.info("experiment %r: %s", self.name, outcome)
+        finally:
+            env.close()
         return outcome
 
     def _run_trial(
@@ -307,8 +314,7 @@ class Experiment:
             tags={LEVEL_TAG: "trial", TRIAL_TAG: trial.name},
             parent=parent_env.run,
         )
-        env = parent_env.create_child(_folder(trial.name), level=Level.TRIAL, run=trial_run)
-        env.setup_environment()
+        env = _child(parent_env, _folder(trial.name), level=Level.TRIAL, run=trial_run)
         try:
             with _level(
                 env, trial_run, Level.TRIAL, at.outcome, name=trial.name, trial_id=trial.id
@@ -329,10 +335,7 @@ class Experiment:
             tags={LEVEL_TAG: "trial_run", TRIAL_TAG: trial, REPEAT_TAG: repeat, SEED_TAG: seed},
             parent=parent_env.run,
         )
-        env = parent_env.create_child(
-            f"repeat-{repeat}", level=Level.TRIAL_RUN, run=run, config=config
-        )
-        env.setup_environment()
+        env = _child(parent_env, f"repeat-{repeat}", level=Level.TRIAL_RUN, run=run, config=config)
         manager = env.tracker_manager
         status, reason = RunStatus.FAILED, None
         error: BaseException | None = None
@@ -475,6 +478,24 @@ def _level(
             manager.on_end(level, status=status, **ctx)
         finally:
             run.finish(status, error=error)
+
+
+def _child(
+    parent: Environment,
+    name: str,
+    *,
+    level: Level,
+    run: ft.Run,
+    config: DictConfig | None = None,
+) -> Environment:
+    """The level's environment, its folders made; if that fails, ``run`` ends failed."""
+    try:
+        env = parent.create_child(name, level=level, run=run, config=config)
+        env.setup_environment()
+    except BaseException as exc:
+        run.finish("failed", error=exc)
+        raise
+    return env
 
 
 def _check_pipelines(
