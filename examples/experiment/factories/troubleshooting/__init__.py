@@ -1,0 +1,2 @@
+"""The three cases of seed 000's "Troubleshooting" section, one module each, run by
+``../run_troubleshooting.py``."""
