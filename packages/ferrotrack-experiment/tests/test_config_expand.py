@@ -328,3 +328,16 @@ def test_seeds_are_the_same_in_another_process(tmp_path: Path) -> None:
     )
     assert json.loads(out.stdout) == here
     assert len({seed for _, seed in here}) == 6
+
+
+def test_a_grid_key_inside_another_grid_option(tmp_path: Path) -> None:
+    """An earlier option may make the way to a later key (``a`` then ``a.y``)."""
+    write(
+        tmp_path,
+        experiment={"name": "e", "settings": {"a": 5, "b": {"c": 1}}},
+        trials=[{"name": "t", "grid": {"a": [{"x": 1}, {"x": 2}], "a.y": [3], "b": [7]}}],
+    )
+    assert [s.settings for s in expand(tmp_path)] == [
+        {"a": {"x": 1, "y": 3}, "b": 7},
+        {"a": {"x": 2, "y": 3}, "b": 7},
+    ]
