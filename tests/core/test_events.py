@@ -20,10 +20,15 @@ from hypothesis import strategies as st
 import ferrotrack.core as ft
 from ferrotrack.core import errors
 from ferrotrack.core.errors import StoreCorruptWarning
-from ferrotrack.core.store.events import read_events
+from ferrotrack.core.records import RunEvent
+from ferrotrack.core.store.events import _line, check_event, read_events
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**62), 2**62)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
     ),
@@ -59,6 +64,27 @@ def test_events_round_trip(
     assert back == written
     assert [e.seq for e in back] == list(range(len(args)))
     assert [e.rows for e in back] == list(range(1, len(args) + 1))
+
+
+@given(events_args)
+def test_each_line_is_the_json_the_format_specifies(args: list[dict[str, Any]]) -> None:
+    """The hand-spelled line (flat data, the common case) is exactly what ``json.dumps``
+    writes for the same object: same keys, same order, same escapes."""
+    for seq, a in enumerate(args):
+        fields = check_event(a["kind"], a["message"], a["name"], a["level"], a["step"], a["data"])
+        event = RunEvent(rank=0, seq=seq, time=1_700_000_000_000_000_000 + seq, rows=seq, **fields)
+        expected = {
+            "seq": event.seq,
+            "time": event.time,
+            "rows": event.rows,
+            "kind": event.kind,
+            "name": event.name,
+            "level": event.level,
+            "step": event.step,
+            "message": event.message,
+            "data": event.data,
+        }
+        assert _line(event) == json.dumps(expected, separators=(",", ":"), allow_nan=False) + "\n"
 
 
 def test_a_torn_last_line_is_skipped_and_the_next_event_starts_clean(root: Path) -> None:

@@ -12,6 +12,7 @@ many runs into a polars DataFrame.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
@@ -31,6 +32,12 @@ EVENTS_DIR = "events"
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _FILE = re.compile(r"^rank-(\d+)\.jsonl$")
 _INT64 = 1 << 63
+_KINDS_SEEN: set[str] = set()
+"""Kinds already matched against ``_KIND``: an experiment logs the same few per epoch."""
+_FLAT = (str, int, bool, type(None))
+_encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+"""One encoder for every line: ``json.dumps`` with options builds a new one per call."""
+_quote = json.encoder.encode_basestring_ascii
 
 
 def _text(value: Any, what: str) -> str | None:
@@ -48,11 +55,8 @@ def check_event(  # noqa: PLR0917
     data: Any = None,
 ) -> dict[str, Any]:
     """The fields of an event, checked; raises naming the field that is wrong."""
-    if not isinstance(kind, str) or not _KIND.match(kind):
-        raise InvalidArgumentError(
-            f"log_event: kind {kind!r}: expected 1-64 characters of a-z, 0-9, '_' "
-            "starting with a letter (level_start, checkpoint, message, ...)"
-        )
+    if kind not in _KINDS_SEEN:
+        _check_kind(kind)
     if step is not None and (
         isinstance(step, bool) or not isinstance(step, int) or not -_INT64 <= step < _INT64
     ):
@@ -69,8 +73,76 @@ def check_event(  # noqa: PLR0917
         "level": _text(level, "level"),
         "step": step,
         "message": _text(message, "message"),
-        "data": check_json(data, "data"),
+        "data": _flat_copy(data) if _is_flat(data) else check_json(data, "data"),
     }
+
+
+def _check_kind(kind: Any) -> None:
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise InvalidArgumentError(
+            f"log_event: kind {kind!r}: expected 1-64 characters of a-z, 0-9, '_' "
+            "starting with a letter (level_start, checkpoint, message, ...)"
+        )
+    if len(_KINDS_SEEN) < 1024:
+        _KINDS_SEEN.add(kind)
+
+
+def _is_flat(data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` is a dict of plain scalars with str keys (what level events carry),
+    which needs no recursive check: the common case, kept cheap."""
+    if type(data) is not dict:
+        return False
+    for key, value in data.items():
+        if type(key) is not str:
+            return False
+        kind = type(value)
+        if kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind not in _FLAT:
+            return False
+    return True
+
+
+def _flat_copy(data: dict[str, Any]) -> dict[str, Any]:
+    return dict(data)
+
+
+def _json_text(value: str | None) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def _json_data(data: dict[str, Any]) -> str:
+    """``data`` as compact JSON; plain scalars are spelled here (the experiment layer's
+    level events, several per epoch), anything nested goes through the encoder."""
+    parts = []
+    for key, value in data.items():
+        kind = type(value)
+        if kind is str:
+            text = _quote(value)
+        elif kind is int:
+            text = str(value)
+        elif kind is bool:
+            text = "true" if value else "false"
+        elif value is None:
+            text = "null"
+        elif kind is float and math.isfinite(value):
+            text = repr(value)
+        else:
+            return _encode(data)
+        parts.append(f"{_quote(key)}:{text}")
+    return "{" + ",".join(parts) + "}"
+
+
+def _line(event: RunEvent) -> str:
+    """One event as the JSON line ``docs/format.md`` specifies (same keys, same order)."""
+    step = "null" if event.step is None else str(event.step)
+    return (
+        f'{{"seq":{event.seq},"time":{event.time},"rows":{event.rows},'
+        f'"kind":{_quote(event.kind)},"name":{_json_text(event.name)},'
+        f'"level":{_json_text(event.level)},"step":{step},'
+        f'"message":{_json_text(event.message)},"data":{_json_data(event.data)}}}\n'
+    )
 
 
 def _path(run_dir: Path, rank: int) -> Path:
@@ -119,22 +191,7 @@ class EventLog:
                 raise InvalidArgumentError("log_event: the run's event log is closed")
             now = time.time_ns()
             event = RunEvent(rank=self.rank, seq=self._seq, time=now, rows=rows, **fields)
-            line = json.dumps(
-                {
-                    "seq": event.seq,
-                    "time": event.time,
-                    "rows": rows,
-                    "kind": event.kind,
-                    "name": event.name,
-                    "level": event.level,
-                    "step": event.step,
-                    "message": event.message,
-                    "data": event.data,
-                },
-                allow_nan=False,
-                separators=(",", ":"),
-            )
-            os.write(self._fd, (line + "\n").encode("ascii"))
+            os.write(self._fd, _line(event).encode("ascii"))
             if self._sync == "every_flush":
                 os.fsync(self._fd)
             self._seq += 1
