@@ -39,7 +39,8 @@ class Factory:
     @staticmethod
     def create(name: str, config: Any, *args: Any, **kwargs: Any) -> Any:
         """``YAMLSerializable.get_class(name).from_config(config, *args, **kwargs)``."""
-        return YAMLSerializable.get_class(name).from_config(config, *args, **kwargs)
+        built: type[YAMLSerializable] = YAMLSerializable.get_class(name)
+        return built.from_config(config, *args, **kwargs)
 
 
 class FactoryRegistry:
