@@ -45,6 +45,7 @@ fmt: setup
 # Benchmarks: write their tables to docs/benchmarks.md.
 bench: setup
     {{py}} bench/log_throughput.py
+    {{py}} bench/experiment.py
     cargo bench -p ferrotrack-store --quiet -- --quick
 
 # Peer trackers side by side (installs them into .venv-peers/ on first use).
