@@ -313,8 +313,8 @@ def main() -> None:
         notes.append(
             f"(2): the wrappers' own work is about {own:.1f} µs per epoch; the rest is the two "
             "run events each epoch records, each a `Run.log_event` in core (checking the "
-            "fields, `json.dumps`, one unbuffered `os.write`). The 20 µs target needs those "
-            "events cheaper in core, or fewer of them per epoch."
+            "fields, spelling the JSON line, one unbuffered `os.write`, so that an epoch "
+            "that started is on disk before its code runs)."
         )
     quick = " --quick" if q else ""
     body = "\n".join(
