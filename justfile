@@ -33,6 +33,7 @@ lint: setup
     {{py}} -m ruff check .
     {{py}} -m ruff format --check .
     {{py}} -m mypy
+    {{py}} -m mypy packages/ferrotrack-experiment/tests
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --quiet -- -D warnings
 

@@ -66,9 +66,7 @@ class FactoryRegistry:
                 f"register {factory.__name__}() instead"
             )
         if not isinstance(factory, Factory):
-            raise TypeError(
-                f"factory must be an instance of Factory, got {type(factory).__name__}"
-            )
+            raise TypeError(f"factory must be an instance of Factory, got {type(factory).__name__}")
         self._factories[factory_type] = factory
 
     def get(self, factory_type: FactoryType) -> Factory:
