@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -564,14 +565,16 @@ def _epochs(config: DictConfig | None) -> int | None:
 
 
 def _seed_everything(seed: int) -> None:
-    """Seeds ``random``, and numpy and torch when the process already imported them."""
+    """Seeds ``random``, and numpy and torch when the process already imported them.
+
+    ``import_module`` rather than ``sys.modules``: another thread (a backend loading pyarrow)
+    may be importing numpy right now, and only the import waits until it is complete.
+    """
     random.seed(seed)
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed(seed % 2**32)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.manual_seed(seed)
+    if "numpy" in sys.modules:
+        import_module("numpy").random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        import_module("torch").manual_seed(seed)
 
 
 _UNSAFE = re.compile(r"[/\\\x00]")
