@@ -4,6 +4,7 @@ the store (points, events, status), what callbacks see, and how a stop or a fail
 from __future__ import annotations
 
 import json
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,12 +215,22 @@ def test_level_events_of_the_pipeline_and_each_epoch(env: Environment) -> None:
 )
 def test_a_callbacks_answer_stops_or_goes_on(env: Environment, verdict: Any, stops: bool) -> None:
     pipeline = Losses(env)
+    calls = []
+    original = Losses.run_epoch
+
+    def counted(self: Losses, epoch_idx: int) -> RunStatus:
+        result = original(self, epoch_idx)
+        calls.append((epoch_idx, result))
+        return result
+
+    pipeline.run_epoch = types.MethodType(counted, pipeline)  # type: ignore[method-assign]
     recorder = Recorder(verdicts={2: verdict})
     after = Recorder()
     pipeline.register_callback(recorder)
     pipeline.register_callback(after)
 
-    assert pipeline.run(CONFIG) == (None if stops else "done")
+    # A stop skips the remaining epochs; the code after the loop still runs.
+    assert pipeline.run(CONFIG) == "done"
 
     last = 2 if stops else 4
     assert [e for e, _ in recorder.epochs()] == list(range(last + 1))
@@ -234,8 +245,11 @@ def test_a_callbacks_answer_stops_or_goes_on(env: Environment, verdict: Any, sto
         assert pipeline.stop_reason is not None
         assert expected in pipeline.stop_reason
         assert expected in end[0]["data"]["reason"]
-        # No run_metrics were set: the plain for loop ended at the stop.
-        assert "test/acc" not in points(run)
+        assert pipeline.stop_requested
+        # Epochs 3 and 4 were called by the loop but skipped at once, nothing recorded.
+        assert calls[3:] == [(3, RunStatus.SKIPPED), (4, RunStatus.SKIPPED)]
+    # run_metrics are tracked either way: the final evaluation after the loop ran.
+    assert [v for _, v in points(run)["test/acc"]] == [0.9]
 
 
 def test_a_callback_that_raises_stoptraining_stops(env: Environment) -> None:

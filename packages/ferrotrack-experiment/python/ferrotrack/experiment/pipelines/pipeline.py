@@ -10,8 +10,12 @@ the end (``tracker_manager.on_end(Level.EPOCH)``, or ``end_epoch`` directly when
 manager calls it) tracks ``epoch_metrics`` as ``epoch/<name>`` at step = epoch index and asks
 the callbacks whether to stop; ``epoch_metrics`` is cleared in ``finally`` so that one
 epoch's values never leak into the next (the Experiment Manager's bug seed 001 reports).
+A stop there does not raise out of the epoch: the remaining calls of the wrapped method
+return ``RunStatus.SKIPPED`` at once, so the user's plain ``for`` loop runs out and the code
+after it (the final test evaluation, ``run_metrics``) still runs; ``status`` is ``STOPPED``.
 A pipeline that manages epochs by hand calls the same ``on_create``/``on_start``/``on_end``
-and gets the same tracking.
+and gets the same tracking; there a stop raises ``StopTraining`` out of
+``on_end(Level.EPOCH)`` (nothing else would end the loop), which ``run_wrapper`` records.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ without it (its lifecycle, tracking and status would silently be missing)."""
 # metaclass), and the epoch wrapper is on the training loop's path.
 _EPOCH: Final = Level.EPOCH
 _STOPPED: Final = RunStatus.STOPPED
+_SKIPPED: Final = RunStatus.SKIPPED
 _UNTRACKED: Final = UNTRACKED_METRICS
 
 
@@ -65,6 +70,7 @@ class Pipeline(YAMLSerializable, ABC):
     # has them (the wrappers read them on every epoch; instance values shadow them).
     _epoch_done: bool = False
     _epoch_skip: bool = False
+    _stop: StopTraining | None = None
 
     def __init__(self, env: Environment, id: int | None = None) -> None:
         self.env = env
@@ -77,6 +83,12 @@ class Pipeline(YAMLSerializable, ABC):
         """``RUNNING`` until ``run`` ends; then ``COMPLETED``, ``STOPPED``, ``FAILED`` or
         ``ABORTED`` (interrupted)."""
         self.stop_reason: str | None = None
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether an epoch asked to stop (a callback, ``StopTraining`` or a returned
+        ``RunStatus.STOPPED``); the remaining wrapped epochs are skipped."""
+        return self._stop is not None
 
     def register_callback(self, callback: Callback) -> None:
         """Adds ``callback``; it gets this pipeline's environment if it has none."""
@@ -110,6 +122,7 @@ class Pipeline(YAMLSerializable, ABC):
             manager = self.env.tracker_manager
             self.status = RunStatus.RUNNING
             self.stop_reason = None
+            self._stop = None
             manager.attach_pipeline(self)
             error: BaseException | None = None
             result: Any = None
@@ -119,7 +132,11 @@ class Pipeline(YAMLSerializable, ABC):
                 for callback in self.callbacks:
                     _call(callback, "on_start")
                 result = fn(self, config, *args, **kwargs)
-                self.status = RunStatus.COMPLETED
+                if self._stop is None:
+                    self.status = RunStatus.COMPLETED
+                else:  # an epoch asked to stop; the later ones were skipped
+                    self.status = RunStatus.STOPPED
+                    self.stop_reason = self._stop.reason
             except StopTraining as stop:
                 self.status = RunStatus.STOPPED
                 self.stop_reason = stop.reason
@@ -186,31 +203,38 @@ class Pipeline(YAMLSerializable, ABC):
         lifecycle, ``epoch_metrics`` tracked and cleared, callbacks asked whether to stop.
 
         The method may return anything (a ``RunStatus`` as in the guides); returning
-        ``RunStatus.STOPPED`` stops training like a ``StopTraining``.
+        ``RunStatus.STOPPED`` stops training like a ``StopTraining``. Once training stopped,
+        calls return ``RunStatus.SKIPPED`` without running the method.
         """
 
         @functools.wraps(fn)
         def epoch(self: Pipeline, epoch_idx: int, *args: Any, **kwargs: Any) -> Any:
+            if self._stop is not None:
+                return _SKIPPED
             manager = self.env.tracker_manager
             manager.on_create(_EPOCH, epoch_id=epoch_idx)
             manager.on_start(_EPOCH)
             try:
                 try:
                     result = fn(self, epoch_idx, *args, **kwargs)
-                except StopTraining:
+                except StopTraining as stop:
                     self._close_stopped_epoch(epoch_idx)
-                    raise
+                    self._stop = stop
+                    return _STOPPED
                 except BaseException as exc:
                     self._close_failed_epoch(exc)
                     raise
                 self._epoch_done = False
-                manager.on_end(_EPOCH)
-                if not self._epoch_done:  # no pipeline attached to the manager
-                    self.end_epoch(epoch_idx)
+                try:
+                    manager.on_end(_EPOCH)
+                    if not self._epoch_done:  # no pipeline attached to the manager
+                        self.end_epoch(epoch_idx)
+                except StopTraining as stop:
+                    self._stop = stop
             finally:
                 self.epoch_metrics.clear()
-            if result is _STOPPED:
-                raise StopTraining(
+            if result is _STOPPED and self._stop is None:
+                self._stop = StopTraining(
                     f"{fn.__qualname__} returned RunStatus.STOPPED at epoch {epoch_idx}"
                 )
             return result
