@@ -4,11 +4,14 @@ Run it with ``./just demo``. It logs several runs of a fake training loop (over 
 points in a few seconds, with a checkpoint event every 25,000 steps), prints what was
 stored and the ``ferrotrack runs list`` table, logs one more run mirrored to JSON lines,
 TensorBoard event files and SQLite (ferrotrack-backends), imports the event files back
-with ``ferrotrack import tensorboard``, then shows the events and the best run.
+with ``ferrotrack import tensorboard``, runs a config-driven experiment (ferrotrack-experiment:
+``examples/demo_experiment/``, a sweep of trials and repeats with early stopping and one trial
+that diverges), then shows the events and the best run.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -97,6 +100,29 @@ def mirrored_run() -> None:
     )
 
 
+def experiment() -> None:
+    """``examples/demo_experiment``: trials x repeats, each a run; a diverging one fails alone."""
+    config = Path(__file__).parent / "demo_experiment"
+    cli = [sys.executable, "-m", "ferrotrack.core.cli", "--root", str(ROOT), "experiment"]
+    wide = {**os.environ, "COLUMNS": "150"}
+    pipeline_file = str(config / "pipelines.py")
+    print(f"\n$ ferrotrack experiment show {config}")
+    subprocess.run([*cli, "show", str(config)], check=True, env=wide)
+    print(f"\n$ ferrotrack experiment run {config} --import {pipeline_file}")
+    run = [*cli, "run", str(config), "--import", pipeline_file, "--no-progress"]
+    done = subprocess.run(run, check=False, env=wide)
+    print(f"(exit status {done.returncode}: a trial run failed, the others ran)")
+    sys.path.insert(0, str(config))
+    importlib.import_module("pipelines")  # registers DemoSweepPipeline, which the config names
+
+    from ferrotrack.experiment import Experiment
+
+    table = Experiment.create(config, root=ROOT).results()
+    table = table.sort("test/acc", descending=True, nulls_last=True)
+    print("\nexperiment.results(), best first:")
+    print(table.select("trial", "repeat", "status", "params.optimizer.lr", "test/acc").head(4))
+
+
 def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -104,6 +130,7 @@ def folder_bytes(path: Path) -> int:
 def main() -> None:
     shutil.rmtree(ROOT / f"experiment={EXPERIMENT}", ignore_errors=True)
     shutil.rmtree(ROOT / "experiment=demo-imported", ignore_errors=True)
+    shutil.rmtree(ROOT / "experiment=demo-experiment", ignore_errors=True)
     (ROOT / "ferrotrack.sqlite").unlink(missing_ok=True)
     grid = [(lr, bs) for lr in (1e-3, 3e-3, 1e-2) for bs in (32, 128)]
     t0 = time.perf_counter()
@@ -135,6 +162,7 @@ def main() -> None:
         env={**os.environ, "COLUMNS": "150"},
     )
     mirrored_run()
+    experiment()
     events = ft.events(experiment=EXPERIMENT, root=ROOT, kind="checkpoint")
     print(f"\n{events.height} checkpoint events, e.g. {events.row(0, named=True)['name']}")
     best = ft.best_run("val/acc", mode="max", root=ROOT, experiment=EXPERIMENT)
