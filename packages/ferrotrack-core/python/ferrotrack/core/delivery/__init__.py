@@ -2,6 +2,7 @@
 
 - :mod:`.orchestrator`: :class:`Orchestrator` fans a run out to one lane per backend;
 - :mod:`.lane`: :class:`Lane`, delivery to one backend in the contract's order;
+- :mod:`.budget`: :class:`Budget`, the share of wall time live lanes may take from the loop;
 - :mod:`.cursor`: :class:`DeliveryCursor`, per-rank positions and the backend's state;
 - :mod:`.source`: ranged reads of the store, ranks, who is live;
 - :mod:`.replay`: ``replay.replay()`` (also ``sync_run``, what ``ferrotrack sync`` calls),
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from ferrotrack.core._lazy import lazy_getattr
 
 if TYPE_CHECKING:
+    from ferrotrack.core.delivery.budget import Budget
     from ferrotrack.core.delivery.cursor import DeliveryCursor
     from ferrotrack.core.delivery.feeder import Feeder
     from ferrotrack.core.delivery.lane import Lane, LaneOptions, Route
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from ferrotrack.core.delivery.session import PluginSession
 
 _LAZY = {
+    "Budget": "budget",
     "BatchSink": "orchestrator",
     "DeliveryCursor": "cursor",
     "Feeder": "feeder",
@@ -49,6 +52,7 @@ _LAZY = {
 
 __all__ = [
     "BatchSink",
+    "Budget",
     "DeliveryCursor",
     "Feeder",
     "Lane",

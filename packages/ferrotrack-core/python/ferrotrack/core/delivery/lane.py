@@ -7,6 +7,10 @@ delivers points up to the next item's needs, then the item, and so on. Points mi
 memory (a dropped queue, a batch that never came, a resumed run) are read from the store in
 ranges of at most ``max_batch_rows`` (:func:`~ferrotrack.core.delivery.source.read_points`).
 The same lane runs on its own thread (live) or on the caller's (:func:`replay`).
+
+Live, while the run's producer is logging, the lane's items are paid from the process's
+:class:`~ferrotrack.core.delivery.budget.Budget` (a share of wall time for all lanes) and
+kept small enough to fit it; closing, draining and replaying go at full speed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ferrotrack.core.delivery.budget import Budget, shared_budget
 from ferrotrack.core.delivery.cursor import DeliveryCursor, RankPosition, missing, missing_tags
 from ferrotrack.core.delivery.source import read_points
 from ferrotrack.core.errors import PermanentBackendError
@@ -58,6 +63,15 @@ class LaneOptions:
     """Seconds a close waits for backends to catch up."""
     catch_up_retry: float = 0.5
     """Seconds between attempts to read points the store does not show yet."""
+    delivery_share: float = 0.05
+    """Share of wall time the lanes of a process together spend delivering while a
+    producer logs (1: no limit); see :mod:`~ferrotrack.core.delivery.budget`."""
+    quiet_after: float = 2.0
+    """Seconds without a new batch after which the producer counts as quiet (then lanes
+    deliver at full speed)."""
+    budget_window: float = 1.0
+    """The budget's bucket holds ``delivery_share × budget_window`` seconds: the longest
+    burst of delivery while the producer is hot."""
 
 
 @dataclass
@@ -111,10 +125,11 @@ class _Prepared:
 
 @dataclass
 class _Pull:
-    """Read rows of ``rank`` from the store, from the cursor, up to ``cap``."""
+    """Read at most ``rows`` rows of ``rank`` from the store, from the cursor, up to ``cap``."""
 
     rank: int
     cap: int
+    rows: int
 
 
 _Work = _Call | _Prepared | list[_Batch] | _Pull
@@ -128,6 +143,9 @@ class _Counters:
     rows_skipped: int = 0
     failures_total: int = 0
     rejected: int = 0
+    busy_seconds: float = 0.0
+    charged_seconds: float = 0.0
+    throttled: int = 0
 
 
 class Lane:
@@ -141,6 +159,7 @@ class Lane:
         *,
         info: RunInfo,
         redact: Callable[[str], str] = lambda s: s,
+        budget: Budget | None = None,
     ) -> None:
         self.route = route
         self.name = route.label
@@ -169,6 +188,12 @@ class Lane:
         self.closing = False
         self.deadline = math.inf
         self.busy = False
+        self.budget = budget or shared_budget(options.delivery_share, options.budget_window)
+        self.urgent = 0
+        """Callers in :meth:`wait_idle`: while any waits, the budget does not apply."""
+        self._charged = False
+        self._rate = (0.0, 0.0)
+        """Decaying sums (raw rows, seconds) of point items: the lane's pace."""
         self.thread: threading.Thread | None = None
         self.backend_state: dict[str, Any] = {}
         self._saved_state: dict[str, Any] = {}
@@ -192,6 +217,7 @@ class Lane:
     def submit(self, item: _Batch) -> None:
         """Queues a batch of points; past ``max_pending_rows`` the queue is dropped (the
         lane then reads those points from the store), never the non-point items."""
+        self.budget.note_producer(time.monotonic())
         with self.cond:
             if self.state == "degraded":
                 return
@@ -248,11 +274,19 @@ class Lane:
 
     def _loop(self) -> None:
         while (work := self._take()) is not None:
+            started = time.monotonic()
             try:
                 self._execute(work)
             finally:
+                ended = time.monotonic()
+                took = ended - started
+                if self._charged:
+                    self.budget.charge(took, ended)
                 with self.cond:
                     self.busy = False
+                    self.count.busy_seconds += took
+                    if self._charged:
+                        self.count.charged_seconds += took
                     self.cond.notify_all()
 
     def drain(self, timeout: float) -> None:
@@ -267,15 +301,46 @@ class Lane:
     def _take(self) -> _Work | None:
         with self.cond:
             while True:
-                if self.closing and time.monotonic() > self.deadline:
+                now = time.monotonic()
+                if self.closing and now > self.deadline:
                     return None
                 work = self._next_locked()
                 if work is not None:
-                    self.busy = True
-                    return work
+                    wait, self._charged = self._admit_locked(now)
+                    if wait <= 0.0:
+                        self.busy = True
+                        return work
+                    self.count.throttled += 1
+                    self.cond.wait(max(0.001, wait))
+                    continue
                 if self.closing and self._idle_locked():
                     return None
                 self.cond.wait(self._wait_locked())
+
+    def _full_speed_locked(self) -> bool:
+        """Closing (drain, sync) or someone waiting for the lane: the budget is lifted."""
+        return self.closing or self.urgent > 0 or self.budget.unlimited
+
+    def _admit_locked(self, now: float) -> tuple[float, bool]:
+        """The budget's word on starting an item now: ``(seconds to wait, charged)``."""
+        if self._full_speed_locked():
+            return 0.0, False
+        return self.budget.admit(now, self.opt.quiet_after)
+
+    def _item_rows_locked(self, now: float) -> int:
+        """Most raw rows in one item: ``max_batch_rows``, or while the producer is hot, what
+        the lane delivers in about one bucket of the budget (at least 256 rows)."""
+        most = self.opt.max_batch_rows
+        if self._full_speed_locked() or not self.budget.hot(now, self.opt.quiet_after):
+            return most
+        rows, seconds = self._rate
+        if rows <= 0.0 or seconds <= 0.0:
+            return min(most, 1024)
+        return max(1, min(most, max(256, int(rows / seconds * self.budget.capacity))))
+
+    def _note_pace(self, rows: int, seconds: float) -> None:
+        old_rows, old_seconds = self._rate
+        self._rate = (old_rows * 0.5 + rows, old_seconds * 0.5 + seconds)
 
     def _wait_locked(self) -> float:
         now = time.monotonic()
@@ -331,13 +396,14 @@ class Lane:
         queue = self.batches.get(rank)
         while queue and queue[0].end <= cur:
             self.pending_rows -= queue.popleft().batch.num_rows
+        limit = self._item_rows_locked(now)
         if queue and queue[0].first_row <= cur:
-            return self._coalesce_locked(queue, cur, cap)
+            return self._coalesce_locked(queue, cur, cap, limit)
         if self.run_dir is None:
             if queue:  # a gap nobody can fill: skip it
                 self.count.rows_skipped += queue[0].first_row - cur
                 self.rows[rank] = queue[0].first_row
-                return self._coalesce_locked(queue, queue[0].first_row, cap)
+                return self._coalesce_locked(queue, queue[0].first_row, cap, limit)
             if self.closing:
                 self.exhausted.add(rank)
             return None
@@ -351,17 +417,21 @@ class Lane:
         gap = queue is not None and bool(queue) and queue[0].first_row > cur
         if not (gap or self.closing or self.state == "lagging"):
             return None
-        return _Pull(rank, cap) if now >= self.pull_after else None
+        return _Pull(rank, cap, limit) if now >= self.pull_after else None
 
-    def _coalesce_locked(self, queue: deque[_Batch], cur: int, cap: int) -> list[_Batch] | None:
+    def _coalesce_locked(
+        self, queue: deque[_Batch], cur: int, cap: int, limit: int
+    ) -> list[_Batch] | None:
+        """Queued points from ``cur``, up to row ``cap`` and ``limit`` rows in all: small
+        batches are joined, a big one is cut."""
         taken: list[_Batch] = []
         rows, end = 0, cur
         for item in queue:
-            if item.first_row > end or end >= cap:
+            if item.first_row > end or end >= cap or rows >= limit:
                 break
-            part = item.batch.slice(end - item.first_row, min(item.end, cap) - end)
-            if taken and rows + part.num_rows > self.opt.max_batch_rows:
-                break
+            part = item.batch.slice(
+                end - item.first_row, min(item.end, cap, end + limit - rows) - end
+            )
             taken.append(_Batch(item.rank, end, part))
             rows += part.num_rows
             end += part.num_rows
@@ -372,9 +442,10 @@ class Lane:
             self._execute_call(work)
             return
         prepared: _Prepared | None = None
+        started = time.monotonic()
         try:
             if isinstance(work, _Pull):
-                prepared = self._pull(work.rank, work.cap)
+                prepared = self._pull(work.rank, work.cap, work.rows)
             elif isinstance(work, list):
                 prepared = self._prepare(work[0].rank, work[0].first_row, [b.batch for b in work])
             else:
@@ -385,6 +456,7 @@ class Lane:
                 self.route.backend.handle_rows(
                     prepared.out, prepared.rank, prepared.start, prepared.end
                 )
+            self._note_pace(prepared.end - prepared.start, time.monotonic() - started)
         except PermanentBackendError as exc:
             if prepared is None:
                 self._fail(exc)
@@ -472,10 +544,10 @@ class Lane:
                     self.high[rank] = max(self.high.get(rank, 0), int(rows))
             self.cond.notify_all()
 
-    def _pull(self, rank: int, cap: int) -> _Prepared | None:
+    def _pull(self, rank: int, cap: int, rows: int) -> _Prepared | None:
         assert self.run_dir is not None
         cur = self.rows.get(rank, 0)
-        limit = min(self.opt.max_batch_rows, cap - cur)
+        limit = min(rows, cap - cur)
         table = read_points(self.run_dir, rank, cur, limit)
         if table.num_rows == 0:
             with self.cond:
@@ -633,11 +705,16 @@ class Lane:
         """Waits until the lane has nothing it can do now; ``False`` on timeout."""
         end = time.monotonic() + timeout
         with self.cond:
-            while self.busy or not self._idle_locked():
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self.cond.wait(min(left, 0.05))
+            self.urgent += 1  # a caller waits for the mirror: the budget is lifted meanwhile
+            self.cond.notify_all()
+            try:
+                while self.busy or not self._idle_locked():
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self.cond.wait(min(left, 0.05))
+            finally:
+                self.urgent -= 1
         return True
 
     def close(self, timeout: float) -> None:
@@ -654,7 +731,9 @@ class Lane:
             self.thread.join(timeout + 5.0)
 
     def status(self) -> dict[str, Any]:
-        """State (ok / lagging / degraded), cursor, counters, last error."""
+        """State (ok / lagging / degraded), cursor, counters, last error; ``busy_seconds``
+        (time spent on items), ``budget_seconds`` (the part paid from the budget, while the
+        producer was hot) and ``throttled`` (waits for the budget)."""
         with self.cond:
             return {
                 "state": self.state,
@@ -671,4 +750,7 @@ class Lane:
                 "rows_dropped_from_memory": self.count.rows_dropped,
                 "rows_skipped": self.count.rows_skipped,
                 "last_error": self.last_error,
+                "busy_seconds": self.count.busy_seconds,
+                "budget_seconds": self.count.charged_seconds,
+                "throttled": self.count.throttled,
             }

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
+from ferrotrack.core.delivery.budget import Budget
 from ferrotrack.core.delivery.lane import END, Lane, LaneOptions, Route, _Batch
 from ferrotrack.core.delivery.source import store_ranks, store_rows
 from ferrotrack.core.errors import InvalidArgumentError
@@ -41,8 +42,12 @@ OrchestratorOptions = LaneOptions
 
 
 def delivery_options(settings: FerrotrackSettings) -> LaneOptions:
-    """The settings' ``orchestrator`` table as lane options."""
-    return LaneOptions(**settings.orchestrator.model_dump())
+    """The settings' ``orchestrator`` table as lane options. ``quiet_after`` unset: two
+    flush intervals (a producer logging steadily hands over a batch every interval)."""
+    table = settings.orchestrator.model_dump()
+    if table.get("quiet_after") is None:
+        table["quiet_after"] = max(0.5, 2.0 * settings.flush_interval)
+    return LaneOptions(**table)
 
 
 class BatchSink(Protocol):
@@ -86,6 +91,10 @@ class Orchestrator:
     marked ``degraded`` and skipped, its cursor saying where ``ferrotrack sync`` resumes.
     ``ranks`` are the ranks this process delivers (a live process: its own); ``None``: every
     rank submitted or in the store.
+
+    While the producer logs, the lanes together spend at most ``delivery_share`` of wall
+    time delivering (``budget``: default the process's, shared by every orchestrator with
+    the same options); they catch up at full speed when it goes quiet and at ``close``.
     """
 
     def __init__(
@@ -97,6 +106,7 @@ class Orchestrator:
         redact: Callable[[str], str] | None = None,
         info: RunInfo | None = None,
         ranks: Collection[int] | None = None,
+        budget: Budget | None = None,
     ) -> None:
         resolved = [r if isinstance(r, Route) else Route(r) for r in routes]
         labels = [r.label for r in resolved]
@@ -107,7 +117,14 @@ class Orchestrator:
         self.ranks = frozenset(ranks) if ranks is not None else None
         self.info = info or run_info(self.run_dir, rank=None)
         self._lanes = [
-            Lane(r, self.run_dir, self.options, info=self.info, redact=redact or (lambda s: s))
+            Lane(
+                r,
+                self.run_dir,
+                self.options,
+                info=self.info,
+                redact=redact or (lambda s: s),
+                budget=budget,
+            )
             for r in resolved
         ]
         self._final: str | None = None

@@ -55,6 +55,12 @@ class OrchestratorSettings(BaseModel):
     backoff_initial: float = Field(default=0.1, gt=0)
     backoff_max: float = Field(default=30.0, gt=0)
     drain_timeout: float = Field(default=30.0, ge=0)
+    delivery_share: float = Field(default=0.05, gt=0, le=1)
+    """Share of wall time the backends of a process together spend delivering while the
+    run logs (1: no limit): the loop keeps its speed, the mirror lags meanwhile."""
+    quiet_after: float | None = Field(default=None, gt=0)
+    """Seconds without a flushed batch after which delivery goes full speed (default: two
+    flush intervals, at least 0.5 s)."""
 
 
 def _wrap_secrets(value: Any, key: str = "") -> Any:
