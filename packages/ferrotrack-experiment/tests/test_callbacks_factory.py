@@ -114,3 +114,24 @@ def test_named_metrics_uses_store_names() -> None:
     }
     assert named_metrics(metrics) == {"train/loss": 1.0, "a": 2.0, "b": 3.0, "plain": 5.0}
     assert named_metrics(metrics, untracked=True)["c"] == 4.0
+
+
+def test_a_built_in_callbacks_name_never_replaces_a_users_tracker(env: Environment) -> None:
+    """One name, two kinds: the callback entry point ``MetricsTracker`` and a user's tracker
+    registered as ``MetricsTracker`` each resolve to their own kind, in any order."""
+    from ferrotrack.experiment import Tracker, TrackerFactory
+
+    @YAMLSerializable.register("MetricsTracker")
+    class UsersMetricsTracker(Tracker):
+        pass
+
+    try:
+        assert TrackerFactory.create("MetricsTracker", OmegaConf.create({}), None).__class__ is (
+            UsersMetricsTracker
+        )
+        built = CallbackFactory.create("MetricsTracker", OmegaConf.create({}), env)
+        assert isinstance(built, MetricsTracker)
+        again = TrackerFactory.create("MetricsTracker", OmegaConf.create({}), None)
+        assert isinstance(again, UsersMetricsTracker)
+    finally:
+        YAMLSerializable._registry.pop("MetricsTracker", None)

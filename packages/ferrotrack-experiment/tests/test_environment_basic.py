@@ -4,6 +4,7 @@ duplicating lines across environments), child environments one level down."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,20 @@ def test_a_given_tracker_manager_gets_the_run_and_workspace(root: Path, tmp_path
         env = Environment(tmp_path, tracker_manager=TrackerManager(other))
         assert env.run is other
         env.close()
+
+
+def test_verbose_lines_show_once_when_the_root_logger_prints_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ``logging.basicConfig`` (a root handler on stderr), a verbose environment adds
+    no console handler of its own: each line once."""
+    console = logging.StreamHandler(sys.stderr)
+    root_logger = logging.getLogger()
+    root_logger.addHandler(console)
+    try:
+        loud = Environment(tmp_path / "l", verbose=True)
+        loud.logger.warning("said once")
+        loud.close()
+    finally:
+        root_logger.removeHandler(console)
+    assert capsys.readouterr().err.count("said once") == 1

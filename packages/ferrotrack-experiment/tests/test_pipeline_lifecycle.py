@@ -508,3 +508,52 @@ def test_the_trial_run_can_be_finished_with_the_pipelines_outcome(root: Path) ->
     (record,) = [r for r in list_runs(root) if r.ref.run_id == run.run_id]
     assert record.status == "finished"
     assert pipeline.status is RunStatus.STOPPED
+
+
+class Reports(Pipeline):
+    """Its epochs return what ``config.pipeline.answer`` names."""
+
+    @Pipeline.run_wrapper
+    def run(self, config: DictConfig) -> str:
+        for epoch in range(3):
+            self.run_epoch(epoch, RunStatus[config.pipeline.answer])
+        return "done"
+
+    @Pipeline.epoch_wrapper
+    def run_epoch(self, epoch_idx: int, answer: RunStatus) -> RunStatus:
+        self.epoch_metrics[Metric.TRAIN_LOSS] = 1.0
+        return answer if epoch_idx == 1 else RunStatus.SUCCESS
+
+
+@pytest.mark.parametrize("answer", ["FAILED", "ABORTED"])
+def test_an_epoch_returning_failed_fails_the_pipeline(env: Environment, answer: str) -> None:
+    pipeline = Reports(env)
+    with pytest.raises(PipelineError, match=f"returned RunStatus.{answer} at epoch 1"):
+        pipeline.run(OmegaConf.create({"pipeline": {"answer": answer}}))
+    assert pipeline.status is RunStatus.FAILED
+
+
+class Forever(Pipeline):
+    """An open-ended epoch loop that only ends when something stops it."""
+
+    @Pipeline.run_wrapper
+    def run(self, config: DictConfig) -> str:
+        epoch = 0
+        while True:
+            self.run_epoch(epoch)
+            epoch += 1
+
+    @Pipeline.epoch_wrapper
+    def run_epoch(self, epoch_idx: int) -> None:
+        if epoch_idx == 2:
+            raise StopTraining("enough")
+
+
+def test_an_open_ended_epoch_loop_ends_after_a_stop(env: Environment) -> None:
+    pipeline = Forever(env)
+    pipeline.run(CONFIG)
+    assert pipeline.status is RunStatus.STOPPED
+    assert pipeline.stop_reason == "enough"
+    run = finished(env)
+    starts = [e for e in events(run, "level_start") if e["level"] == "epoch"]
+    assert len(starts) == 3  # the skipped calls record nothing

@@ -5,6 +5,7 @@ trackers see the raw calls and a failing one only warns."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import warnings
 from collections.abc import Iterator, Mapping
@@ -489,3 +490,91 @@ def test_event_data_is_made_json_safe() -> None:
     assert data["array"] == [0, 1, 2]
     assert data["nan"] == "nan"
     assert data["obj"].startswith("<object object")
+
+
+# ---- checkpoints: which file wins, and where it lands --------------------------------------
+
+
+def test_a_checkpoint_file_from_before_the_run_is_replaced_by_the_network(
+    run: ft.Run, tmp_path: Path
+) -> None:
+    """A file an earlier attempt left at the same path never stands in for this network."""
+    (tmp_path / "final.pkl").write_bytes(pickle.dumps({"attempt": 1}))
+    os.utime(tmp_path / "final.pkl", ns=(1_000_000_000, 1_000_000_000))
+    manager = TrackerManager(run)
+    manager.workspace = tmp_path
+    manager.on_checkpoint({"attempt": 2}, "final.pkl")
+    stored = run.run_dir / "artifacts" / "checkpoints" / "final.pkl"
+    assert pickle.loads(stored.read_bytes()) == {"attempt": 2}
+
+
+def test_a_path_checkpointed_again_holds_the_latest_network(run: ft.Run, tmp_path: Path) -> None:
+    manager = TrackerManager(run)
+    manager.workspace = tmp_path
+    manager.on_checkpoint({"v": 1}, "best.pkl", step=1)
+    manager.on_checkpoint({"v": 2}, "best.pkl", step=2)
+    stored = run.run_dir / "artifacts" / "checkpoints" / "best.pkl"
+    assert pickle.loads(stored.read_bytes()) == {"v": 2}
+    assert [e.step for e in events(run, "checkpoint")] == [1, 2]
+
+
+def test_two_checkpoints_with_one_file_name_are_two_artifacts(run: ft.Run, tmp_path: Path) -> None:
+    manager = TrackerManager(run)
+    manager.workspace = tmp_path
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    manager.on_checkpoint({"which": "a"}, "a/model.pt")
+    manager.on_checkpoint({"which": "b"}, "b/model.pt")
+    manager.on_checkpoint({"which": "c"}, outside / "model.pt")
+    manager.on_checkpoint({"which": "d"}, outside / "sub" / "model.pt")
+    names = [e.data["artifact"] for e in events(run, "checkpoint")]
+    assert names == [
+        "checkpoints/a/model.pt",
+        "checkpoints/b/model.pt",
+        "checkpoints/model.pt",
+        "checkpoints/model-2.pt",
+    ]
+    artifacts = run.run_dir / "artifacts"
+    assert [pickle.loads((artifacts / n).read_bytes())["which"] for n in names] == list("abcd")
+
+
+def test_a_relative_checkpoint_the_script_saved_in_its_folder_is_found(
+    run: ft.Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seed 001 saves ``checkpoints/epoch_N.pth`` relative to where the script runs, then
+    calls on_checkpoint with the same path."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "epoch_0.pth").write_bytes(b"saved by the script")
+    manager = TrackerManager(run)
+    manager.workspace = tmp_path / "workspace"
+    manager.on_checkpoint(None, "checkpoints/epoch_0.pth")
+    (event,) = events(run, "checkpoint")
+    assert (run.run_dir / "artifacts" / event.data["artifact"]).read_bytes() == (
+        b"saved by the script"
+    )
+
+
+def test_numpy_epoch_indexes_are_epoch_indexes(run: ft.Run) -> None:
+    manager = TrackerManager(run)
+    for epoch in np.arange(5, 7):
+        manager.on_create(Level.EPOCH, epoch_id=epoch)
+        manager.on_start(Level.EPOCH)
+        manager.track_epoch({Metric.VAL_LOSS: 0.5}, int(epoch))
+        manager.on_end(Level.EPOCH)
+    with pytest.warns(TrackerWarning, match="does not exist"):
+        manager.on_checkpoint(None, "nowhere.pt", step=np.int64(9))
+    ends = [e.step for e in events(run, "level_end")]
+    assert ends == [5, 6]
+    assert [e.step for e in events(run, "checkpoint")] == [9]
+
+
+def test_a_pipeline_run_inside_another_gives_the_manager_back_to_it(run: ft.Run) -> None:
+    manager = TrackerManager(run)
+    outer, inner = object(), object()
+    manager.attach_pipeline(outer)
+    manager.attach_pipeline(inner)
+    assert manager.pipeline is inner
+    manager.detach_pipeline()
+    assert manager.pipeline is outer
+    manager.detach_pipeline()
+    assert manager.pipeline is None

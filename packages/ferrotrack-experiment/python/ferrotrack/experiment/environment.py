@@ -121,7 +121,9 @@ class Environment:
         logger.setLevel(logging.DEBUG if self.debug else logging.INFO)
         formatter = logging.Formatter(LOG_FORMAT)
         handlers: list[logging.Handler] = [_FolderFileHandler(self.log_file)]
-        if self.verbose:
+        if self.verbose and not _console_above(logger):
+            # Only when no handler up the chain prints to the console already
+            # (logging.basicConfig): the lines would show twice.
             handlers.append(logging.StreamHandler(sys.stderr))
         for handler in handlers:
             handler.setFormatter(formatter)
@@ -173,3 +175,17 @@ class Environment:
 
     def __repr__(self) -> str:
         return f"Environment(workspace={str(self.workspace)!r}, level={self.level.label})"
+
+
+def _console_above(logger: logging.Logger) -> bool:
+    """Whether a handler of a parent logger writes to the console (stderr or stdout)."""
+    parent = logger.parent
+    while parent is not None:
+        for handler in parent.handlers:
+            stream = getattr(handler, "stream", None)
+            if stream is sys.stderr or stream is sys.stdout:
+                return True
+        if not parent.propagate:
+            break
+        parent = parent.parent
+    return False

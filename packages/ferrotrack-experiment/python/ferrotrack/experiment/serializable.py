@@ -60,11 +60,9 @@ class YAMLSerializable:
         if found is not None and (base is None or issubclass(found, base)):
             return found
         for group in _groups(kind):
-            for entry in entry_points(group=group, name=name):
-                loaded = entry.load()
-                if isinstance(loaded, type) and (base is None or issubclass(loaded, base)):
-                    YAMLSerializable._registry[name] = loaded
-                    return loaded
+            loaded = _from_entry_point(group, name)
+            if loaded is not None and (base is None or issubclass(loaded, base)):
+                return loaded
         raise UnknownNameError(kind or "class", name, cls.known_names(kind=kind, base=base))
 
     @classmethod
@@ -90,3 +88,21 @@ def _groups(kind: str | None) -> tuple[str, ...]:
         return tuple(ENTRY_POINT_GROUPS.values())
     group = ENTRY_POINT_GROUPS.get(kind)
     return () if group is None else (group,)
+
+
+_loaded: dict[tuple[str, str], type | None] = {}
+"""Classes loaded from entry points, by (group, name). Kept apart from the registry: a
+callback's entry point must never replace a tracker the user registered under that name."""
+
+
+def _from_entry_point(group: str, name: str) -> type | None:
+    key = (group, name)
+    if key not in _loaded:
+        found = None
+        for entry in entry_points(group=group, name=name):
+            loaded = entry.load()
+            if isinstance(loaded, type):
+                found = loaded
+                break
+        _loaded[key] = found
+    return _loaded[key]

@@ -46,6 +46,10 @@ without it (its lifecycle, tracking and status would silently be missing)."""
 _EPOCH: Final = Level.EPOCH
 _STOPPED: Final = RunStatus.STOPPED
 _SKIPPED: Final = RunStatus.SKIPPED
+_FAILED_RESULTS: Final = (RunStatus.FAILED, RunStatus.ABORTED)
+MAX_SKIPPED_EPOCHS: Final = 10_000
+"""Calls of a wrapped epoch after a stop that are skipped quietly; past them the loop is
+taken for an open-ended one (``while True``) and ``StopTraining`` ends it."""
 _UNTRACKED: Final = UNTRACKED_METRICS
 
 
@@ -71,6 +75,7 @@ class Pipeline(YAMLSerializable, ABC):
     _epoch_done: bool = False
     _epoch_skip: bool = False
     _stop: StopTraining | None = None
+    _skipped: int = 0
 
     def __init__(self, env: Environment, id: int | None = None) -> None:
         self.env = env
@@ -123,6 +128,7 @@ class Pipeline(YAMLSerializable, ABC):
             self.status = RunStatus.RUNNING
             self.stop_reason = None
             self._stop = None
+            self._skipped = 0
             manager.attach_pipeline(self)
             error: BaseException | None = None
             result: Any = None
@@ -210,6 +216,9 @@ class Pipeline(YAMLSerializable, ABC):
         @functools.wraps(fn)
         def epoch(self: Pipeline, epoch_idx: int, *args: Any, **kwargs: Any) -> Any:
             if self._stop is not None:
+                self._skipped += 1
+                if self._skipped > MAX_SKIPPED_EPOCHS:
+                    raise StopTraining(self._stop.reason)
                 return _SKIPPED
             manager = self.env.tracker_manager
             manager.on_create(_EPOCH, epoch_id=epoch_idx)
@@ -236,6 +245,11 @@ class Pipeline(YAMLSerializable, ABC):
             if result is _STOPPED and self._stop is None:
                 self._stop = StopTraining(
                     f"{fn.__qualname__} returned RunStatus.STOPPED at epoch {epoch_idx}"
+                )
+            elif result in _FAILED_RESULTS:
+                raise PipelineError(
+                    f"{fn.__qualname__} returned {result} at epoch {epoch_idx}: the trial run "
+                    "fails (raise the error itself to keep its traceback)"
                 )
             return result
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import importlib
 import math
+import operator
 import pickle
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
@@ -141,6 +143,10 @@ class TrackerManager:
         self.level = level
         self.workspace: Path | None = None
         self.pipeline: Any = None
+        self._pipelines: list[Any] = []
+        self._artifact_sources: dict[str, Path] = {}
+        self._written: dict[Path, int] = {}
+        self._started_ns = time.time_ns()
         self._names: dict[Any, str] = dict(_NAMES)
         self._trackers: list[Tracker] = []
         self._users: list[Tracker] = []
@@ -205,12 +211,16 @@ class TrackerManager:
         return child
 
     def attach_pipeline(self, pipeline: Any) -> None:
-        """The pipeline whose ``end_epoch`` runs at ``on_end(Level.EPOCH)``."""
+        """The pipeline whose ``end_epoch`` runs at ``on_end(Level.EPOCH)``; a pipeline
+        run from inside another one is attached on top and detached back to it."""
+        self._pipelines.append(pipeline)
         self.pipeline = pipeline
 
     def detach_pipeline(self) -> None:
-        """Forgets the attached pipeline."""
-        self.pipeline = None
+        """Forgets the pipeline attached last; the one under it is attached again."""
+        if self._pipelines:
+            self._pipelines.pop()
+        self.pipeline = self._pipelines[-1] if self._pipelines else None
 
     # ---- metrics -----------------------------------------------------------------------
 
@@ -365,10 +375,42 @@ class TrackerManager:
     # ---- files -------------------------------------------------------------------------
 
     def _resolve(self, path: str | Path) -> Path:
+        """A relative path is the workspace's, unless only the working folder has that file
+        (the guides save ``checkpoints/epoch_N.pth`` relative to where the script runs)."""
         given = Path(path).expanduser()
         if given.is_absolute() or self.workspace is None:
             return given
-        return self.workspace / given
+        inside = self.workspace / given
+        if not inside.exists() and given.exists():
+            return given.resolve()
+        return inside
+
+    def _should_save(self, network: Any, path: Path) -> bool:
+        if network is None:
+            return False
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return True
+        return self._written.get(path) == mtime or mtime < self._started_ns
+
+    def _artifact_name(self, path: Path) -> str:
+        """``checkpoints/<path under the workspace>``, or the file name; a name another
+        file already took in this run gets a counter, so no checkpoint hides another."""
+        relative = path.name
+        if self.workspace is not None and path.resolve().is_relative_to(self.workspace.resolve()):
+            relative = path.resolve().relative_to(self.workspace.resolve()).as_posix()
+        name = f"checkpoints/{relative.removeprefix('checkpoints/')}"
+        source = path.resolve()
+        taken = self._artifact_sources.get(name)
+        count = 1
+        base = Path(name)
+        while taken is not None and taken != source:
+            count += 1
+            name = (base.parent / f"{base.stem}-{count}{base.suffix}").as_posix()
+            taken = self._artifact_sources.get(name)
+        self._artifact_sources[name] = source
+        return name
 
     def on_checkpoint(
         self,
@@ -377,25 +419,30 @@ class TrackerManager:
         metrics: Mapping[Any, Any] | None = None,
         **ctx: Any,
     ) -> None:
-        """Records a checkpoint: saves ``network`` to ``checkpoint_path`` when the file is
-        not there yet (a torch ``state_dict`` when possible, else pickle), makes the file
-        an artifact under ``checkpoints/``, and records a ``checkpoint`` event with the
-        step and ``metrics`` (by metric name)."""
+        """Records a checkpoint: saves ``network`` (when given) to ``checkpoint_path`` (a
+        torch ``state_dict`` when possible, else pickle), makes the file an artifact under
+        ``checkpoints/``, and records a ``checkpoint`` event with the step and ``metrics``
+        (by metric name). A file the user's code wrote during this run is kept as it is
+        (the guides save it themselves, then pass the network too); a file this manager
+        wrote, or one older than the run (an earlier attempt's), is replaced by
+        ``network``."""
         path = self._resolve(checkpoint_path)
         data: dict[str, Any] = {"path": str(checkpoint_path)}
-        if not path.exists() and network is not None:
+        if self._should_save(network, path):
             error = _save_network(network, path)
             data["saved"] = error is None
+            if error is None:
+                self._written[path] = path.stat().st_mtime_ns
             if error is not None:
                 data["error"] = error
                 self._warn_once(
                     ("checkpoint", "save"), f"could not save the network to {path}: {error}"
                 )
-        step = ctx.pop("step", None)
+        step = _integer(ctx.pop("step", None))
         step = self._epoch if step is None else step
         if self._run is not None:
             if path.is_file() or path.is_dir():
-                target = self._run.log_artifact(path, name=f"checkpoints/{path.name}")
+                target = self._run.log_artifact(path, name=self._artifact_name(path))
                 data["artifact"] = target.relative_to(self._run.run_dir / "artifacts").as_posix()
             elif network is None:
                 self._warn_once(
@@ -410,7 +457,7 @@ class TrackerManager:
                 "checkpoint",
                 name=path.name,
                 level=Level.EPOCH.label if self._epoch is not None else self.level.label,
-                step=step if isinstance(step, int) and not isinstance(step, bool) else None,
+                step=step,
                 data=data,
             )
         self._forward("on_checkpoint", network, str(path), metrics, **ctx)
@@ -464,10 +511,20 @@ def _epoch_of(ctx: Mapping[str, Any]) -> int | None:
     if type(found) is int:
         return found
     for key in _EPOCH_KEYS:
-        value = ctx.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
+        value = _integer(ctx.get(key))
+        if value is not None:
             return value
     return None
+
+
+def _integer(value: Any) -> int | None:
+    """``value`` as an int when it is an integer (numpy's too), not a bool; else ``None``."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
