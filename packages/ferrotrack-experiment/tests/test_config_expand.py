@@ -148,7 +148,7 @@ def test_values_and_grid_make_every_combination_exactly_once(
     second: bool,
 ) -> None:
     grid = dict(zip(GRID_KEYS, grid_options, strict=False))
-    settings_: dict[str, Any] = {"model": {"width": 4}, "opt": {"name": "sgd"}}
+    settings_: dict[str, Any] = {"model": {"width": 4, "depth": {}}, "opt": {"name": "sgd"}}
     if values is not None:
         settings_["opt"]["momentum"] = "?"
         settings_["head"] = ["?", "fixed"]
@@ -201,7 +201,7 @@ def test_values_and_grid_make_every_combination_exactly_once(
 def test_trial_names_show_the_value_and_options(tmp_path: Path) -> None:
     write(
         tmp_path,
-        experiment={"name": "e", "settings": {"lr": "?"}},
+        experiment={"name": "e", "settings": {"lr": "?", "m": {}}},
         trials=[
             {"name": "v", "values": [0.1, True, None, "adam", {"a": 1}]},
             {"name": "g", "values": [1], "grid": {"m.k": [1, 2], "b": ["x"]}},

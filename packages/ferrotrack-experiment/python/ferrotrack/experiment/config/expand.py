@@ -151,6 +151,7 @@ def expand_trials(cfg: ConfigDir) -> list[TrialSpec]:
     )
     if not cfg.trials:
         origin = SettingsOrigin(layers_below)
+        _refuse_reserved(shared, origin, name)
         _require_no_placeholder(shared, origin, name)
         return [TrialSpec(name, cfg.experiment["id"], 1, _copy(shared), 0, name, origin)]
 
@@ -190,7 +191,11 @@ def trial_runs(trials: Sequence[TrialSpec]) -> list[TrialRunSpec]:
     append = runs.append
     for trial in trials:
         seed = trial.settings.get("seed")
-        if isinstance(seed, int) and not isinstance(seed, bool):
+        if isinstance(seed, str):
+            seed = _resolved_seed(trial)
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise _seed_error(trial, seed)
+        if isinstance(seed, int):
             for r in range(trial.repeat):
                 append(TrialRunSpec(trial, r, seed + r))
         else:
@@ -198,6 +203,26 @@ def trial_runs(trials: Sequence[TrialSpec]) -> list[TrialRunSpec]:
             for r in range(trial.repeat):
                 append(TrialRunSpec(trial, r, (first + r) % 2**31))
     return runs
+
+
+def _resolved_seed(trial: TrialSpec) -> Any:
+    """The trial's ``seed`` setting with its interpolation resolved (``${base_seed}``)."""
+    try:
+        return OmegaConf.create(trial.settings)["seed"]
+    except OmegaConfBaseException as exc:
+        spec = TrialRunSpec(trial, 0, 0)
+        raise spec._config_error(exc) from exc
+
+
+def _seed_error(trial: TrialSpec, seed: Any) -> ConfigError:
+    origin = trial.origin
+    file, key = origin.locate(("seed",)) if origin else (Path(EXPERIMENT_FILE), "settings.seed")
+    return ConfigError(
+        f"trial {trial.name!r}: the setting seed is {seed!r} ({type(seed).__name__}); expected "
+        "an integer (each repeat runs under seed + repeat), or no seed setting at all",
+        file=file,
+        key=key,
+    )
 
 
 # ---- one trials.yaml entry --------------------------------------------------------------
@@ -230,6 +255,9 @@ def _expand_entry(
         placeholders,
     )
     name, trial_id, repeat = entry["name"], entry["id"], entry["repeat"]
+    _refuse_reserved(merged, origin, name)
+    for key in grid:
+        _require_grid_parent(merged, key, grid, origin, name)
     if values is None:
         _require_no_placeholder(merged, origin, name, placeholders)
         filled = [(name, _copy(merged))]
@@ -293,6 +321,58 @@ def _expand_entry(
                     origin,
                 )
             )
+
+
+RESERVED = "repeat"
+"""A top-level setting that the trial run's config sets itself (the repeat index)."""
+
+
+def _refuse_reserved(merged: Mapping[str, Any], origin: SettingsOrigin, name: str) -> None:
+    if RESERVED not in merged and RESERVED not in origin.grid_keys:
+        return
+    file, key = origin.locate((RESERVED,))
+    raise ConfigError(
+        f"trial {name!r}: {RESERVED!r} is reserved at the top of the settings (each trial "
+        f"run's config gets its repeat index there); expected another name, such as "
+        f"'repeats' or 'pipeline.{RESERVED}'",
+        file=file,
+        key=key,
+    )
+
+
+def _require_grid_parent(
+    merged: Mapping[str, Any],
+    key: str,
+    grid: Mapping[str, Any],
+    origin: SettingsOrigin,
+    name: str,
+) -> None:
+    """The mappings on the way to a grid key exist (a new leaf under one is fine): a typo
+    in the path (``optimiser.lr`` for ``optimizer.lr``) would otherwise add a setting that
+    nothing reads. A way that another grid key makes (``a`` then ``a.y``) is left to the
+    expansion, which checks it option by option."""
+    parts = key.split(".")
+    for depth in range(1, len(parts)):
+        if ".".join(parts[:depth]) in grid:
+            return
+    node: Any = merged
+    for depth, part in enumerate(parts[:-1]):
+        if isinstance(node, dict):
+            if part not in node:
+                level = ".".join(parts[:depth]) or "the top of the settings"
+                known = ", ".join(sorted(map(str, node))) or "(none)"
+                raise ConfigError(
+                    f"trial {name!r}: the grid key {key!r} goes through "
+                    f"{'.'.join(parts[: depth + 1])!r}, which the merged settings (base < "
+                    f"experiment < trial) do not have; existing keys at {level}: {known}",
+                    file=origin.trials_file,
+                    key=f"{origin.trial_key}.grid.{key}",
+                )
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return  # a scalar or short list on the way: the expansion says why
 
 
 def _require_no_placeholder(

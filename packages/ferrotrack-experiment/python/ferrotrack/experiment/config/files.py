@@ -9,6 +9,8 @@ error) into plain dicts; omegaconf only comes in when a trial run's config is bu
 from __future__ import annotations
 
 import datetime
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,12 +92,33 @@ def load_config_dir(path: str | Path) -> ConfigDir:
 
 
 class _Loader(yaml.SafeLoader):
-    """The safe loader, refusing a key given twice in one mapping (PyYAML keeps the last)."""
+    """The safe loader, refusing a key given twice in one mapping (PyYAML keeps the last),
+    and reading numbers as YAML 1.2 does (as omegaconf does): ``1e-5`` is a float there,
+    a string under PyYAML's YAML 1.1 rules."""
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+# YAML 1.2 floats that YAML 1.1 spells only with a dot: 1e5, 1E-5, .5, +1.0e+3. Added after
+# PyYAML's own resolvers, so what they already read (ints, 1.5, .inf, .nan) is unchanged.
+_FLOAT_12 = re.compile(
+    r"""^[-+]?(?:
+        [0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+      | [0-9][0-9_]*[eE][-+]?[0-9]+
+      | \.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+    )$""",
+    re.X,
+)
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    """A mapping whose explicit keys are all different. A merge key (``<<: *anchor``) is
+    left to PyYAML: the keys it brings may be overridden by explicit ones, as YAML says."""
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue
         key = loader.construct_object(key_node, deep=True)
         try:
             first = seen.get(key)
@@ -211,6 +234,13 @@ def _check_tree(file: Path, key: str, value: Any) -> None:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _check_tree(file, f"{key}[{i}]", v)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(
+            f"got {value!r}: NaN/infinity cannot be stored as a param; quote it if you mean "
+            "the string",
+            file=file,
+            key=key,
+        )
     elif isinstance(value, datetime.date | bytes):
         raise ConfigError(
             f"{_type_name(value)} value {value!r} is not supported in settings; "
@@ -333,6 +363,7 @@ def _check_trial(file: Path, at: str, entry: Any) -> dict[str, Any]:
         if not isinstance(values, list) or not values:
             raise _wrong(file, f"{at}.values", "a non-empty list of values for '?'", values)
         _check_tree(file, f"{at}.values", values)
+        _refuse_placeholder(file, f"{at}.values", values)
     grid = trial.get("grid")
     if grid is None:
         grid = {}
@@ -345,6 +376,7 @@ def _check_trial(file: Path, at: str, entry: Any) -> dict[str, Any]:
         if not isinstance(options, list) or not options:
             raise _wrong(file, f"{at}.grid.{key}", "a non-empty list of options", options)
         _check_tree(file, f"{at}.grid.{key}", options)
+        _refuse_placeholder(file, f"{at}.grid.{key}", options)
     return {
         "name": name,
         "id": trial.get("id"),
@@ -353,3 +385,20 @@ def _check_trial(file: Path, at: str, entry: Any) -> dict[str, Any]:
         "values": values,
         "grid": grid,
     }
+
+
+def _refuse_placeholder(file: Path, key: str, value: Any) -> None:
+    """A value or grid option must be concrete: a ``"?"`` in it would never be filled."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_placeholder(file, f"{key}.{k}", v)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_placeholder(file, f"{key}[{i}]", v)
+    elif value == "?":
+        raise ConfigError(
+            "the placeholder '?' cannot be a value or grid option (nothing would fill it); "
+            "expected a concrete value",
+            file=file,
+            key=key,
+        )
