@@ -21,10 +21,13 @@ from ferrotrack.experiment import (
     YAMLSerializable,
 )
 
+BUG_FIXED = False
+"""Flipped by a test: the code that made ``fail_repeat`` fail was fixed, the config not."""
+
 
 @YAMLSerializable.register("ResumeTinyPipeline")
 class ResumeTinyPipeline(Pipeline):
-    """Two epochs; raises in the repeat ``pipeline.fail_repeat`` names."""
+    """Two epochs; raises in the repeat ``pipeline.fail_repeat`` names (until BUG_FIXED)."""
 
     @Pipeline.run_wrapper
     def run(self, config: DictConfig) -> None:
@@ -35,7 +38,7 @@ class ResumeTinyPipeline(Pipeline):
     @Pipeline.epoch_wrapper
     def run_epoch(self, epoch_idx: int, config: DictConfig) -> RunStatus:
         self.env.tracker_manager.track(Metric.TRAIN_LOSS, 1.0 / (epoch_idx + 1), epoch_idx)
-        if config.pipeline.get("fail_repeat") == config.repeat:
+        if config.pipeline.get("fail_repeat") == config.repeat and not BUG_FIXED:
             raise RuntimeError(f"broken config in repeat {config.repeat}")
         return RunStatus.SUCCESS
 
@@ -62,7 +65,7 @@ def by_level(root: Path, level: str) -> list[RunRecord]:
 
 
 def test_resume_skips_finished_and_reruns_the_failed_as_a_new_run(
-    root: Path, tmp_path: Path
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broken = [
         {"name": "fine", "repeat": 2},
@@ -74,7 +77,7 @@ def test_resume_skips_finished_and_reruns_the_failed_as_a_new_run(
     [failed_run] = [r for r in by_level(root, "trial_run") if r.status == "failed"]
     first_trial_runs = {r.ref.run_id for r in by_level(root, "trial_run")}
 
-    write_config(config, [{"name": "fine", "repeat": 2}, {"name": "flaky", "repeat": 2}])
+    monkeypatch.setattr(f"{__name__}.BUG_FIXED", True)  # the same settings, fixed code
     experiment = Experiment.create(config)
     second = experiment.run(resume=True, progress=False)
 

@@ -4,15 +4,19 @@ The store holds the whole hierarchy, so nothing else needs saving for a resume: 
 experiment run (``ferrotrack.level=experiment``), a trial run per trial (its child) and a
 trial-run run per attempt at a repeat (the trial run's child, params = the merged settings
 plus ``repeat`` and ``seed``). ``run(resume=True)`` continues the latest experiment run:
-trial runs whose latest attempt finished are skipped, the others run again as new runs
-(the failed attempt stays, for its traceback and whatever it logged).
+trial runs whose latest attempt finished with the same settings are skipped, the others run
+again as new runs (the failed attempt stays, for its traceback and whatever it logged).
+``run(trials=[...])`` continues it too, running the selected trials' trial runs afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import re
 import sys
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from omegaconf import OmegaConf
 
 import ferrotrack.core as ft
+from ferrotrack.core.errors import RankInUseError
 from ferrotrack.core.store.layout import resolve_root
 from ferrotrack.experiment.common import Level, RunStatus, store_status
 from ferrotrack.experiment.config.expand import (
@@ -47,6 +52,7 @@ from ferrotrack.experiment.pipelines.pipeline_factory import PipelineFactory, pi
 from ferrotrack.experiment.progress import TrialProgress
 from ferrotrack.experiment.results import results_table, status_table
 from ferrotrack.experiment.runs import (
+    CONFIG_HASH_TAG,
     LEVEL_TAG,
     OUTCOME_TAG,
     REPEAT_TAG,
@@ -56,6 +62,7 @@ from ferrotrack.experiment.runs import (
     StoredExperiment,
     find_experiment,
     state_of,
+    tags_of,
 )
 from ferrotrack.experiment.trackers.tracker import Tracker
 from ferrotrack.experiment.trackers.tracker_manager import TrackerManager
@@ -131,6 +138,8 @@ class _Call:
     stored: StoredExperiment
     outcome: ExperimentOutcome
     bars: TrialProgress
+    fresh: bool = False
+    """Run every trial run given, finished or not (the trials a ``run(trials=...)`` named)."""
 
 
 class Experiment:
@@ -155,6 +164,8 @@ class Experiment:
         self.trackers: list[Tracker] = list(trackers)
         self.workspace = Path(config.env["workspace"])
         self.on_error: str = config.env.get("on_error", "continue")
+        self.last_outcome: ExperimentOutcome | None = None
+        """The outcome of the latest ``run()`` so far, also when it raised."""
         self.env = Environment(
             self.workspace,
             config.env,
@@ -182,6 +193,7 @@ class Experiment:
         """
         config = load_config_dir(config_dir)
         trials = expand_trials(config)
+        trial_runs(trials)  # a seed that is no integer is a ConfigError now, not mid-run
         registry = factory_registry if factory_registry is not None else FactoryRegistry()
         _check_pipelines(config, trials, registry)
         store = resolve_root(root if root is not None else config.env.get("root")).resolve()
@@ -227,29 +239,41 @@ class Experiment:
         expansions), each as a ferrotrack run, and returns what happened.
 
         With ``resume``, the latest experiment run is continued and trial runs whose latest
-        attempt finished are skipped. A failing trial run is recorded with its traceback;
+        attempt finished with the same settings (``ferrotrack.config_hash``) are skipped.
+        With ``trials`` (and no ``resume``), the latest experiment run is continued too and
+        the selected trials' trial runs run again, finished or not; the others stay as they
+        are. A failing trial run (or one whose run cannot start) is recorded with its error;
         ``env.yaml``'s ``on_error: raise`` then re-raises it, ``continue`` (the default)
         goes on with the others. ``progress``: bars on stderr (``None``: when a terminal).
+        Refused (ExperimentError) while another process runs this experiment.
         """
         chosen = self._select(trials)
-        stored = self.stored() if resume else StoredExperiment(None)
-        if stored.run is not None and stored.run.status == "running":
-            meta = stored.run.meta
+        latest = self.stored()
+        if latest.run is not None and latest.run.status == "running":
+            meta = latest.run.meta
             raise ExperimentError(
-                f"experiment {self.name!r}: its run {stored.run.ref.run_id} is still running "
+                f"experiment {self.name!r}: its run {latest.run.ref.run_id} is still running "
                 f"(pid {meta.get('pid')} on {meta.get('host')}); wait for it or stop it first"
             )
+        stored = latest if resume or trials is not None else StoredExperiment(None)
         plan = [(trial, trial_runs([trial])) for trial in chosen]
-        top = self._start(
-            stored.run.ref.run_id if stored.run is not None else None,
-            name=self.name,
-            params={
-                "experiment_id": self.id,
-                "desc": self.desc,
-                "config_dir": str(self.config.path),
-            },
-            tags={LEVEL_TAG: "experiment"},
-        )
+        earlier = stored.run.ref.run_id if stored.run is not None else None
+        try:
+            top = self._start(
+                earlier,
+                name=self.name,
+                params={
+                    "experiment_id": self.id,
+                    "desc": self.desc,
+                    "config_dir": str(self.config.path),
+                },
+                tags={LEVEL_TAG: "experiment"},
+            )
+        except RankInUseError as exc:  # it started between our look and our start
+            raise ExperimentError(
+                f"experiment {self.name!r}: another process is running this experiment "
+                f"(its run {earlier} is being written); wait for it or stop it first"
+            ) from exc
         try:
             self._save_config(top)
             env = Environment(
@@ -268,7 +292,7 @@ class Experiment:
             raise
         self.env.close()
         self.env = env
-        outcome = ExperimentOutcome(top.run_id)
+        outcome = self.last_outcome = ExperimentOutcome(top.run_id)
         total = sum(len(specs) for _, specs in plan)
         env.logger.info(
             "%s experiment %r: %d trial(s), %d trial run(s) (run %s)",
@@ -283,8 +307,9 @@ class Experiment:
                 TrialProgress(total, enabled=progress) as bars,
                 _level(env, top, Level.EXPERIMENT, outcome, name=self.name),
             ):
+                call = _Call(stored, outcome, bars, fresh=trials is not None and not resume)
                 for trial, specs in plan:
-                    self._run_trial(trial, specs, env, _Call(stored, outcome, bars))
+                    self._run_trial(trial, specs, env, call)
                 env.logger.info("experiment %r: %s", self.name, outcome)
         finally:
             env.close()
@@ -296,26 +321,47 @@ class Experiment:
         todo: list[TrialRunSpec] = []
         for spec in specs:
             latest = at.stored.latest(trial.name, spec.repeat)
-            if state_of(latest) in ("done", "stopped"):
+            if not at.fresh and state_of(latest) in ("done", "stopped"):
                 assert latest is not None
-                at.outcome.add(
-                    TrialRunOutcome(trial.name, spec.repeat, RunStatus.SKIPPED, latest.ref.run_id)
+                recorded = tags_of(latest).get(CONFIG_HASH_TAG)
+                if recorded is None or recorded == _spec_hash(spec):  # None: an older run
+                    at.outcome.add(
+                        TrialRunOutcome(
+                            trial.name, spec.repeat, RunStatus.SKIPPED, latest.ref.run_id
+                        )
+                    )
+                    at.bars.skipped(spec.name)
+                    parent_env.logger.info(
+                        "skipping %s: done in run %s", spec.name, latest.ref.run_id
+                    )
+                    continue
+                parent_env.logger.info(
+                    "running %s again: its settings changed since run %s",
+                    spec.name,
+                    latest.ref.run_id,
                 )
-                at.bars.skipped(spec.name)
-                parent_env.logger.info("skipping %s: done in run %s", spec.name, latest.ref.run_id)
-            else:
-                todo.append(spec)
+            todo.append(spec)
         if not todo:
             return
         earlier = at.stored.trials.get(trial.name)
-        trial_run = self._start(
-            earlier.ref.run_id if earlier is not None else None,
-            name=trial.name,
-            params=trial.settings,
-            tags={LEVEL_TAG: "trial", TRIAL_TAG: trial.name},
-            parent=parent_env.run,
-        )
-        env = _child(parent_env, _folder(trial.name), level=Level.TRIAL, run=trial_run)
+        try:
+            trial_run = self._start(
+                earlier.ref.run_id if earlier is not None else None,
+                name=trial.name,
+                params=trial.settings,
+                tags={LEVEL_TAG: "trial", TRIAL_TAG: trial.name},
+                parent=parent_env.run,
+            )
+        except Exception as exc:
+            for spec in todo:
+                self._not_started(spec, at, exc, "its trial's run could not start", None)
+            return
+        try:
+            env = _child(parent_env, _folder(trial.name), level=Level.TRIAL, run=trial_run)
+        except Exception as exc:  # the trial's run is in the store, failed with the error
+            for spec in todo:
+                self._not_started(spec, at, exc, "its trial's folder could not be made", None)
+            return
         try:
             with _level(
                 env, trial_run, Level.TRIAL, at.outcome, name=trial.name, trial_id=trial.id
@@ -329,14 +375,20 @@ class Experiment:
         """One attempt at one repeat: its run, its environment, the pipeline, the outcome."""
         trial, repeat, seed = spec.trial.name, spec.repeat, spec.seed
         config, params, config_error = _trial_run_config(spec)
-        run = self._start(
-            None,
-            name=spec.name,
-            params=params,
-            tags={LEVEL_TAG: "trial_run", TRIAL_TAG: trial, REPEAT_TAG: repeat, SEED_TAG: seed},
-            parent=parent_env.run,
-        )
-        env = _child(parent_env, f"repeat-{repeat}", level=Level.TRIAL_RUN, run=run, config=config)
+        tags = {LEVEL_TAG: "trial_run", TRIAL_TAG: trial, REPEAT_TAG: repeat, SEED_TAG: seed}
+        tags[CONFIG_HASH_TAG] = _params_hash(params)
+        try:
+            run = self._start(None, name=spec.name, params=params, tags=tags, parent=parent_env.run)
+        except Exception as exc:
+            self._not_started(spec, at, exc, "its run could not start", None)
+            return
+        try:
+            env = _child(
+                parent_env, f"repeat-{repeat}", level=Level.TRIAL_RUN, run=run, config=config
+            )
+        except Exception as exc:  # the run is in the store, failed with the error
+            self._not_started(spec, at, exc, "its folder could not be made", run.run_id)
+            return
         manager = env.tracker_manager
         status, reason = RunStatus.FAILED, None
         error: BaseException | None = None
@@ -358,10 +410,10 @@ class Experiment:
             raise
         finally:
             try:
-                tags = {OUTCOME_TAG: status.value}
+                ended = {OUTCOME_TAG: status.value}
                 if status is RunStatus.STOPPED and reason:
-                    tags[STOP_REASON_TAG] = reason
-                run.set_tags(tags)
+                    ended[STOP_REASON_TAG] = reason
+                run.set_tags(ended)
                 manager.on_end(Level.TRIAL_RUN, name=spec.name, status=status.value)
             finally:
                 run.finish(store_status(status), error=error)
@@ -371,6 +423,25 @@ class Experiment:
                 at.outcome.add(TrialRunOutcome(trial, repeat, status, run.run_id, text))
         if error is not None and self.on_error == "raise":
             raise error
+
+    def _not_started(
+        self,
+        spec: TrialRunSpec,
+        at: _Call,
+        exc: Exception,
+        what: str,
+        run_id: str | None,
+    ) -> None:
+        """A trial run that never got to its pipeline: failed, naming the trial; the others
+        go on (``on_error: raise``: an ExperimentError, after recording)."""
+        text = f"trial {spec.trial.name!r}, repeat {spec.repeat}: {what}: {exc!r}"
+        self.env.logger.error("%s", text)
+        at.bars.finished(spec.name, RunStatus.FAILED.value)
+        at.outcome.add(
+            TrialRunOutcome(spec.trial.name, spec.repeat, RunStatus.FAILED, run_id, text)
+        )
+        if self.on_error == "raise":
+            raise ExperimentError(text) from exc
 
     def _run_pipeline(
         self, spec: TrialRunSpec, config: DictConfig, env: Environment
@@ -577,9 +648,37 @@ def _seed_everything(seed: int) -> None:
         import_module("torch").manual_seed(seed)
 
 
-_UNSAFE = re.compile(r"[/\\\x00]")
+_UNSAFE = re.compile(r"[/\\\x00-\x1f]")
+_MAX_FOLDER = 120  # bytes; file systems allow 255, and the hash and a margin need room
 
 
 def _folder(name: str) -> str:
-    """A trial name as one folder name."""
-    return _UNSAFE.sub("_", name) or "_"
+    """A trial name as one folder name: the name itself when it is a safe one, else the
+    name made safe plus a short stable hash of the original, so that ``a/b`` and ``a_b``
+    get two folders and ``..`` or ``.`` never points outside the workspace."""
+    safe = _UNSAFE.sub("_", name)
+    if safe in ("", ".", ".."):
+        safe = "_" * len(safe) or "_"
+    if len(safe.encode()) > _MAX_FOLDER:
+        safe = safe.encode()[:_MAX_FOLDER].decode(errors="ignore")
+    if safe == name:
+        return name
+    return f"{safe}-{zlib.crc32(name.encode()):08x}"
+
+
+def _params_hash(params: Mapping[str, Any]) -> str:
+    """A stable hash of a trial run's resolved params (key order does not count), recorded
+    as ``ferrotrack.config_hash``: a resume reruns a finished trial run whose settings
+    changed."""
+    text = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _spec_hash(spec: TrialRunSpec) -> str:
+    """``_params_hash`` of the params the trial run would get now. Settings without an
+    interpolation are their own resolved form, which skips omegaconf (10,000 trial runs
+    resume in well under a second)."""
+    settings = spec.trial.settings
+    if "${" not in json.dumps(settings, default=str):
+        return _params_hash({**settings, "repeat": spec.repeat, "seed": spec.seed})
+    return _params_hash(_trial_run_config(spec)[1])

@@ -7,15 +7,20 @@ the CLI, or after a crash. ``results`` takes parameters and final metrics from c
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 
 import polars as pl
 
+from ferrotrack.core.params import flatten
 from ferrotrack.core.store.catalog import RunRecord
 from ferrotrack.experiment.runs import StoredExperiment, find_experiment, state_of
 
-__all__ = ["results_table", "status_table"]
+__all__ = ["METRIC_PREFIX", "results_table", "status_table"]
+
+METRIC_PREFIX = "metric:"
+"""The column of a metric whose name is already a column (``metric:status``)."""
 
 _STATUS_SCHEMA = {
     "trial": pl.String,
@@ -54,7 +59,8 @@ def results_table(
     root: str | os.PathLike[str], experiment: str, order: Sequence[str] = ()
 ) -> pl.DataFrame:
     """One row per trial run of the latest experiment run (its latest attempt): trial,
-    repeat, run_id, status, ``params.*`` and each metric's last value under its own name.
+    repeat, run_id, status, ``params.*`` and each metric's last value under its own name
+    (``metric:<name>`` for a metric named like one of those columns: ``metric:status``).
 
     ``status`` is ``completed``, ``stopped``, ``failed``, ``killed``, ``crashed`` or
     ``running``. Rows follow the trials' ``order`` (config order), then the repeat.
@@ -84,10 +90,34 @@ def results_table(
         for c in table.columns
         if (c.startswith("params.") or c.endswith(".last")) and table[c].null_count() < len(table)
     ]
-    extra = table.select(
-        "run_id", *[pl.col(c).alias(c.removesuffix(".last")) for c in wanted if c != "run_id"]
-    )
+    params = _param_columns([rec for _, _, rec in latest]) & set(wanted)
+    taken = set(base.columns) | params
+    columns = []
+    for column in wanted:
+        if column in params:
+            columns.append(pl.col(column))
+        elif column.endswith(".last"):
+            metric = column.removesuffix(".last")
+            # A metric named like a column of this table (status, params.lr) keeps its
+            # value under metric:<name>; never a silent status_right.
+            alias = f"{METRIC_PREFIX}{metric}" if metric in taken else metric
+            columns.append(pl.col(column).alias(alias))
+    extra = table.select("run_id", *columns)
     return base.join(extra, on="run_id", how="left", maintain_order="left")
+
+
+def _param_columns(records: Sequence[RunRecord]) -> set[str]:
+    """The ``params.*`` columns these runs' params make: a metric logged as ``params.lr``
+    has a ``params.lr.last`` column too, and only the params files tell them apart."""
+    found: set[str] = set()
+    for record in records:
+        try:
+            data = json.loads((record.ref.path / "params.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            found.update(f"params.{key}" for key in flatten(data))
+    return found
 
 
 def _latest_attempts(stored: StoredExperiment) -> list[tuple[str, int, RunRecord]]:

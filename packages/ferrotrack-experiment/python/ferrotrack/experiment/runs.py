@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 from ferrotrack.core.store.catalog import RunRecord, list_runs
 
 __all__ = [
+    "CONFIG_HASH_TAG",
     "LEVEL_TAG",
     "OUTCOME_TAG",
     "REPEAT_TAG",
@@ -27,6 +28,7 @@ __all__ = [
     "StoredExperiment",
     "find_experiment",
     "state_of",
+    "tags_of",
 ]
 
 LEVEL_TAG: Final = "ferrotrack.level"
@@ -37,6 +39,9 @@ OUTCOME_TAG: Final = "ferrotrack.outcome"
 """``completed``, ``stopped`` or ``failed``: how the pipeline ended (an early stop is a
 ``finished`` run in the store, so the status alone cannot say it)."""
 STOP_REASON_TAG: Final = "ferrotrack.stop_reason"
+CONFIG_HASH_TAG: Final = "ferrotrack.config_hash"
+"""A stable hash of the trial run's resolved params: a resume skips a finished trial run
+only while it matches (an older run without it counts as matching)."""
 
 State = Literal["done", "failed", "stopped", "running", "pending"]
 
@@ -99,9 +104,13 @@ def find_experiment(root: str | os.PathLike[str], experiment: str) -> StoredExpe
     return StoredExperiment(top, trials, attempts)
 
 
-def _tags(record: RunRecord) -> Mapping[str, Any]:
+def tags_of(record: RunRecord) -> Mapping[str, Any]:
+    """The run's tags (empty when run.json has none)."""
     tags = record.meta.get("tags")
     return tags if isinstance(tags, Mapping) else {}
+
+
+_tags = tags_of
 
 
 def _int(value: object) -> int | None:
