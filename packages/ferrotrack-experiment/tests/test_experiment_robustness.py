@@ -263,7 +263,10 @@ def test_resume_reruns_a_finished_trial_run_whose_settings_changed(
     for record in runs_at(root, "trial_run"):
         assert len(record.meta["tags"]["ferrotrack.config_hash"]) == 16
 
-    changed = [{"name": "a", "repeat": 2, "settings": {"pipeline": {"lr": 0.2}}}, {"name": "b"}]
+    changed: list[dict[str, Any]] = [
+        {"name": "a", "repeat": 2, "settings": {"pipeline": {"lr": 0.2}}},
+        {"name": "b"},
+    ]
     write_config(config, changed)
     experiment = Experiment.create(config)
     second = experiment.run(resume=True, progress=False)
@@ -297,7 +300,7 @@ def test_a_run_recorded_without_the_hash_counts_as_unchanged(root: Path, tmp_pat
 
 def test_the_hash_is_of_the_resolved_params(root: Path, tmp_path: Path) -> None:
     folder = write_config(tmp_path / "cfg", [{"name": "a"}])
-    experiment_yaml = {
+    experiment_yaml: dict[str, Any] = {
         "name": "robust",
         "settings": {"pipeline": {"type": "RobustPipeline", "lr": "${rate}"}, "rate": 0.1},
     }
