@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,10 @@ from ferrotrack.core.params import flatten
 __all__ = ["experiment_group"]
 
 _CONFIG_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+MAX_ROWS = 200
+"""``show`` and ``status`` draw at most this many rows unless ``--all``: rich takes seconds
+to lay out a table of 10,000."""
+_ALL = click.option("--all", "show_all", is_flag=True, help=f"Every row (default: {MAX_ROWS}).")
 _STYLES = {
     "done": "green",
     "completed": "green",
@@ -45,7 +50,13 @@ def experiment_group() -> None:
 @experiment_group.command("run")
 @click.argument("config_dir", type=_CONFIG_DIR)
 @click.option("--resume", is_flag=True, help="Continue the latest run: skip finished trial runs.")
-@click.option("--trial", "trials", multiple=True, help="Only this trial (repeatable).")
+@click.option(
+    "--trial",
+    "trials",
+    multiple=True,
+    help="Only this trial, run again in the latest run (repeatable; with --resume: only "
+    "its unfinished trial runs).",
+)
 @click.option(
     "--import",
     "imports",
@@ -75,7 +86,10 @@ def run_cmd(
     except Exception as exc:  # on_error: raise re-raised a trial run's error (recorded)
         if state().debug:
             raise
-        print_error(f"{type(exc).__name__}: {exc} (the failed trial run is in the store)")
+        last = experiment.last_outcome
+        stored = last is not None and bool(last.failed) and last.failed[-1].run_id is not None
+        where = " (the failed trial run is in the store)" if stored else ""
+        print_error(f"{type(exc).__name__}: {exc}{where}")
         raise SystemExit(1) from None
     done = [*outcome.completed, *outcome.stopped, *outcome.failed, *outcome.skipped]
     done.sort(key=lambda o: (_order(experiment.trials, o.trial), o.repeat))
@@ -100,7 +114,8 @@ def run_cmd(
 
 @experiment_group.command("show")
 @click.argument("config_dir", type=_CONFIG_DIR)
-def show_cmd(config_dir: Path) -> None:
+@_ALL
+def show_cmd(config_dir: Path, show_all: bool) -> None:
     """The trial runs CONFIG_DIR expands to, with the settings that differ; runs nothing."""
     from ferrotrack.experiment.config.expand import expand_trials, trial_runs
     from ferrotrack.experiment.config.files import load_config_dir
@@ -115,7 +130,7 @@ def show_cmd(config_dir: Path) -> None:
     for key in varying:
         table.add_column(escape(key))
     runs = trial_runs(trials)
-    for spec in runs:
+    for spec in runs if show_all else runs[:MAX_ROWS]:
         settings = flat[spec.trial.name]
         table.add_row(
             escape(spec.trial.name),
@@ -126,6 +141,7 @@ def show_cmd(config_dir: Path) -> None:
         )
     console = out_console()
     console.print(table)
+    _more(console, len(runs), show_all)
     shared = sorted({str(f.get("pipeline.type")) for f in flat.values()})
     console.print(
         f"experiment {escape(config.experiment['name'])}: {len(trials)} trial(s), "
@@ -135,7 +151,8 @@ def show_cmd(config_dir: Path) -> None:
 
 @experiment_group.command("status")
 @click.argument("config_dir", type=_CONFIG_DIR)
-def status_cmd(config_dir: Path) -> None:
+@_ALL
+def status_cmd(config_dir: Path, show_all: bool) -> None:
     """Which trial runs of CONFIG_DIR's latest run are done, failed, stopped or pending."""
     from ferrotrack.core.store.layout import resolve_root
     from ferrotrack.experiment.config.expand import expand_trials, trial_runs
@@ -149,7 +166,7 @@ def status_cmd(config_dir: Path) -> None:
     frame = status_table(store, config.experiment["name"], expected)
     table = _trial_table(frame["trial"].to_list(), "repeat", "state", "attempts")
     table.add_column("run_id", no_wrap=True, min_width=32)
-    for row in frame.iter_rows(named=True):
+    for row in (frame if show_all else frame.head(MAX_ROWS)).iter_rows(named=True):
         table.add_row(
             escape(row["trial"]),
             str(row["repeat"]),
@@ -160,6 +177,7 @@ def status_cmd(config_dir: Path) -> None:
     counts = frame.group_by("state").len().sort("state").iter_rows()
     console = out_console()
     console.print(table)
+    _more(console, frame.height, show_all)
     console.print(
         f"experiment {escape(config.experiment['name'])}: "
         + ", ".join(f"{n} {s}" for s, n in counts)
@@ -167,12 +185,19 @@ def status_cmd(config_dir: Path) -> None:
 
 
 def _trial_table(names: Sequence[str], *columns: str) -> Table:
-    """A table whose first column shows trial names whole (``grid[batch=16,lr=0.1]``)."""
+    """A table whose short columns (status, repeat...) never wrap; a long trial name folds
+    onto more lines rather than squeezing them (``comp…``). ``names``: for the width."""
     table = Table()
-    table.add_column("trial", no_wrap=True, min_width=max([5, *map(len, names)]))
+    widest = max([5, *map(len, names[:MAX_ROWS])])
+    table.add_column("trial", overflow="fold", min_width=min(widest, 12), ratio=1)
     for column in columns:
         table.add_column(column, no_wrap=True)
     return table
+
+
+def _more(console: Any, total: int, show_all: bool) -> None:
+    if not show_all and total > MAX_ROWS:
+        console.print(f"… and {total - MAX_ROWS} more (use --all)")
 
 
 def _explicit_root() -> Path | None:
@@ -191,19 +216,52 @@ def _import_all(names: Sequence[str], config_dir: Path) -> None:
     for name in names:
         path = Path(name)
         if path.suffix == ".py":
-            if not path.is_file():
-                raise click.BadParameter(f"{name}: no such file", param_hint="--import")
-            spec = importlib.util.spec_from_file_location(path.stem, path.resolve())
-            assert spec is not None
-            assert spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[path.stem] = module
-            spec.loader.exec_module(module)
+            _import_file(name, path)
         else:
             try:
                 importlib.import_module(name)
-            except ImportError as exc:
-                raise click.BadParameter(f"{name}: {exc}", param_hint="--import") from exc
+            except Exception as exc:  # ImportError, or the module's own code raising
+                raise click.BadParameter(
+                    f"{name}: {type(exc).__name__}: {exc}", param_hint="--import"
+                ) from exc
+
+
+def _import_file(name: str, path: Path) -> None:
+    """Runs a ``.py`` file as a module: under its stem when no module has that name (so
+    pickles and ``module:Class`` names work), else under a private name, so that a file
+    called ``random.py`` never replaces the standard ``random``."""
+    if not path.is_file():
+        raise click.BadParameter(f"{name}: no such file", param_hint="--import")
+    full = path.resolve()
+    module_name = path.stem
+    if not _free_module_name(module_name, full):
+        module_name = f"_ferrotrack_import_{zlib.crc32(str(full).encode()):08x}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, full)
+    if spec is None or spec.loader is None:
+        raise click.BadParameter(f"{name}: cannot be imported as Python", param_hint="--import")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:
+        sys.modules.pop(module_name, None)
+        if not isinstance(exc, Exception):
+            raise
+        raise click.BadParameter(
+            f"{name}: {type(exc).__name__} while importing it: {exc}", param_hint="--import"
+        ) from exc
+
+
+def _free_module_name(name: str, file: Path) -> bool:
+    """Whether ``name`` can stand for ``file``: no module has it yet and no other module
+    (``numpy``, not imported yet) would be hidden behind it."""
+    if name in sys.modules:
+        return False
+    try:
+        found = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    return found is None or found.origin == str(file)
 
 
 def _order(trials: Sequence[Any], name: str) -> int:
