@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner, Result
 from omegaconf import DictConfig
@@ -53,7 +54,10 @@ def ferrotrack(*args: str, columns: int = 80) -> Result:
 # ---- --import -------------------------------------------------------------------------------
 
 
-def test_a_py_file_that_raises_while_imported_is_one_error_line(root: Path, tmp_path: Path) -> None:
+def test_a_py_file_that_raises_while_imported_is_one_error_line(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))  # --import adds folders to it
     config = write_config(tmp_path / "cfg", [{"name": "a"}])
     broken = tmp_path / "broken_pipelines.py"
     broken.write_text("import nothing_of_that_name_exists_here\n")
@@ -74,9 +78,13 @@ def test_a_py_file_that_raises_while_imported_is_one_error_line(root: Path, tmp_
     assert str(raising) in result.output
 
 
-def test_a_py_file_named_like_a_module_never_replaces_it(root: Path, tmp_path: Path) -> None:
+def test_a_py_file_named_like_a_module_never_replaces_it(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))  # --import adds folders to it
     config = write_config(tmp_path / "cfg", [{"name": "a"}], pipeline="FromRandomPy")
-    user_file = tmp_path / "random.py"
+    (tmp_path / "user").mkdir()  # not on sys.path: other processes never see it
+    user_file = tmp_path / "user" / "random.py"
     user_file.write_text(
         "from ferrotrack.experiment import Pipeline, YAMLSerializable\n\n"
         "@YAMLSerializable.register('FromRandomPy')\n"
