@@ -331,7 +331,7 @@ def test_experiment_wheel_runs_an_experiment_and_pulls_only_omegaconf(
     out = _timed("experiment probe", [str(venv / "bin/python"), str(probe), str(config)], env=env)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {
         "rows": 2,
-        "status": ["finished", "finished"],
+        "status": ["completed", "completed"],
     }
     shown = _timed(
         "ferrotrack experiment show",
