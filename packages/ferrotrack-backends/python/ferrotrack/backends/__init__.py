@@ -8,7 +8,7 @@ nothing heavy: a backend's own libraries are imported inside it, when it is used
 
 from __future__ import annotations
 
-from typing import Any
+from ferrotrack.core._lazy import lazy_getattr
 
 __all__ = ["__version__"]
 
@@ -16,17 +16,4 @@ __version__: str
 """The installed version of ``ferrotrack-backends``; read from its metadata on first use."""
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("ferrotrack-backends")
-    except PackageNotFoundError:  # a source tree on sys.path, not installed
-        return "0+unknown"
-
-
-def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        globals()[name] = found = _version()
-        return found
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(globals(), distribution="ferrotrack-backends")

@@ -12,7 +12,7 @@ Analysis names (``runs``, ``metrics``, ...) load polars only when first used, so
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ferrotrack.core import errors
 from ferrotrack.core._lazy import lazy_getattr
@@ -118,20 +118,4 @@ __version__: str
 that ``import ferrotrack.core`` does not pay for ``importlib.metadata``."""
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("ferrotrack-core")
-    except PackageNotFoundError:  # a source tree on sys.path, not installed
-        return "0+unknown"
-
-
-_lazy = lazy_getattr(globals(), _LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        globals()[name] = found = _version()
-        return found
-    return _lazy(name)
+__getattr__ = lazy_getattr(globals(), _LAZY, distribution="ferrotrack-core")

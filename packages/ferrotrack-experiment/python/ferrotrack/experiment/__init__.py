@@ -13,7 +13,7 @@ the package stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ferrotrack.core._lazy import lazy_getattr
 
@@ -108,20 +108,4 @@ __version__: str
 """The installed version of ``ferrotrack-experiment``; read from its metadata on first use."""
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("ferrotrack-experiment")
-    except PackageNotFoundError:  # a source tree on sys.path, not installed
-        return "0+unknown"
-
-
-_lazy = lazy_getattr(globals(), _LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        globals()[name] = found = _version()
-        return found
-    return _lazy(name)
+__getattr__ = lazy_getattr(globals(), _LAZY, distribution="ferrotrack-experiment")
