@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ferrotrack.core.testing import isolated_root
+
+HERE = str(Path(__file__).parent)
+if HERE not in sys.path:  # --import-mode=importlib: else tests cannot import experiment_fixtures
+    sys.path.insert(0, HERE)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner, Result
+from experiment_fixtures import runs_at, write_experiment_config
 from omegaconf import DictConfig
 
 from ferrotrack.core.cli.app import build
@@ -41,12 +41,8 @@ class CliTinyPipeline(Pipeline):
 def write_config(
     folder: Path, trials: list[dict[str, Any]], *, name: str = "clitiny", pipeline: str = ""
 ) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     settings = {"pipeline": {"type": pipeline or "CliTinyPipeline", "lr": 0.1}}
-    files = {"experiment": {"name": name, "settings": settings}, "trials": trials}
-    for file, data in files.items():
-        (folder / f"{file}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return folder
+    return write_experiment_config(folder, trials, {"name": name, "settings": settings})
 
 
 def ferrotrack(*args: str) -> Result:
@@ -56,9 +52,8 @@ def ferrotrack(*args: str) -> Result:
 def trial_runs(root: Path, experiment: str) -> dict[str, list[RunRecord]]:
     """The trial-run runs by name, oldest first."""
     found: dict[str, list[RunRecord]] = {}
-    for record in sorted(list_runs(root, experiment=experiment), key=lambda r: r.ref.run_id):
-        if record.meta.get("tags", {}).get("ferrotrack.level") == "trial_run":
-            found.setdefault(record.meta["name"], []).append(record)
+    for record in runs_at(root, "trial_run", experiment=experiment):
+        found.setdefault(record.meta["name"], []).append(record)
     return found
 
 
@@ -208,11 +203,7 @@ def test_sigkill_mid_experiment_then_resume_finishes_the_rest(root: Path, tmp_pa
     assert [r.ref.run_id for r in after["a/0"]] == [before["a/0"][0].ref.run_id]  # skipped
     assert [r.status for r in after["b/0"]] == ["crashed", "finished"]  # old one kept
     assert [r.status for r in after["c/0"]] == ["finished"]
-    tops = [
-        r
-        for r in list_runs(root, experiment="killme")
-        if r.meta["tags"].get("ferrotrack.level") == "experiment"
-    ]
+    tops = runs_at(root, "experiment", experiment="killme")
     assert [r.status for r in tops] == ["finished"]  # the killed run, continued
 
     status = ferrotrack("experiment", "status", str(config))

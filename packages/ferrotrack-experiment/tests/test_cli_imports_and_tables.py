@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner, Result
+from experiment_fixtures import write_experiment_config
 from omegaconf import DictConfig
 
 from ferrotrack.core.cli.app import build
@@ -34,15 +34,10 @@ def write_config(
     pipeline: str = "CliTablesPipeline",
     env: dict[str, Any] | None = None,
 ) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        "env": {"workspace": "ws", **(env or {})},
-        "experiment": {"name": "clitables", "settings": {"pipeline": {"type": pipeline}}},
-        "trials": trials,
-    }
-    for file, data in files.items():
-        (folder / f"{file}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return folder
+    experiment = {"name": "clitables", "settings": {"pipeline": {"type": pipeline}}}
+    return write_experiment_config(
+        folder, trials, experiment, env={"workspace": "ws", **(env or {})}
+    )
 
 
 def ferrotrack(*args: str, columns: int = 80) -> Result:

@@ -8,20 +8,12 @@ from typing import Any
 
 import pytest
 import yaml
+from experiment_fixtures import write_yaml_files
 
 from ferrotrack.experiment.config import expand_trials, load_config_dir, trial_runs
 from ferrotrack.experiment.errors import ConfigError, ExperimentError
 
 GOOD_EXPERIMENT = {"name": "e", "settings": {"pipeline": {"type": "P", "epochs": 2}}}
-
-
-def write(folder: Path, **files: Any) -> Path:
-    """Writes ``name=data`` as ``name.yaml`` (a str is written as it is, anything else dumped)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        text = data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False)
-        (folder / f"{name}.yaml").write_text(text)
-    return folder
 
 
 def load_error(folder: Path) -> ConfigError:
@@ -47,7 +39,7 @@ def check(error: ConfigError, file: Path, key: str | None, *phrases: str) -> Non
 
 
 def test_missing_experiment_yaml(tmp_path: Path) -> None:
-    write(tmp_path, base={"settings": {}}, experiment_="name: typo\n")
+    write_yaml_files(tmp_path, base={"settings": {}}, experiment_="name: typo\n")
     error = load_error(tmp_path)
     check(error, tmp_path / "experiment.yaml", None, "missing experiment.yaml", "found:")
     assert "experiment_.yaml" in str(error)
@@ -58,7 +50,7 @@ def test_config_dir_that_does_not_exist(tmp_path: Path) -> None:
 
 
 def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         experiment="name: e\nsettings:\n  pipeline:\n    epochs: [1, 2\n  lr: 0.1\n",
     )
@@ -68,12 +60,14 @@ def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_malformed_trials_yaml_names_its_line(tmp_path: Path) -> None:
-    write(tmp_path, experiment=GOOD_EXPERIMENT, trials="- name: a\n- name: b\n  repeat: : 2\n")
+    write_yaml_files(
+        tmp_path, experiment=GOOD_EXPERIMENT, trials="- name: a\n- name: b\n  repeat: : 2\n"
+    )
     check(load_error(tmp_path), tmp_path / "trials.yaml", None, "malformed YAML at line 3")
 
 
 def test_a_key_given_twice_in_one_mapping(tmp_path: Path) -> None:
-    write(tmp_path, experiment="name: e\nsettings:\n  lr: 0.1\n  lr: 0.2\n")
+    write_yaml_files(tmp_path, experiment="name: e\nsettings:\n  lr: 0.1\n  lr: 0.2\n")
     check(load_error(tmp_path), tmp_path / "experiment.yaml", None, "line 4", "first at line 3")
 
 
@@ -119,17 +113,17 @@ def test_a_key_of_the_wrong_type(
     tmp_path: Path, file: str, content: Any, key: str, expected: str
 ) -> None:
     files: dict[str, Any] = {"experiment": GOOD_EXPERIMENT, file: content}
-    write(tmp_path, **files)
+    write_yaml_files(tmp_path, **files)
     check(load_error(tmp_path), tmp_path / f"{file}.yaml", key, expected)
 
 
 def test_a_date_in_settings_asks_for_quotes(tmp_path: Path) -> None:
-    write(tmp_path, experiment="name: e\nsettings:\n  data:\n    since: 2024-01-31\n")
+    write_yaml_files(tmp_path, experiment="name: e\nsettings:\n  data:\n    since: 2024-01-31\n")
     check(load_error(tmp_path), tmp_path / "experiment.yaml", "settings.data.since", "quote it")
 
 
 def test_a_boolean_key_explains_yaml_booleans(tmp_path: Path) -> None:
-    write(tmp_path, experiment=GOOD_EXPERIMENT, base="settings:\n  flags:\n    on: 1\n")
+    write_yaml_files(tmp_path, experiment=GOOD_EXPERIMENT, base="settings:\n  flags:\n    on: 1\n")
     error = load_error(tmp_path)
     check(error, tmp_path / "base.yaml", "settings.flags", "key True", "quote the key")
 
@@ -147,12 +141,12 @@ def test_unknown_top_level_key_lists_the_allowed_ones(
     tmp_path: Path, file: str, content: Any, key: str, allowed: str
 ) -> None:
     files: dict[str, Any] = {"experiment": GOOD_EXPERIMENT, file: content}
-    write(tmp_path, **files)
+    write_yaml_files(tmp_path, **files)
     check(load_error(tmp_path), tmp_path / f"{file}.yaml", key, "unknown key", allowed)
 
 
 def test_duplicate_trial_names(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         experiment=GOOD_EXPERIMENT,
         trials=[{"name": "a"}, {"name": "b"}, {"name": "a", "repeat": 2}],
@@ -167,7 +161,7 @@ def test_duplicate_trial_names(tmp_path: Path) -> None:
 
 
 def test_duplicate_names_made_by_expansion(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         experiment={"name": "e", "settings": {"lr": "?"}},
         trials=[{"name": "a", "values": [1, "1"]}],
@@ -178,7 +172,7 @@ def test_duplicate_names_made_by_expansion(tmp_path: Path) -> None:
 
 
 def test_expanded_name_equal_to_another_trial(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         experiment={"name": "e", "settings": {"lr": 1}},
         trials=[{"name": "a[lr=1]"}, {"name": "a", "grid": {"lr": [1, 2]}}],
@@ -188,7 +182,7 @@ def test_expanded_name_equal_to_another_trial(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("repeat", [0, -1, True, 1.5])
 def test_repeat_below_one_or_not_an_integer(tmp_path: Path, repeat: Any) -> None:
-    write(tmp_path, experiment=GOOD_EXPERIMENT, trials=[{"name": "a", "repeat": repeat}])
+    write_yaml_files(tmp_path, experiment=GOOD_EXPERIMENT, trials=[{"name": "a", "repeat": repeat}])
     check(load_error(tmp_path), tmp_path / "trials.yaml", "trials[0].repeat", "an integer ≥ 1")
 
 
@@ -196,7 +190,7 @@ def test_repeat_below_one_or_not_an_integer(tmp_path: Path, repeat: Any) -> None
 
 
 def test_placeholder_without_values_names_where_it_was_written(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         experiment=GOOD_EXPERIMENT,
         base={"settings": {"opt": {"lr": "?"}}},
@@ -207,22 +201,24 @@ def test_placeholder_without_values_names_where_it_was_written(tmp_path: Path) -
 
 
 def test_placeholder_in_trial_settings_names_the_trial_entry(tmp_path: Path) -> None:
-    write(tmp_path, experiment=GOOD_EXPERIMENT, trials=[{"name": "a", "settings": {"x": ["?"]}}])
+    write_yaml_files(
+        tmp_path, experiment=GOOD_EXPERIMENT, trials=[{"name": "a", "settings": {"x": ["?"]}}]
+    )
     check(load_error(tmp_path), tmp_path / "trials.yaml", "trials[0].settings.x[0]", "'?'")
 
 
 def test_placeholder_without_any_trials(tmp_path: Path) -> None:
-    write(tmp_path, experiment={"name": "e", "settings": {"lr": "?"}})
+    write_yaml_files(tmp_path, experiment={"name": "e", "settings": {"lr": "?"}})
     check(load_error(tmp_path), tmp_path / "experiment.yaml", "settings.lr", "no trials.yaml entry")
 
 
 def test_values_without_a_placeholder(tmp_path: Path) -> None:
-    write(tmp_path, experiment=GOOD_EXPERIMENT, trials=[{"name": "a", "values": [1, 2]}])
+    write_yaml_files(tmp_path, experiment=GOOD_EXPERIMENT, trials=[{"name": "a", "values": [1, 2]}])
     check(load_error(tmp_path), tmp_path / "trials.yaml", "trials[0].values", "no '?' setting")
 
 
 def test_grid_key_through_a_scalar(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         experiment=GOOD_EXPERIMENT,
         trials=[{"name": "a", "grid": {"pipeline.type.x": [1]}}],
@@ -232,7 +228,9 @@ def test_grid_key_through_a_scalar(tmp_path: Path) -> None:
 
 
 def test_grid_with_an_empty_option_list(tmp_path: Path) -> None:
-    write(tmp_path, experiment=GOOD_EXPERIMENT, trials=[{"name": "a", "grid": {"lr": []}}])
+    write_yaml_files(
+        tmp_path, experiment=GOOD_EXPERIMENT, trials=[{"name": "a", "grid": {"lr": []}}]
+    )
     check(load_error(tmp_path), tmp_path / "trials.yaml", "trials[0].grid.lr", "non-empty list")
 
 
@@ -267,7 +265,7 @@ def test_bad_interpolation_names_its_file_at_config(
         trial["values"] = [bad]
     else:
         trial["grid"] = {"pipeline.name": [bad]}
-    write(tmp_path, experiment=experiment, base=base, trials=[{"name": "a"}, trial])
+    write_yaml_files(tmp_path, experiment=experiment, base=base, trials=[{"name": "a"}, trial])
     runs = trial_runs(expand_trials(load_config_dir(tmp_path)))  # expanding does not resolve
     assert runs[0].trial.name == "a"
     with pytest.raises(ConfigError) as caught:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from experiment_fixtures import write_yaml_files
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from omegaconf import DictConfig, OmegaConf
@@ -29,15 +29,6 @@ from ferrotrack.experiment.config import (
 )
 
 PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
-
-
-def write(folder: Path, **files: Any) -> Path:
-    """Writes ``name=data`` as ``name.yaml`` (a str is written as it is, anything else dumped)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        text = data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False)
-        (folder / f"{name}.yaml").write_text(text)
-    return folder
 
 
 def expand(folder: Path) -> list[TrialSpec]:
@@ -77,7 +68,7 @@ def test_merge_order_is_base_then_experiment_then_trial(
     except TypeError:  # "Cannot merge incompatible container types"
         assume(False)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write(
+        folder = write_yaml_files(
             Path(tmp),
             base={"settings": base},
             experiment={"name": "e", "settings": experiment},
@@ -103,7 +94,7 @@ def test_merge_order_is_base_then_experiment_then_trial(
 
 
 def test_a_trial_changes_one_nested_key_and_keeps_its_siblings(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         base={"settings": {"pipeline": {"epochs": 1, "batch": 32}, "layers": [1, 2]}},
         experiment={"name": "e", "settings": {"pipeline": {"epochs": 5}, "layers": [3]}},
@@ -114,7 +105,7 @@ def test_a_trial_changes_one_nested_key_and_keeps_its_siblings(tmp_path: Path) -
 
 
 def test_a_later_layer_replaces_a_value_of_another_shape(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         base={"settings": {"a": [1], "b": {"x": 1}, "c": {"y": 2}, "d": 5}},
         experiment={"name": "e", "settings": {"a": {"k": 1}, "b": [2], "c": None}},
@@ -159,7 +150,7 @@ def test_values_and_grid_make_every_combination_exactly_once(
         entry["values"] = values
     trials = [entry] + ([{"name": "plain", "settings": {"x": 1}}] if second else [])
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write(Path(tmp), experiment={"name": "exp"}, trials=trials)
+        folder = write_yaml_files(Path(tmp), experiment={"name": "exp"}, trials=trials)
         specs = expand(folder)
         runs = trial_runs(specs)
         runs_again = trial_runs(expand(folder))
@@ -199,7 +190,7 @@ def test_values_and_grid_make_every_combination_exactly_once(
 
 
 def test_trial_names_show_the_value_and_options(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         experiment={"name": "e", "settings": {"lr": "?", "m": {}}},
         trials=[
@@ -220,7 +211,7 @@ def test_trial_names_show_the_value_and_options(tmp_path: Path) -> None:
 
 
 def test_a_grid_option_fills_a_placeholder_without_values(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         experiment={"name": "e", "settings": {"opt": {"lr": "?"}, "layers": [{"n": 1}]}},
         trials=[{"name": "t", "grid": {"opt.lr": [0.1, 0.2], "layers.0.n": [5]}}],
@@ -233,7 +224,7 @@ def test_a_grid_option_fills_a_placeholder_without_values(tmp_path: Path) -> Non
 
 
 def test_trials_do_not_share_mutable_settings(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         base={"settings": {"nested": {"list": [1, 2]}}},
         experiment={"name": "e", "settings": {"v": "?"}},
@@ -247,7 +238,7 @@ def test_trials_do_not_share_mutable_settings(tmp_path: Path) -> None:
 
 
 def test_a_folder_without_trials_is_one_trial_named_after_the_experiment(tmp_path: Path) -> None:
-    write(tmp_path, experiment={"name": "solo", "id": 3, "settings": {"a": 1}})
+    write_yaml_files(tmp_path, experiment={"name": "solo", "id": 3, "settings": {"a": 1}})
     (spec,) = expand(tmp_path)
     assert (spec.name, spec.id, spec.repeat, spec.settings) == ("solo", 3, 1, {"a": 1})
     (run,) = trial_runs([spec])
@@ -258,7 +249,7 @@ def test_a_folder_without_trials_is_one_trial_named_after_the_experiment(tmp_pat
 
 
 def test_config_resolves_interpolations_with_repeat_and_seed(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         experiment={
             "name": "e",
@@ -282,7 +273,7 @@ def test_expansion_makes_no_omegaconf_object(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """10,000 trials stay plain dicts; omegaconf only comes in at ``config()``."""
-    write(
+    write_yaml_files(
         tmp_path,
         experiment={"name": "e", "settings": {"a": {"b": "?"}, "c": "${a.b}"}},
         trials=[
@@ -312,7 +303,7 @@ print(json.dumps([[r.name, r.seed] for r in runs]))
 
 @pytest.mark.slow
 def test_seeds_are_the_same_in_another_process(tmp_path: Path) -> None:
-    write(
+    write_yaml_files(
         tmp_path,
         experiment={"name": "e", "settings": {"x": "?"}},
         trials=[{"name": "t", "repeat": 3, "values": ["a", "b"]}],
@@ -332,7 +323,7 @@ def test_seeds_are_the_same_in_another_process(tmp_path: Path) -> None:
 
 def test_a_grid_key_inside_another_grid_option(tmp_path: Path) -> None:
     """An earlier option may make the way to a later key (``a`` then ``a.y``)."""
-    write(
+    write_yaml_files(
         tmp_path,
         experiment={"name": "e", "settings": {"a": 5, "b": {"c": 1}}},
         trials=[{"name": "t", "grid": {"a": [{"x": 1}, {"x": 2}], "a.y": [3], "b": [7]}}],

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from experiment_fixtures import write_experiment_config
 
 from ferrotrack.core.store.catalog import list_runs
 from ferrotrack.experiment import Experiment, UnknownNameError, YAMLSerializable
@@ -79,9 +80,6 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def write_config(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "experiment.yaml").write_text(yaml.safe_dump({"name": "from-plugin"}))
-    (folder / "env.yaml").write_text(yaml.safe_dump({"trackers": [{"type": "PluginTracker"}]}))
     settings = {
         "pipeline": {
             "type": "PluginPipeline",
@@ -89,9 +87,13 @@ def write_config(folder: Path) -> Path:
             "callbacks": [{"type": "PluginCallback"}],
         }
     }
-    (folder / "base.yaml").write_text(yaml.safe_dump({"settings": settings}))
-    (folder / "trials.yaml").write_text(yaml.safe_dump([{"name": "only", "repeat": 2}]))
-    return folder
+    return write_experiment_config(
+        folder,
+        [{"name": "only", "repeat": 2}],
+        {"name": "from-plugin"},
+        env={"trackers": [{"type": "PluginTracker"}]},
+        base={"settings": settings},
+    )
 
 
 def test_names_from_another_distribution_run_without_an_import(

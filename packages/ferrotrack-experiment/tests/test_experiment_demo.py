@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from ferrotrack.core.store.catalog import list_runs
+from experiment_fixtures import runs_at
 
 DEMO = Path(__file__).resolve().parents[3] / "examples" / "demo_experiment"
 
@@ -47,9 +46,7 @@ def test_demo_experiment_outcome(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "4 completed, 4 stopped, 1 failed, 0 skipped" in done.stdout
     assert "failed too-high/0: DivergedError" in done.stdout
-    trial_runs = [
-        r for r in list_runs(store) if r.meta["tags"].get("ferrotrack.level") == "trial_run"
-    ]
+    trial_runs = runs_at(store, "trial_run")
     assert len(trial_runs) == 9
     [failed] = [r for r in trial_runs if r.status == "failed"]
     assert failed.meta["name"] == "too-high/0"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from experiment_fixtures import write_experiment_config
 from omegaconf import DictConfig
 
 from ferrotrack.core.store.catalog import list_runs
@@ -72,18 +72,15 @@ class CloudTrackerFactory(TrackerFactory):
 def test_registered_factories_build_the_pipelines_and_trackers(root: Path, tmp_path: Path) -> None:
     CREATED.clear()
     SEEN.clear()
-    config = tmp_path / "cfg"
-    config.mkdir()
-    files = {
-        "env": {"trackers": [{"type": "RecordingTracker", "cloud_bucket": "s3://b"}]},
-        "experiment": {
+    config = write_experiment_config(
+        tmp_path / "cfg",
+        [{"name": "t", "repeat": 2}],
+        {
             "name": "factories",
             "settings": {"pipeline": {"type": "FactoriesTinyPipeline", "max_retries": 5}},
         },
-        "trials": [{"name": "t", "repeat": 2}],
-    }
-    for name, data in files.items():
-        (config / f"{name}.yaml").write_text(yaml.safe_dump(data))
+        env={"trackers": [{"type": "RecordingTracker", "cloud_bucket": "s3://b"}]},
+    )
     registry = FactoryRegistry()
     registry.register(FactoryType.PIPELINE, ResilientPipelineFactory())
     registry.register(FactoryType.TRACKER, CloudTrackerFactory())

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from experiment_fixtures import runs_at, write_experiment_config
 from omegaconf import DictConfig
 
 import ferrotrack.core as ft
-from ferrotrack.core.store.catalog import RunRecord, list_runs
 from ferrotrack.experiment import (
     Experiment,
     ExperimentError,
@@ -44,24 +43,8 @@ class ResumeTinyPipeline(Pipeline):
 
 
 def write_config(folder: Path, trials: list[dict[str, Any]]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        "experiment": {
-            "name": "resumable",
-            "settings": {"pipeline": {"type": "ResumeTinyPipeline"}},
-        },
-        "trials": trials,
-    }
-    for name, data in files.items():
-        (folder / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return folder
-
-
-def by_level(root: Path, level: str) -> list[RunRecord]:
-    return sorted(
-        (r for r in list_runs(root) if r.meta["tags"].get("ferrotrack.level") == level),
-        key=lambda r: r.ref.run_id,
-    )
+    experiment = {"name": "resumable", "settings": {"pipeline": {"type": "ResumeTinyPipeline"}}}
+    return write_experiment_config(folder, trials, experiment)
 
 
 def test_resume_skips_finished_and_reruns_the_failed_as_a_new_run(
@@ -74,8 +57,8 @@ def test_resume_skips_finished_and_reruns_the_failed_as_a_new_run(
     config = write_config(tmp_path / "cfg", broken)
     first = Experiment.create(config).run(progress=False)
     assert [o.label for o in first.failed] == ["flaky/1"]
-    [failed_run] = [r for r in by_level(root, "trial_run") if r.status == "failed"]
-    first_trial_runs = {r.ref.run_id for r in by_level(root, "trial_run")}
+    [failed_run] = [r for r in runs_at(root, "trial_run") if r.status == "failed"]
+    first_trial_runs = {r.ref.run_id for r in runs_at(root, "trial_run")}
 
     monkeypatch.setattr(f"{__name__}.BUG_FIXED", True)  # the same settings, fixed code
     experiment = Experiment.create(config)
@@ -88,18 +71,18 @@ def test_resume_skips_finished_and_reruns_the_failed_as_a_new_run(
     [redone] = second.completed
     assert redone.label == "flaky/1"
     assert redone.run_id not in first_trial_runs
-    assert len(by_level(root, "experiment")) == 1
-    trials = {r.meta["tags"]["ferrotrack.trial"]: r for r in by_level(root, "trial")}
+    assert len(runs_at(root, "experiment")) == 1
+    trials = {r.meta["tags"]["ferrotrack.trial"]: r for r in runs_at(root, "trial")}
     assert len(trials) == 2  # the flaky trial's run was continued, not duplicated
     assert trials["flaky"].status == "finished"
-    runs = by_level(root, "trial_run")
+    runs = runs_at(root, "trial_run")
     assert len(runs) == 5
     old = next(r for r in runs if r.ref.run_id == failed_run.ref.run_id)
     assert old.status == "failed"  # the failed attempt stays, with its error
     assert old.meta["error"]["type"] == "RuntimeError"
     new = next(r for r in runs if r.ref.run_id == redone.run_id)
     assert new.meta["parent"] == trials["flaky"].ref.run_id
-    assert [r.status for r in by_level(root, "experiment")] == ["finished"]
+    assert [r.status for r in runs_at(root, "experiment")] == ["finished"]
 
     status = experiment.status()
     assert status["state"].to_list() == ["done"] * 4
@@ -117,8 +100,8 @@ def test_resume_with_everything_done_runs_nothing(root: Path, tmp_path: Path) ->
 
     assert again.counts == {"completed": 0, "stopped": 0, "failed": 0, "skipped": 2}
     assert again.run_id == first.run_id
-    assert len(by_level(root, "trial_run")) == 2
-    assert len(by_level(root, "trial")) == 1
+    assert len(runs_at(root, "trial_run")) == 2
+    assert len(runs_at(root, "trial")) == 1
 
 
 def test_without_resume_a_new_experiment_run_runs_everything(root: Path, tmp_path: Path) -> None:
@@ -129,7 +112,7 @@ def test_without_resume_a_new_experiment_run_runs_everything(root: Path, tmp_pat
 
     assert second.run_id != first.run_id
     assert [o.label for o in second.completed] == ["a/0"]
-    assert len(by_level(root, "experiment")) == 2
+    assert len(runs_at(root, "experiment")) == 2
     [row] = experiment.results().rows(named=True)  # only the latest experiment run counts
     assert row["run_id"] == second.completed[0].run_id
 
@@ -150,4 +133,4 @@ def test_resume_refuses_an_experiment_run_still_running(root: Path, tmp_path: Pa
             Experiment.create(config).run(resume=True, progress=False)
     finally:
         live.finish()
-    assert len(by_level(root, "trial_run")) == 0
+    assert len(runs_at(root, "trial_run")) == 0

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
+from experiment_fixtures import runs_at, write_experiment_config
 from omegaconf import DictConfig
 
 import ferrotrack.core as ft
-from ferrotrack.core.store.catalog import RunRecord, list_runs
+from ferrotrack.core.store.catalog import list_runs
 from ferrotrack.experiment import (
     Experiment,
     ExperimentError,
@@ -49,24 +50,9 @@ def write_config(
     env: dict[str, Any] | None = None,
     name: str = "robust",
 ) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        "env": {"workspace": "ws", **(env or {})},
-        "experiment": {
-            "name": name,
-            "settings": {"pipeline": {"type": "RobustPipeline", "lr": 0.1}},
-        },
-        "trials": trials,
-    }
-    for file, data in files.items():
-        (folder / f"{file}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return folder
-
-
-def runs_at(root: Path, level: str) -> list[RunRecord]:
-    return sorted(
-        (r for r in list_runs(root) if r.meta["tags"].get("ferrotrack.level") == level),
-        key=lambda r: r.ref.run_id,
+    experiment = {"name": name, "settings": {"pipeline": {"type": "RobustPipeline", "lr": 0.1}}}
+    return write_experiment_config(
+        folder, trials, experiment, env={"workspace": "ws", **(env or {})}
     )
 
 

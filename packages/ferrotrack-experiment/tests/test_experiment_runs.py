@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 import yaml
+from experiment_fixtures import runs_at, write_experiment_config
 from omegaconf import DictConfig
 
 import ferrotrack.core as ft
@@ -61,27 +62,18 @@ def write_config(
     folder: Path, trials: list[dict[str, Any]], *, env: dict[str, Any] | None = None
 ) -> Path:
     """A config directory: experiment ``tiny`` with lr 0.1 and 2 epochs, then ``trials``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        "env": {"workspace": "ws", **(env or {})},
-        "experiment": {
-            "name": "tiny",
-            "id": 7,
-            "desc": "a tiny experiment",
-            "settings": {"pipeline": {"type": "RunsTinyPipeline", "epochs": 2, "lr": 0.1}},
-        },
-        "base": {"settings": {"batch": 32}},
-        "trials": trials,
+    experiment = {
+        "name": "tiny",
+        "id": 7,
+        "desc": "a tiny experiment",
+        "settings": {"pipeline": {"type": "RunsTinyPipeline", "epochs": 2, "lr": 0.1}},
     }
-    for name, data in files.items():
-        (folder / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return folder
-
-
-def by_level(root: Path, level: str) -> list[RunRecord]:
-    return sorted(
-        (r for r in list_runs(root) if r.meta["tags"].get("ferrotrack.level") == level),
-        key=lambda r: r.ref.run_id,
+    return write_experiment_config(
+        folder,
+        trials,
+        experiment,
+        env={"workspace": "ws", **(env or {})},
+        base={"settings": {"batch": 32}},
     )
 
 
@@ -103,17 +95,17 @@ def test_run_hierarchy_parents_tags_and_params(root: Path, tmp_path: Path) -> No
     assert isinstance(outcome, ExperimentOutcome)
     assert outcome.ok
     assert outcome.counts == {"completed": 3, "stopped": 0, "failed": 0, "skipped": 0}
-    [top] = by_level(root, "experiment")
+    [top] = runs_at(root, "experiment")
     assert top.ref.experiment == "tiny"
     assert top.meta["name"] == "tiny"
     assert top.status == "finished"
     assert top.ref.run_id == outcome.run_id
     assert (top.ref.path / "artifacts" / "config" / "trials.yaml").is_file()
-    trials = {r.meta["tags"]["ferrotrack.trial"]: r for r in by_level(root, "trial")}
+    trials = {r.meta["tags"]["ferrotrack.trial"]: r for r in runs_at(root, "trial")}
     assert sorted(trials) == ["large", "small"]
     assert {r.meta["parent"] for r in trials.values()} == {top.ref.run_id}
     assert all(r.status == "finished" for r in trials.values())
-    trial_runs = by_level(root, "trial_run")
+    trial_runs = runs_at(root, "trial_run")
     assert sorted(r.meta["name"] for r in trial_runs) == ["large/0", "small/0", "small/1"]
     for record in trial_runs:
         tags = record.meta["tags"]
@@ -141,7 +133,7 @@ def test_seeds_reach_random_per_trial_run(root: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path / "cfg", [{"name": "t", "repeat": 2}])
     Experiment.create(config).run(progress=False)
 
-    for record in by_level(root, "trial_run"):
+    for record in runs_at(root, "trial_run"):
         seed = params_of(record)["seed"]
         summary = ft.runs(root, experiment="tiny").filter(pl.col("run_id") == record.ref.run_id)
         assert summary["rand.last"].item() == random.Random(seed).random()
@@ -198,7 +190,7 @@ def test_status_states_done_failed_stopped_pending(root: Path, tmp_path: Path) -
         ("later", "pending"),
     ]
     assert status["attempts"].to_list() == [1, 1, 1, 0]
-    [stopped] = [r for r in by_level(root, "trial_run") if r.meta["name"] == "early/0"]
+    [stopped] = [r for r in runs_at(root, "trial_run") if r.meta["name"] == "early/0"]
     assert stopped.status == "finished"
     assert stopped.meta["tags"]["ferrotrack.outcome"] == "stopped"
     assert stopped.meta["tags"]["ferrotrack.stop_reason"] == "plateau"
@@ -219,7 +211,7 @@ def test_a_failing_trial_leaves_the_others_running(root: Path, tmp_path: Path) -
     assert [o.label for o in outcome.failed] == ["flaky/1"]
     assert "boom in repeat 1" in (outcome.failed[0].error or "")
     assert sorted(o.label for o in outcome.completed) == ["first/0", "flaky/0", "flaky/2", "last/0"]
-    runs = {r.meta["name"]: r for r in by_level(root, "trial_run")}
+    runs = {r.meta["name"]: r for r in runs_at(root, "trial_run")}
     assert runs["flaky/1"].status == "failed"
     error = runs["flaky/1"].meta["error"]
     assert error["type"] == "ValueError"
@@ -228,9 +220,9 @@ def test_a_failing_trial_leaves_the_others_running(root: Path, tmp_path: Path) -
     failed_row = ft.runs(root, experiment="tiny").filter(pl.col("name") == "flaky/1")
     assert failed_row["train/loss.last"].item() == pytest.approx(1 / 2)
     assert all(runs[n].status == "finished" for n in ("first/0", "flaky/0", "flaky/2", "last/0"))
-    trials = {r.meta["tags"]["ferrotrack.trial"]: r.status for r in by_level(root, "trial")}
+    trials = {r.meta["tags"]["ferrotrack.trial"]: r.status for r in runs_at(root, "trial")}
     assert trials == {"first": "finished", "flaky": "failed", "last": "finished"}
-    [top] = by_level(root, "experiment")
+    [top] = runs_at(root, "experiment")
     assert top.status == "failed"
 
 
@@ -247,9 +239,9 @@ def test_on_error_raise_stops_after_recording(root: Path, tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="boom in repeat 0"):
         Experiment.create(config).run(progress=False)
 
-    runs = {r.meta["name"]: r.status for r in by_level(root, "trial_run")}
+    runs = {r.meta["name"]: r.status for r in runs_at(root, "trial_run")}
     assert runs == {"first/0": "finished", "bad/0": "failed"}
-    assert [r.status for r in by_level(root, "experiment")] == ["failed"]
+    assert [r.status for r in runs_at(root, "experiment")] == ["failed"]
     assert ft.active_run() is None
 
 
@@ -310,11 +302,11 @@ def test_env_yaml_backend_tracker_mirrors_every_run(root: Path, tmp_path: Path) 
     config = write_config(tmp_path / "cfg", [{"name": "t"}], env={"trackers": [{"type": "jsonl"}]})
     Experiment.create(config).run(progress=False)
 
-    [record] = by_level(root, "trial_run")
+    [record] = runs_at(root, "trial_run")
     lines = [json.loads(line) for line in (record.ref.path / "mirror.jsonl").read_text().split()]
     assert any(line.get("name") == "train/loss" for line in lines)
     for level in ("experiment", "trial"):
-        assert all((r.ref.path / "mirror.jsonl").exists() for r in by_level(root, level))
+        assert all((r.ref.path / "mirror.jsonl").exists() for r in runs_at(root, level))
 
 
 def test_a_setting_that_cannot_resolve_fails_only_its_trial_run(root: Path, tmp_path: Path) -> None:
@@ -326,7 +318,7 @@ def test_a_setting_that_cannot_resolve_fails_only_its_trial_run(root: Path, tmp_
 
     assert [o.label for o in outcome.failed] == ["broken/0"]
     assert [o.label for o in outcome.completed] == ["fine/0"]
-    runs = {r.meta["name"]: r for r in by_level(root, "trial_run")}
+    runs = {r.meta["name"]: r for r in runs_at(root, "trial_run")}
     assert runs["broken/0"].status == "failed"
     assert runs["broken/0"].meta["error"]["type"] == "ConfigError"
     assert "trials.yaml" in runs["broken/0"].meta["error"]["message"]
@@ -341,9 +333,9 @@ def test_an_interrupt_marks_every_open_level_killed(root: Path, tmp_path: Path) 
     with pytest.raises(KeyboardInterrupt):
         Experiment.create(config).run(progress=False)
 
-    runs = {r.meta["name"]: r.status for r in by_level(root, "trial_run")}
+    runs = {r.meta["name"]: r.status for r in runs_at(root, "trial_run")}
     assert runs == {"first/0": "finished", "stop/0": "killed"}
-    trials = {r.meta["tags"]["ferrotrack.trial"]: r.status for r in by_level(root, "trial")}
+    trials = {r.meta["tags"]["ferrotrack.trial"]: r.status for r in runs_at(root, "trial")}
     assert trials == {"first": "finished", "stop": "killed"}
-    assert [r.status for r in by_level(root, "experiment")] == ["killed"]
+    assert [r.status for r in runs_at(root, "experiment")] == ["killed"]
     assert ft.active_run() is None
