@@ -231,9 +231,16 @@ class Lane:
                 self.pending_rows = 0
                 if self.state == "ok":
                     self.state = "lagging"
-                    _log.warning(
-                        "backend %r is lagging; it will catch up from the store", self.name
-                    )
+                    if not self._full_speed_locked():  # under delivery_share: by design
+                        _log.info(
+                            "backend %r is behind the run while it logs (delivery_share); "
+                            "it catches up from the store",
+                            self.name,
+                        )
+                    else:
+                        _log.warning(
+                            "backend %r is lagging; it will catch up from the store", self.name
+                        )
             else:
                 self.batches.setdefault(item.rank, deque()).append(item)
                 self.pending_rows += rows
@@ -335,7 +342,7 @@ class Lane:
             return most
         rows, seconds = self._rate
         if rows <= 0.0 or seconds <= 0.0:
-            return min(most, 1024)
+            return min(most, 256)
         return max(1, min(most, max(256, int(rows / seconds * self.budget.capacity))))
 
     def _note_pace(self, rows: int, seconds: float) -> None:
