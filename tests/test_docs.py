@@ -5,12 +5,11 @@ Blocks fenced as ```python run; illustrative fragments are fenced as ```py.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import re
 from pathlib import Path
 
 import pytest
+
+from ferrotrack.core.testing import python_blocks, run_doc_blocks
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -25,19 +24,7 @@ def test_doc_examples_run(
     monkeypatch.chdir(tmp_path)  # no settings file above, files land here
     monkeypatch.setenv("FERROTRACK_ROOT", str(tmp_path / "store"))
     doc = DOCS / page
-    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    blocks = python_blocks(doc.read_text())
     assert len(blocks) >= min_blocks
-    namespace: dict[str, object] = {"__name__": f"docs_{page}"}
-    for block in blocks:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            exec(compile(block, str(doc), "exec", dont_inherit=True), namespace)
-        printed = iter(out.getvalue().splitlines())
-        for line in block.splitlines():
-            # a trailing "# value" on a print line is the promised output (before any "  (note)")
-            m = re.match(r"\s*print\(.*\)\s+# (.+)$", line)
-            if m:
-                got = next(
-                    line for line in printed if not line.startswith(("> ", "mirror", "late"))
-                )
-                assert got == m.group(1).split("  ")[0].strip(), line
+    # a trailing "# value" on a print line is the promised output (before any "  (note)")
+    run_doc_blocks(doc, blocks, module=f"docs_{page}", ignore=("> ", "mirror", "late"))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 from pathlib import Path
 
 import pytest
+
+from ferrotrack.core.testing import run_doc_blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BACKENDS = ("jsonl", "tensorboard", "mlflow", "wandb", "sql", "clearml", "aim")
@@ -34,11 +34,5 @@ def test_readme_example_runs(
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("FERROTRACK_BACKEND_CONFIGS__MLFLOW__TRACKING_URI", "")  # restored after
-    block = sections()[backend]
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(block, str(README), "exec", dont_inherit=True), {"__name__": "readme"})
-    promised = re.findall(r"print\(.*\)\s+# (.+)$", block, re.M)
     # ClearML announces its offline session on stdout itself.
-    printed = [line for line in out.getvalue().splitlines() if not line.startswith("ClearML")]
-    assert printed == promised
+    run_doc_blocks(README, [sections()[backend]], module="readme", ignore=("ClearML",))

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import re
 from pathlib import Path
 
 import pytest
+
+from ferrotrack.core.testing import python_blocks, run_doc_blocks
 
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "backends" / "tensorboard.md"
 
 
 def test_the_docs_example_runs_as_written(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.S)
+    blocks = python_blocks(PAGE.read_text())
     assert len(blocks) == 1
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(blocks[0], str(PAGE), "exec", dont_inherit=True), {"__name__": "docs"})
-    promised = re.findall(r"print\(.*\)\s+# (.+)$", blocks[0], re.M)
-    assert out.getvalue().splitlines() == promised
+    run_doc_blocks(PAGE, blocks, module="docs")

@@ -382,17 +382,11 @@ def test_mode_follows_wandb_mode_unless_set(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_the_docs_example_runs_and_prints_what_it_says(wandb_env: Path) -> None:
-    import contextlib
-    import io
-    import re
+    from ferrotrack.core.testing import python_blocks, run_doc_blocks
 
     page = Path(__file__).resolve().parents[3] / "docs" / "backends" / "wandb.md"
-    (block, *_) = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(block, str(page), "exec", dont_inherit=True), {"__name__": "docs_wandb"})
-    promised = re.findall(r"print\(.*\)\s+# (.+)$", block, re.M)
-    assert out.getvalue().splitlines() == promised
+    (block, *_) = python_blocks(page.read_text())
+    run_doc_blocks(page, [block], module="docs_wandb")
 
 
 def test_wandb_ids_stay_distinct_and_within_64_characters() -> None:

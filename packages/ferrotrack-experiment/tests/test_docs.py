@@ -7,12 +7,11 @@ line is the output promised. Illustrative fragments are fenced as ```py and not 
 
 from __future__ import annotations
 
-import contextlib
-import io
-import re
 from pathlib import Path
 
 import pytest
+
+from ferrotrack.core.testing import python_blocks, run_doc_blocks
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "experiment"
 
@@ -24,18 +23,6 @@ DOCS = Path(__file__).resolve().parents[3] / "docs" / "experiment"
 )
 def test_doc_examples_run(root: Path, page: str, min_blocks: int) -> None:
     doc = DOCS / page
-    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    blocks = python_blocks(doc.read_text())
     assert len(blocks) >= min_blocks
-    namespace: dict[str, object] = {"__name__": f"docs_experiment_{page[:-3]}"}
-    promised = 0
-    for block in blocks:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            exec(compile(block, str(doc), "exec", dont_inherit=True), namespace)
-        printed = iter(out.getvalue().splitlines())
-        for line in block.splitlines():
-            m = re.match(r"\s*print\(.*\)\s+# (.+)$", line)
-            if m:
-                assert next(printed) == m.group(1).split("  ")[0].strip(), line
-                promised += 1
-    assert promised >= 1
+    assert run_doc_blocks(doc, blocks, module=f"docs_experiment_{page[:-3]}") >= 1

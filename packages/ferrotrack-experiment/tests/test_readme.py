@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import re
 from pathlib import Path
+
+from ferrotrack.core.testing import python_blocks, run_doc_blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_readme_example_runs(root: Path) -> None:
-    match = re.search(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert match, "the README has no python example"
-    block = match.group(1)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(block, str(README), "exec", dont_inherit=True), {"__name__": "readme"})
-    promised = re.findall(r"print\(.*\)\s+# (.+)$", block, re.M)
-    assert len(promised) == 3
-    assert out.getvalue().splitlines() == promised
+    blocks = python_blocks(README.read_text())
+    assert blocks, "the README has no python example"
+    assert run_doc_blocks(README, blocks[:1], module="readme") == 3

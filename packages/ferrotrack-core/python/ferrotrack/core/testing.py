@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +20,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pytest
 
-__all__ = ["isolated_root", "point_batch"]
+__all__ = ["isolated_root", "point_batch", "promised_output", "python_blocks", "run_doc_blocks"]
 
 _PROCESS_VARIABLES = ("FERROTRACK_RUN_DIR", "RANK", "LOCAL_RANK", "FERROTRACK_RANK")
 """Variables that would attach a test's runs to another run or rank."""
@@ -57,3 +60,43 @@ def point_batch(rows: Sequence[tuple[str, int, int, float]]) -> pa.RecordBatch:
         ],
         schema=point_schema(),
     )
+
+
+_PROMISE = re.compile(r"\s*print\(.*\)\s+# (.+)$")
+"""A print line with a trailing ``# value``: the output it promises."""
+
+
+def python_blocks(text: str) -> list[str]:
+    """The blocks of a Markdown text fenced as ```python, which a page promises will run
+    (illustrative fragments are fenced as ```py)."""
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def promised_output(block: str) -> list[str]:
+    """The lines ``block`` promises to print: the trailing ``# value`` of each ``print``
+    line, before any ``  (note)`` after it."""
+    return [
+        m.group(1).split("  ")[0].strip()
+        for line in block.splitlines()
+        if (m := _PROMISE.match(line))
+    ]
+
+
+def run_doc_blocks(
+    doc: Path, blocks: Sequence[str], *, module: str, ignore: tuple[str, ...] = ()
+) -> int:
+    """Runs ``blocks`` of the page ``doc`` in order, in one namespace named ``module``, and
+    asserts that each prints exactly the lines it promises (lines starting with one of
+    ``ignore`` aside: output a library prints itself). Returns how many lines were
+    promised, so that a test can ask for some."""
+    namespace: dict[str, object] = {"__name__": module}
+    promised = 0
+    for block in blocks:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(block, str(doc), "exec", dont_inherit=True), namespace)
+        printed = [line for line in out.getvalue().splitlines() if not line.startswith(ignore)]
+        expected = promised_output(block)
+        assert printed == expected, f"{doc}: a block printed {printed}, promised {expected}"
+        promised += len(expected)
+    return promised
