@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ferrotrack.experiment.common import Level
 from ferrotrack.experiment.factory import FactoryRegistry
+from ferrotrack.experiment.sections import as_dictconfig
 from ferrotrack.experiment.trackers.tracker_manager import TrackerManager
 
 if TYPE_CHECKING:
@@ -46,14 +47,6 @@ class _FolderFileHandler(logging.FileHandler):
         super().emit(record)
 
 
-def _as_config(config: DictConfig | Mapping[str, Any] | None) -> DictConfig:
-    if isinstance(config, DictConfig):
-        return config
-    created = OmegaConf.create(dict(config) if config is not None else {})
-    assert isinstance(created, DictConfig)
-    return created
-
-
 class Environment:
     """The workspace, config, factories, tracking and logger of one level.
 
@@ -75,7 +68,7 @@ class Environment:
         debug: bool = False,
     ) -> None:
         self.workspace = Path(workspace).expanduser().absolute()
-        self.config = _as_config(config)
+        self.config = as_dictconfig(config)
         self.level = level
         self.factory_registry = (
             factory_registry if factory_registry is not None else FactoryRegistry()

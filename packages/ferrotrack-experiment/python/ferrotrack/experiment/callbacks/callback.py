@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from ferrotrack.experiment.common import METRIC_NAMES, Metric
 from ferrotrack.experiment.errors import ConfigError
+from ferrotrack.experiment.sections import section_fields
 from ferrotrack.experiment.serializable import YAMLSerializable
 
 if TYPE_CHECKING:
@@ -70,18 +71,7 @@ class Callback(YAMLSerializable):
 
 def config_fields(config: Any) -> dict[str, Any]:
     """A config section (``DictConfig``, mapping or ``None``) as a plain dict without ``type``."""
-    if config is None:
-        return {}
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(config, DictConfig):
-        plain = OmegaConf.to_container(config, resolve=True)
-    elif isinstance(config, Mapping):
-        plain = dict(config)
-    else:
-        raise ConfigError(f"a callback section must be a mapping, got {type(config).__name__}")
-    assert isinstance(plain, dict)
-    return {str(k): v for k, v in plain.items() if k != "type"}
+    return section_fields(config, "a callback section must be a mapping")
 
 
 def _parameters(cls: type) -> str:

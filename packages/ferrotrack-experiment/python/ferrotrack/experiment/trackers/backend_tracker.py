@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pydantic import BaseModel, ValidationError
 
 from ferrotrack.core.errors import InvalidArgumentError, InvalidValueError
 from ferrotrack.core.plugins import PluginBase, PluginManager, PluginType
 from ferrotrack.core.plugins.base import advance_state
 from ferrotrack.experiment.errors import ConfigError, UnknownNameError
+from ferrotrack.experiment.sections import section_fields
 from ferrotrack.experiment.trackers.tracker import Tracker
 
 __all__ = ["BackendTracker", "backend_names"]
@@ -29,20 +30,6 @@ def backend_names() -> list[str]:
     """The names of the installed ferrotrack backends (entry-point group
     ``ferrotrack.backends``), usable as a tracker ``type``."""
     return sorted({info.name for info in PluginManager().plugins(PluginType.BACKEND)})
-
-
-def _plain(config: Mapping[str, Any] | DictConfig | None) -> dict[str, Any]:
-    """A tracker section as plain data, without its ``type`` key."""
-    if config is None:
-        return {}
-    if isinstance(config, DictConfig):
-        data = OmegaConf.to_container(config, resolve=True)
-    elif isinstance(config, Mapping):
-        data = dict(config)
-    else:
-        raise ConfigError(f"expected a mapping of backend settings, got {type(config).__name__}")
-    assert isinstance(data, dict)
-    return {str(k): v for k, v in data.items() if k != "type"}
 
 
 class BackendTracker(Tracker):
@@ -62,7 +49,9 @@ class BackendTracker(Tracker):
     ) -> None:
         super().__init__(workspace)
         self.name = name
-        self.config: dict[str, Any] = _plain(config)
+        self.config: dict[str, Any] = section_fields(
+            config, "expected a mapping of backend settings"
+        )
         known = backend_names()
         if name not in known:
             raise UnknownNameError("backend", name, known)

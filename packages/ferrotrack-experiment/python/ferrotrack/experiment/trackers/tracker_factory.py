@@ -8,13 +8,11 @@ which becomes a ``BackendTracker``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, cast
-
-from omegaconf import DictConfig, OmegaConf
 
 from ferrotrack.experiment.errors import UnknownNameError
 from ferrotrack.experiment.factory import Factory
+from ferrotrack.experiment.sections import as_dictconfig
 from ferrotrack.experiment.serializable import YAMLSerializable
 from ferrotrack.experiment.trackers.backend_tracker import BackendTracker, backend_names
 from ferrotrack.experiment.trackers.tracker import Tracker
@@ -34,7 +32,7 @@ class TrackerFactory(Factory):
         Raises ``UnknownNameError`` listing the tracker classes and backends when ``name``
         is neither, ``ConfigError`` when a backend refuses its settings.
         """
-        section = _as_config(config)
+        section = as_dictconfig(config)
         try:
             cls = cast(
                 "type[Tracker]", YAMLSerializable.get_class(name, kind="tracker", base=Tracker)
@@ -51,11 +49,3 @@ class TrackerFactory(Factory):
                 f"{type(tracker).__name__}, expected a Tracker"
             )
         return tracker
-
-
-def _as_config(config: DictConfig | Mapping[str, Any] | None) -> DictConfig:
-    if isinstance(config, DictConfig):
-        return config
-    created = OmegaConf.create(dict(config) if config is not None else {})
-    assert isinstance(created, DictConfig)
-    return created
