@@ -261,3 +261,27 @@ def test_the_settings_give_the_share_and_a_quiet_time_from_the_flush_interval(
     monkeypatch.delenv("FERROTRACK_ORCHESTRATOR__DELIVERY_SHARE")
     with pytest.raises(InvalidArgumentError, match="delivery_share"):
         FerrotrackSettings(orchestrator={"delivery_share": 0})
+
+
+class Opens(Costly):
+    """Records when its remote run was opened."""
+
+    label = "opens"
+
+    def open_run(self, info: object, state: dict[str, object]) -> None:
+        self.opened = time.monotonic()
+
+
+def test_opening_a_mirror_never_waits_for_the_budget(tmp_path: Path) -> None:
+    """However deep in debt a hot process is, a lane opens its remote run at once (a child
+    run's mirror looks up its parent's remote id); the opening is still paid for."""
+    budget = Budget(0.001, window=1.0)
+    now = time.monotonic()
+    budget.note_producer(now)
+    budget.charge(10.0, now)  # 10 s owed at 1 ms a second: points would wait hours
+    backend = Opens()
+    opts = options(quiet_after=3600.0)
+    orch = Orchestrator([backend], run_dir=tmp_path, options=opts, budget=budget)
+    orch.start()
+    assert poll(lambda: hasattr(backend, "opened"), 10.0)
+    orch.close()
