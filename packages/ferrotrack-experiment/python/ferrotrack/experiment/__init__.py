@@ -32,8 +32,9 @@ if TYPE_CHECKING:
         PipelineError,
         UnknownNameError,
     )
-    from ferrotrack.experiment.experiment import Experiment, ExperimentOutcome
+    from ferrotrack.experiment.experiment import Experiment
     from ferrotrack.experiment.factory import Factory, FactoryRegistry, FactoryType
+    from ferrotrack.experiment.outcome import ExperimentOutcome
     from ferrotrack.experiment.pipelines.pipeline import Pipeline, StopTraining
     from ferrotrack.experiment.pipelines.pipeline_factory import PipelineFactory
     from ferrotrack.experiment.serializable import YAMLSerializable
@@ -59,7 +60,7 @@ _LAZY = {
     "PipelineError": "ferrotrack.experiment.errors",
     "UnknownNameError": "ferrotrack.experiment.errors",
     "Experiment": "ferrotrack.experiment.experiment",
-    "ExperimentOutcome": "ferrotrack.experiment.experiment",
+    "ExperimentOutcome": "ferrotrack.experiment.outcome",
     "Factory": "ferrotrack.experiment.factory",
     "FactoryRegistry": "ferrotrack.experiment.factory",
     "FactoryType": "ferrotrack.experiment.factory",
