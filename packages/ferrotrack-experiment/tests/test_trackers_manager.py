@@ -22,12 +22,8 @@ from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.store.events import read_events
 from ferrotrack.experiment.common import METRIC_NAMES, UNTRACKED_METRICS, Level, Metric, RunStatus
 from ferrotrack.experiment.trackers.tracker import Tracker
-from ferrotrack.experiment.trackers.tracker_manager import (
-    TrackerManager,
-    TrackerWarning,
-    json_safe,
-    metric_name,
-)
+from ferrotrack.experiment.trackers.tracker_manager import TrackerManager, TrackerWarning
+from ferrotrack.experiment.trackers.values import json_safe, metric_name
 
 
 def points(run: ft.Run) -> list[tuple[str, int | None, float]]:

@@ -7,26 +7,33 @@ the same calls, with the raw keys. Backends named in ``env.yaml`` are not called
 all: they are handed to ``ft.start_run`` (:meth:`TrackerManager.backend_specs`) and fed by
 ferrotrack's delivery from the store.
 
-``track`` is on the training loop's path: one dict lookup, then ``Run.log``.
+``track`` is on the training loop's path: one dict lookup, then ``Run.log``. Which checkpoint
+file a network may overwrite and the artifact names live in ``checkpoints``; turning values
+into names and JSON in ``values`` (``json_safe`` and ``metric_name`` re-exported here).
 """
 
 from __future__ import annotations
 
-import importlib
-import math
-import operator
-import pickle
-import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ferrotrack.core.errors import FerrotrackWarning, InvalidArgumentError
-from ferrotrack.experiment.common import METRIC_NAMES, UNTRACKED_METRICS, Level, Metric, RunStatus
+from ferrotrack.experiment.common import METRIC_NAMES, UNTRACKED_METRICS, Level, Metric
 from ferrotrack.experiment.trackers.backend_tracker import BackendTracker
+from ferrotrack.experiment.trackers.checkpoints import CheckpointFiles, workspace_path
 from ferrotrack.experiment.trackers.tracker import Tracker
+from ferrotrack.experiment.trackers.values import (
+    as_integer,
+    json_object,
+    json_safe,
+    matrix,
+    metric_name,
+    named_metrics,
+    pairs,
+    plain_params,
+)
 
 if TYPE_CHECKING:
     import ferrotrack.core as ft
@@ -39,7 +46,6 @@ _EPOCH_NAMES: dict[Any, str] = {key: f"epoch/{name}" for key, name in METRIC_NAM
 _EPOCH_KEYS = ("epoch_id", "epoch_idx", "epoch")
 _EPOCH: Final = Level.EPOCH
 _LABELS: Final = {level: level.label for level in Level}
-_PLAIN: Final = frozenset({str, int, bool, type(None)})
 _MAX_CACHED_NAMES = 4096
 """How many ``str`` metric names one manager remembers for its fast path."""
 
@@ -47,82 +53,6 @@ _MAX_CACHED_NAMES = 4096
 class TrackerWarning(FerrotrackWarning):
     """A user tracker failed in a hook (the store has the data anyway), or a checkpoint
     file could not be found or written."""
-
-
-def metric_name(metric: Metric | str) -> str | None:
-    """The name ``metric`` is stored under: ``METRIC_NAMES`` for scalar keys, the string
-    itself for a ``str``; ``None`` for keys that are not one scalar series (``CUSTOM``
-    carries its own names, ``CONFUSION`` is an event, the untracked keys are never stored)."""
-    if isinstance(metric, str):
-        return metric
-    return _NAMES.get(metric)
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` as JSON data for an event: enums by their names (``Metric`` keys by their
-    metric names), numpy values as Python ones, anything else by a short ``repr``."""
-    if isinstance(value, Enum):  # first: IntEnum members are ints too
-        return _enum_text(value)
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {_key_text(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [json_safe(v) for v in value]
-    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars, torch tensors
-    if callable(tolist):
-        try:
-            return json_safe(tolist())
-        except Exception:  # a failing tolist(): fall back to the repr below
-            pass
-    text = repr(value)
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _json_object(data: dict[str, Any]) -> dict[str, Any]:
-    """``json_safe`` of event data, skipping the walk when every value is a plain scalar
-    (an epoch's ``{"epoch_id": 3}``)."""
-    for value in data.values():
-        if type(value) not in _PLAIN:
-            safe: dict[str, Any] = json_safe(data)
-            return safe
-    return data
-
-
-def _enum_text(value: Enum) -> str:
-    if isinstance(value, Metric):
-        return _NAMES.get(value) or value.name.lower()
-    if isinstance(value, Level):
-        return value.label
-    if isinstance(value, RunStatus):
-        return value.value
-    return value.name
-
-
-def _key_text(key: Any) -> str:
-    return _enum_text(key) if isinstance(key, Enum) else str(key)
-
-
-def _pairs(value: Any) -> list[tuple[str, Any]]:
-    """``Metric.CUSTOM``'s value as ``(name, value)`` pairs: one pair or a list of them."""
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
-        return [(value[0], value[1])]
-    if isinstance(value, list | tuple):
-        out = []
-        for item in value:
-            if not (isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[0], str)):
-                break
-            out.append((item[0], item[1]))
-        else:
-            return out
-    raise InvalidArgumentError(
-        f"track(Metric.CUSTOM, ...): expected (name, value) or a list of (name, value) "
-        f"pairs with str names, got {json_safe(value)!r}"
-    )
 
 
 class TrackerManager:
@@ -144,9 +74,7 @@ class TrackerManager:
         self.workspace: Path | None = None
         self.pipeline: Any = None
         self._pipelines: list[Any] = []
-        self._artifact_sources: dict[str, Path] = {}
-        self._written: dict[Path, int] = {}
-        self._started_ns = time.time_ns()
+        self._checkpoints = CheckpointFiles()
         self._names: dict[Any, str] = dict(_NAMES)
         self._trackers: list[Tracker] = []
         self._users: list[Tracker] = []
@@ -251,9 +179,9 @@ class TrackerManager:
         elif metric in UNTRACKED_METRICS:
             return
         elif metric is Metric.CUSTOM:
-            pairs = _pairs(value)
+            custom = pairs(value)
             if self._log is not None:
-                for name, item in pairs:
+                for name, item in custom:
                     self._log(name if prefix is None else prefix + name, item, step)
         elif metric is Metric.CONFUSION:
             if self._run is not None:
@@ -261,7 +189,7 @@ class TrackerManager:
                     "confusion",
                     name="confusion" if prefix is None else prefix + "confusion",
                     step=step,
-                    data={"matrix": _matrix(value)},
+                    data={"matrix": matrix(value)},
                 )
         else:  # a Metric with no name of its own: none today
             raise InvalidArgumentError(f"track: {metric!r} has no metric name")
@@ -291,7 +219,7 @@ class TrackerManager:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Merges ``params`` into the run's params (an omegaconf config is fine)."""
-        plain = _plain(params)
+        plain = plain_params(params)
         if self._run is not None:
             self._run.log_params(plain)
         if self._users:
@@ -369,48 +297,10 @@ class TrackerManager:
             name=name if isinstance(name, str) else None,
             level=_LABELS[level],
             step=step,
-            data=_json_object(info),
+            data=json_object(info),
         )
 
     # ---- files -------------------------------------------------------------------------
-
-    def _resolve(self, path: str | Path) -> Path:
-        """A relative path is the workspace's, unless only the working folder has that file
-        (the guides save ``checkpoints/epoch_N.pth`` relative to where the script runs)."""
-        given = Path(path).expanduser()
-        if given.is_absolute() or self.workspace is None:
-            return given
-        inside = self.workspace / given
-        if not inside.exists() and given.exists():
-            return given.resolve()
-        return inside
-
-    def _should_save(self, network: Any, path: Path) -> bool:
-        if network is None:
-            return False
-        try:
-            mtime = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return True
-        return self._written.get(path) == mtime or mtime < self._started_ns
-
-    def _artifact_name(self, path: Path) -> str:
-        """``checkpoints/<path under the workspace>``, or the file name; a name another
-        file already took in this run gets a counter, so no checkpoint hides another."""
-        relative = path.name
-        if self.workspace is not None and path.resolve().is_relative_to(self.workspace.resolve()):
-            relative = path.resolve().relative_to(self.workspace.resolve()).as_posix()
-        name = f"checkpoints/{relative.removeprefix('checkpoints/')}"
-        source = path.resolve()
-        taken = self._artifact_sources.get(name)
-        count = 1
-        base = Path(name)
-        while taken is not None and taken != source:
-            count += 1
-            name = (base.parent / f"{base.stem}-{count}{base.suffix}").as_posix()
-            taken = self._artifact_sources.get(name)
-        self._artifact_sources[name] = source
-        return name
 
     def on_checkpoint(
         self,
@@ -426,23 +316,23 @@ class TrackerManager:
         (the guides save it themselves, then pass the network too); a file this manager
         wrote, or one older than the run (an earlier attempt's), is replaced by
         ``network``."""
-        path = self._resolve(checkpoint_path)
+        path = workspace_path(checkpoint_path, self.workspace)
         data: dict[str, Any] = {"path": str(checkpoint_path)}
-        if self._should_save(network, path):
-            error = _save_network(network, path)
+        if self._checkpoints.should_save(network, path):
+            error = self._checkpoints.save(network, path)
             data["saved"] = error is None
-            if error is None:
-                self._written[path] = path.stat().st_mtime_ns
             if error is not None:
                 data["error"] = error
                 self._warn_once(
                     ("checkpoint", "save"), f"could not save the network to {path}: {error}"
                 )
-        step = _integer(ctx.pop("step", None))
+        step = as_integer(ctx.pop("step", None))
         step = self._epoch if step is None else step
         if self._run is not None:
             if path.is_file() or path.is_dir():
-                target = self._run.log_artifact(path, name=self._artifact_name(path))
+                target = self._run.log_artifact(
+                    path, name=self._checkpoints.artifact_name(path, self.workspace)
+                )
                 data["artifact"] = target.relative_to(self._run.run_dir / "artifacts").as_posix()
             elif network is None:
                 self._warn_once(
@@ -451,7 +341,7 @@ class TrackerManager:
                     "only the checkpoint event is recorded (warned once per run)",
                 )
             if metrics is not None:
-                data["metrics"] = json_safe(_named_metrics(metrics))
+                data["metrics"] = json_safe(named_metrics(metrics))
             data.update(json_safe(ctx))
             self._run.log_event(
                 "checkpoint",
@@ -471,7 +361,7 @@ class TrackerManager:
     ) -> None:
         """Copies the file (or folder) into the run's artifacts and records an ``artifact``
         event with its type."""
-        path = self._resolve(artifact_path)
+        path = workspace_path(artifact_path, self.workspace)
         if self._run is not None:
             name = ctx.pop("name", None)
             target = self._run.log_artifact(path, name=name if isinstance(name, str) else None)
@@ -511,80 +401,7 @@ def _epoch_of(ctx: Mapping[str, Any]) -> int | None:
     if type(found) is int:
         return found
     for key in _EPOCH_KEYS:
-        value = _integer(ctx.get(key))
+        value = as_integer(ctx.get(key))
         if value is not None:
             return value
-    return None
-
-
-def _integer(value: Any) -> int | None:
-    """``value`` as an int when it is an integer (numpy's too), not a bool; else ``None``."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return operator.index(value)
-    except TypeError:
-        return None
-
-
-def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(params, DictConfig):
-        data = OmegaConf.to_container(params, resolve=True)
-        assert isinstance(data, dict)
-        return {str(k): v for k, v in data.items()}
-    if not isinstance(params, Mapping):
-        raise InvalidArgumentError(
-            f"log_params: expected a mapping of names to values, got {type(params).__name__}"
-        )
-    return dict(params)
-
-
-def _matrix(value: Any) -> list[list[Any]]:
-    """A confusion matrix as a list of rows (numpy arrays and nested sequences)."""
-    tolist = getattr(value, "tolist", None)
-    rows = tolist() if callable(tolist) else value
-    if isinstance(rows, list | tuple) and all(isinstance(r, list | tuple) for r in rows):
-        return [[json_safe(x) for x in row] for row in rows]
-    raise InvalidArgumentError(
-        f"track(Metric.CONFUSION, ...): expected a 2-D matrix, got {type(value).__name__}"
-    )
-
-
-def _named_metrics(metrics: Mapping[Any, Any]) -> dict[str, Any]:
-    """Checkpoint metrics by store name; ``CUSTOM`` pairs by their own names; untracked
-    keys dropped."""
-    out: dict[str, Any] = {}
-    for key, value in metrics.items():
-        if key in UNTRACKED_METRICS:
-            continue
-        if key is Metric.CUSTOM:
-            try:
-                out.update(_pairs(value))
-            except InvalidArgumentError:
-                out["custom"] = value
-            continue
-        out[_key_text(key)] = value
-    return out
-
-
-def _save_network(network: Any, path: Path) -> str | None:
-    """Writes ``network`` to ``path``; returns why it could not, or ``None``."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state_dict = getattr(network, "state_dict", None)
-        if callable(state_dict):
-            try:
-                torch = importlib.import_module("torch")
-            except ImportError:
-                pass
-            else:
-                torch.save(state_dict(), path)
-                return None
-        with path.open("wb") as out:
-            pickle.dump(network, out)
-    except Exception as exc:
-        path.unlink(missing_ok=True)
-        return f"{type(exc).__name__}: {exc}"
     return None
