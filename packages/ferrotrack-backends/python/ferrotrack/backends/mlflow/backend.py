@@ -62,6 +62,8 @@ _TIMEOUT_VAR, _RETRIES_VAR = "MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST
 _DEFAULT_TIMEOUT, _DEFAULT_RETRIES = "10", "0"
 # Codes for data MLflow will never take, whatever the retries.
 _REJECTED = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE"})
+_SECRET_VARIABLES = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+"""MLflow's own credential variables: their values are scrubbed like the configured password."""
 
 T = TypeVar("T")
 
@@ -130,6 +132,7 @@ class MlflowBackend(BackendPlugin):
         )
         secrets = [config.password.get_secret_value()] if config.password else []
         secrets += _passwords(self._uri)
+        secrets += [os.environ.get(name, "") for name in _SECRET_VARIABLES]
         self._scrub = Scrubber([*secrets, *(quote(s, safe="") for s in secrets)])
         try:
             self._client = mlflow.MlflowClient(tracking_uri=self._uri)
@@ -516,7 +519,8 @@ class MlflowBackend(BackendPlugin):
             raise MlflowUnavailableError(
                 f"backend 'mlflow', run {run}: MLflow at {where} refused the credentials "
                 f"(cannot {what}: {reason}): set backend_configs.mlflow.username/password or "
-                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, then "
+                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or a token in "
+                "MLFLOW_TRACKING_TOKEN), then "
                 f"`ferrotrack sync {run} --backend {self.name}`"
             ) from None
         raise MlflowUnavailableError(
