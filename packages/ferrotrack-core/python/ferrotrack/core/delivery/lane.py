@@ -314,11 +314,11 @@ class Lane:
                 work = self._next_locked()
                 if work is not None:
                     wait, self._charged = self._admit_locked(now)
-                    if isinstance(work, _Call) and work.method == "open_run":
-                        # Opening never waits for the budget (it is still paid for): the
-                        # remote run must exist for the others to find it (a child's mirror
-                        # reads its parent's remote id) however busy the producer is.
-                        wait, self._charged = 0.0, self._charged or self._hot_locked(now)
+                    if wait > 0.0 and isinstance(work, _Call) and work.method == "open_run":
+                        # Opening never waits for the budget, and is paid for (a wait means
+                        # a hot producer): the remote run must exist for the others to find
+                        # it (a child's mirror reads its parent's remote id).
+                        wait, self._charged = 0.0, True
                     if wait <= 0.0:
                         self.busy = True
                         return work
@@ -328,9 +328,6 @@ class Lane:
                 if self.closing and self._idle_locked():
                     return None
                 self.cond.wait(self._wait_locked())
-
-    def _hot_locked(self, now: float) -> bool:
-        return not self._full_speed_locked() and self.budget.hot(now, self.opt.quiet_after)
 
     def _full_speed_locked(self) -> bool:
         """Closing (drain, sync) or someone waiting for the lane: the budget is lifted."""
