@@ -79,15 +79,7 @@ class Experiment:
         self.on_error: str = config.env.get("on_error", "continue")
         self.last_outcome: ExperimentOutcome | None = None
         """The outcome of the latest ``run()`` so far, also when it raised."""
-        self.env = Environment(
-            self.workspace,
-            config.env,
-            level=Level.EXPERIMENT,
-            factory_registry=factory_registry,
-            tracker_manager=self._tracker_manager(None),
-            verbose=bool(config.env.get("verbose")),
-            debug=bool(config.env.get("debug")),
-        )
+        self.env = self._environment(None)
         self.env.setup_environment()
 
     @classmethod
@@ -252,24 +244,25 @@ class Experiment:
         it; if either fails, ``top`` ends failed."""
         try:
             self._save_config(top)
-            env = Environment(
-                self.workspace,
-                self.config.env,
-                level=Level.EXPERIMENT,
-                factory_registry=self.factory_registry,
-                tracker_manager=self._tracker_manager(top),
-                run=top,
-                verbose=bool(self.config.env.get("verbose")),
-                debug=bool(self.config.env.get("debug")),
-            )
+            env = self._environment(top)
             env.setup_environment()
         except BaseException as exc:
             top.finish("failed", error=exc)
             raise
         return env
 
-    def _tracker_manager(self, run: ft.Run | None) -> TrackerManager:
-        return TrackerManager(run, self.trackers, level=Level.EXPERIMENT)
+    def _environment(self, run: ft.Run | None) -> Environment:
+        """The experiment level's environment (on ``run`` once one is started)."""
+        return Environment(
+            self.workspace,
+            self.config.env,
+            level=Level.EXPERIMENT,
+            factory_registry=self.factory_registry,
+            tracker_manager=TrackerManager(run, self.trackers, level=Level.EXPERIMENT),
+            run=run,
+            verbose=bool(self.config.env.get("verbose")),
+            debug=bool(self.config.env.get("debug")),
+        )
 
     def _save_config(self, run: ft.Run) -> None:
         """The config files as they were for this run (a resume records the fixed ones)."""
