@@ -1,0 +1,1 @@
+"""Pipeline backends (group ``ferrotrack.pipeline``): generate, run and postprocess."""

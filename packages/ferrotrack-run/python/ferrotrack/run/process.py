@@ -1,0 +1,195 @@
+"""One command in its own process group, waited for without polling, ended as a whole.
+
+Every run backend ends here: locally, or inside a Ray task, a Dask task or a Slurm job.
+:class:`CommandSpec` is plain data so that it pickles to any worker. The wait is on a pidfd,
+so a 0.1 s command costs no polling latency; the same wait wakes on a timeout and checks a
+cancel file (the one channel that reaches a process on any engine, given a shared folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["CommandSpec", "ProcessResult", "command_argv", "run_command"]
+
+CANCEL_POLL_S = 0.1
+"""How often a running command looks for its cancel file."""
+
+SHELL_NOT_FOUND = 127
+"""What ``/bin/sh`` exits with when it cannot find the command."""
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """What to run and where its output goes (picklable: it travels to workers)."""
+
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    stdout: str
+    stderr: str
+    timeout: float | None = None
+    grace: float = 5.0
+    cancel_file: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """How a command ended."""
+
+    exit_code: int | None
+    duration: float
+    timed_out: bool = False
+    cancelled: bool = False
+    signal: str | None = None
+    error: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Exited by itself with status 0."""
+        return self.exit_code == 0 and not self.timed_out and not self.cancelled and not self.error
+
+    def reason(self) -> str | None:
+        """Why it did not succeed, in words, or ``None``."""
+        if self.ok:
+            return None
+        if self.error:
+            return self.error
+        if self.timed_out:
+            return f"timed out after {self.duration:.1f} s; its process group was terminated"
+        if self.cancelled:
+            return "cancelled; its process group was terminated"
+        if self.signal:
+            return f"killed by {self.signal}"
+        return f"exited with status {self.exit_code}"
+
+
+def command_argv(
+    command: str | Sequence[str], *, mpiexec: str | None = None, processes: int | None = None
+) -> list[str]:
+    """The argv of ``command``: a string runs through ``/bin/sh -c``, a list as it is;
+    ``mpiexec`` (with ``-n processes``) goes in front."""
+    if isinstance(command, str):
+        argv = ["/bin/sh", "-c", command]
+    else:
+        argv = [str(part) for part in command]
+    if mpiexec:
+        prefix = [mpiexec] if processes is None else [mpiexec, "-n", str(processes)]
+        argv = [*prefix, *argv]
+    return argv
+
+
+def run_command(spec: CommandSpec) -> ProcessResult:
+    """Runs ``spec`` to its end (exit, timeout, cancel file, or KeyboardInterrupt).
+
+    The child leads a new session, so the whole group is signalled: SIGTERM, ``grace``
+    seconds, then SIGKILL. What the leader leaves behind in its group is killed when it
+    exits. A KeyboardInterrupt ends the group, then is raised again.
+    """
+    for path in (spec.stdout, spec.stderr):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(spec.stdout, "ab") as out, open(spec.stderr, "ab") as err:
+        try:
+            proc = subprocess.Popen(
+                spec.argv,
+                cwd=spec.cwd,
+                env=spec.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            missing = exc.filename or spec.argv[0]
+            target = "working folder" if missing == spec.cwd else "command"
+            return _never_started(started, f"{target} not found: {missing}")
+        except PermissionError as exc:
+            return _never_started(started, f"not executable: {exc.filename or spec.argv[0]}")
+        except OSError as exc:
+            return _never_started(started, f"cannot start {spec.argv[0]}: {exc}")
+    return _wait(proc, spec, started)
+
+
+def _never_started(started: float, error: str) -> ProcessResult:
+    return ProcessResult(exit_code=None, duration=time.monotonic() - started, error=error)
+
+
+def _wait(proc: subprocess.Popen[bytes], spec: CommandSpec, started: float) -> ProcessResult:
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        deadline = None if spec.timeout is None else started + spec.timeout
+        timed_out = cancelled = False
+        try:
+            while not _exited(pidfd, _next_wake(deadline, spec.cancel_file)):
+                if deadline is not None and time.monotonic() >= deadline:
+                    timed_out = True
+                    break
+                if spec.cancel_file is not None and os.path.exists(spec.cancel_file):
+                    cancelled = True
+                    break
+        except KeyboardInterrupt:
+            _end_group(proc, pidfd, spec.grace)
+            raise
+        if timed_out or cancelled:
+            _end_group(proc, pidfd, spec.grace)
+        else:
+            _kill_leftovers(proc.pid)
+        code = proc.wait()
+    finally:
+        os.close(pidfd)
+    duration = time.monotonic() - started
+    killed_by = signal.Signals(-code).name if code < 0 else None
+    error = None
+    if spec.argv[:2] == ["/bin/sh", "-c"] and code == SHELL_NOT_FOUND:
+        error = f"command not found (/bin/sh exited with {SHELL_NOT_FOUND}): {spec.argv[2]}"
+    return ProcessResult(
+        exit_code=code,
+        duration=duration,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        signal=killed_by,
+        error=error,
+    )
+
+
+def _next_wake(deadline: float | None, cancel_file: str | None) -> float | None:
+    """Seconds to wait before looking at the deadline or the cancel file again."""
+    waits = [] if cancel_file is None else [CANCEL_POLL_S]
+    if deadline is not None:
+        waits.append(max(0.0, deadline - time.monotonic()))
+    return min(waits) if waits else None
+
+
+def _exited(pidfd: int, timeout: float | None) -> bool:
+    """Whether the process behind ``pidfd`` exited within ``timeout`` seconds."""
+    ready, _, _ = select.select([pidfd], [], [], timeout)
+    return bool(ready)
+
+
+def _end_group(proc: subprocess.Popen[bytes], pidfd: int, grace: float) -> None:
+    """SIGTERM to the group, ``grace`` seconds for the leader, then SIGKILL to the group."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    if not _exited(pidfd, grace):
+        _signal_group(proc.pid, signal.SIGKILL)
+        _exited(pidfd, None)
+    _kill_leftovers(proc.pid)
+
+
+def _kill_leftovers(pgid: int) -> None:
+    """Kills what is left of the group; the unreaped leader keeps ``pgid`` from reuse."""
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
