@@ -6,6 +6,7 @@ INI files, and Jinja2's loops, filters and error lines are what their authors kn
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ def render_templates(
     *,
     context: Mapping[str, Any],
 ) -> list[Path]:
-    """Renders every template of ``template_dir`` (its relative paths kept) and then
-    ``templates`` (name -> text) into ``dest``; the files written."""
-    sources: dict[str, str] = {}
+    """Renders every template of ``template_dir`` (relative paths and permission bits
+    kept) and then ``templates`` (name -> text, overriding a file of the same name) into
+    ``dest``; the files written."""
+    sources: dict[str, Path | None] = {}
     loaders: list[jinja2.BaseLoader] = [jinja2.DictLoader(dict(templates))]
     if template_dir is not None:
         folder = Path(template_dir)
@@ -43,12 +45,12 @@ def render_templates(
             raise TemplateError(f"template_dir {folder} is not a folder")
         loaders.append(jinja2.FileSystemLoader(str(folder)))
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            sources[path.relative_to(folder).as_posix()] = "dir"
+            sources[path.relative_to(folder).as_posix()] = path
     for name in templates:
-        sources[name] = "inline"
+        sources[name] = None
     env = _environment(jinja2.ChoiceLoader(loaders))
     written = []
-    for name in sources:
+    for name, origin in sources.items():
         target = (dest / name).resolve()
         if not target.is_relative_to(dest.resolve()):
             raise TemplateError(f"template {name!r} would be written outside {dest}")
@@ -62,5 +64,7 @@ def render_templates(
             ) from None
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+        if origin is not None and name not in templates:
+            shutil.copymode(origin, target)  # an executable template stays executable
         written.append(target)
     return written

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.plugins.execution import RunBackendPlugin
+from ferrotrack.core.plugins.imports import require
 from ferrotrack.core.plugins.kinds import PluginType
 from ferrotrack.core.plugins.metadata import PluginMetadata
 from ferrotrack.run.configs.base import BackendConfig, config_error
@@ -36,6 +37,19 @@ class CommandBackend(RunBackendPlugin):
     config_class: ClassVar[type[BackendConfig]]
     extra: ClassVar[str | None] = None
     """The ``ferrotrack-run[...]`` extra this backend's library comes with, if any."""
+    library: ClassVar[str | None] = None
+    """The module this backend needs (imported only when it runs), if any."""
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Raises :class:`MissingDependencyError` naming the extra when :attr:`library`
+        is not installed (``ferrotrack backends list`` shows it)."""
+        if cls.library is not None:
+            require(
+                cls.library,
+                f"the {cls.backend_name} run backend",
+                install=f"pip install ferrotrack-run[{cls.extra or cls.backend_name}]",
+            )
 
     def __init__(self) -> None:
         super().__init__()
