@@ -17,7 +17,6 @@ beside or inside the checkout), that file is checked against them too.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import pickle
@@ -35,6 +34,7 @@ import pytest
 
 import ferrotrack.core as ft
 import ferrotrack.experiment
+from ferrotrack.core.testing import code_lines, contains_lines, imported_names
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples" / "experiment"
@@ -81,9 +81,6 @@ WHERE: dict[tuple[str, int], str] = {
 }
 """Which example holds each guide block (seed, index of its ```python block)."""
 
-IMPORT_LINE = re.compile(r"^\s*(from\s+\S+\s+)?import\s")
-
-
 def guide_blocks() -> dict[str, list[str]]:
     blocks: dict[str, list[str]] = json.loads(BLOCKS_FILE.read_text())
     return blocks
@@ -95,31 +92,6 @@ def seeds_folder() -> Path | None:
     if "FERROTRACK_SEEDS" in os.environ:
         candidates.insert(0, Path(os.environ["FERROTRACK_SEEDS"]))
     return next((c for c in candidates if (c / f"{FACTORIES}.txt").is_file()), None)
-
-
-def code_lines(text: str) -> list[str]:
-    """The lines that must match: trailing spaces cut, blank and import lines left out."""
-    lines = (line.rstrip() for line in text.splitlines())
-    return [line for line in lines if line and not IMPORT_LINE.match(line)]
-
-
-def imported_names(text: str) -> dict[str, str]:
-    """Each name an import binds (anywhere in the code) -> the module it comes from."""
-    names: dict[str, str] = {}
-    for node in ast.walk(ast.parse(text)):
-        if isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                names[alias.asname or alias.name] = node.module or ""
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                names[alias.asname or alias.name.split(".")[0]] = alias.name
-    return names
-
-
-def contains_run(haystack: list[str], needle: list[str]) -> bool:
-    """Whether ``needle`` occurs in ``haystack`` as consecutive lines."""
-    n = len(needle)
-    return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
 
 
 def test_every_guide_block_has_an_example() -> None:
@@ -148,7 +120,7 @@ def test_the_example_holds_the_guide_block_verbatim(seed: str, index: int) -> No
         assert block.count(STATICMETHOD_FIX[0]) == 1
         block = block.replace(*STATICMETHOD_FIX)
     example = (EXAMPLES / WHERE[seed, index]).read_text()
-    assert contains_run(code_lines(example), code_lines(block)), WHERE[seed, index]
+    assert contains_lines(code_lines(example), code_lines(block)), WHERE[seed, index]
 
 
 @pytest.mark.parametrize(("seed", "index"), sorted(WHERE))

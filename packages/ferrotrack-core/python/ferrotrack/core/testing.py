@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pytest
 
-__all__ = ["isolated_root", "point_batch", "promised_output", "python_blocks", "run_doc_blocks"]
+__all__ = [
+    "code_lines",
+    "contains_lines",
+    "imported_names",
+    "isolated_root",
+    "point_batch",
+    "promised_output",
+    "python_blocks",
+    "run_doc_blocks",
+]
 
 _PROCESS_VARIABLES = ("FERROTRACK_RUN_DIR", "RANK", "LOCAL_RANK", "FERROTRACK_RANK")
 """Variables that would attach a test's runs to another run or rank."""
@@ -100,3 +109,36 @@ def run_doc_blocks(
         assert printed == expected, f"{doc}: a block printed {printed}, promised {expected}"
         promised += len(expected)
     return promised
+
+
+# --- guides' code blocks in examples (the acceptance lines of the seeds) ------------------
+
+_IMPORT_LINE = re.compile(r"^\s*(from\s+\S+\s+)?import\s")
+
+
+def code_lines(text: str) -> list[str]:
+    """The lines of a guide block (or an example) that must match: trailing spaces cut,
+    blank lines and import lines (which map to ferrotrack's) left out."""
+    lines = (line.rstrip() for line in text.splitlines())
+    return [line for line in lines if line and not _IMPORT_LINE.match(line)]
+
+
+def contains_lines(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+    """Whether ``needle`` occurs in ``haystack`` as consecutive lines."""
+    n = len(needle)
+    return any(list(haystack[i : i + n]) == list(needle) for i in range(len(haystack) - n + 1))
+
+
+def imported_names(text: str) -> dict[str, str]:
+    """Each name an import binds (anywhere in the code) -> the module it comes from."""
+    import ast
+
+    names: dict[str, str] = {}
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                names[alias.asname or alias.name] = node.module or ""
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                names[alias.asname or alias.name.split(".")[0]] = alias.name
+    return names
