@@ -32,10 +32,13 @@ def test_every_package_is_a_dependency_within_a_range_holding_its_version() -> N
 
 def test_every_extra_of_every_package_is_forwarded() -> None:
     extras: dict[str, list[str]] = project("ferrotrack")["optional-dependencies"]
-    backends: dict[str, list[str]] = project("ferrotrack-backends")["optional-dependencies"]
-    for extra in backends:
-        (forward,) = (Requirement(r) for r in extras[extra])
-        assert forward.name == "ferrotrack-backends"
-        assert forward.extras == {extra}
-    (every,) = (Requirement(r) for r in extras["all"])
-    assert every.extras == set(backends)
+    every = {Requirement(r).name: Requirement(r).extras for r in extras["all"]}
+    for package in sorted(p.name for p in PACKAGES.iterdir() if (p / "pyproject.toml").is_file()):
+        if package == "ferrotrack":
+            continue
+        own: dict[str, list[str]] = project(package).get("optional-dependencies", {})
+        for extra in own:
+            (forward,) = (Requirement(r) for r in extras[extra])
+            assert forward.name == package, extra
+            assert forward.extras == {extra}
+        assert every.get(package, set()) == set(own), package
