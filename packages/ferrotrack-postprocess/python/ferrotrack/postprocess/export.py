@@ -106,12 +106,12 @@ PARAMS_SCHEMA = {"run_id": "String", "key": "String", "value": "String"}
 
 
 def params_table(selection: Selection) -> pl.DataFrame:
-    """run_id, key (dotted), value (JSON text) of every param of the chosen runs."""
+    """run_id, key (dotted), value (JSON text) of every param of the chosen runs, by key."""
     import polars as pl
 
     rows: dict[str, list[str]] = {"run_id": [], "key": [], "value": []}
     for ref in selection.refs:
-        for key, value in flatten(read_json(ref.path / "params.json")).items():
+        for key, value in sorted(flatten(read_json(ref.path / "params.json")).items()):
             rows["run_id"].append(ref.run_id)
             rows["key"].append(key)
             rows["value"].append(json.dumps(value))
