@@ -7,6 +7,8 @@ so that its entry points exist.
 from __future__ import annotations
 
 import importlib.metadata as im
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -87,3 +89,18 @@ def test_initialize_config_gives_defaults_that_process_overrides(
     assert plugin.process(model, expect=["input.txt"])["success"] is True
     with pytest.raises(InvalidArgumentError, match="expect"):
         NoopPostprocessor().initialize({"expect": 3})
+
+
+def test_finding_them_imports_nothing_heavy() -> None:
+    """Discovery and construction stay light: polars, numpy and matplotlib are imported
+    when a processor runs, not when it is found."""
+    code = (
+        "import sys\n"
+        "from ferrotrack.core.plugins.execution import get_execution_plugin\n"
+        "for n in ('noop', 'summary', 'plots', 'export'):\n"
+        "    get_execution_plugin('postprocess', n)\n"
+        "heavy = ('polars', 'numpy', 'matplotlib', 'pyarrow')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

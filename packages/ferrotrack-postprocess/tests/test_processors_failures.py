@@ -107,3 +107,14 @@ def test_not_a_model_run_is_refused(root: Path, name: str) -> None:
     assert result["success"] is False
     assert result["error"] == "invalid arguments"
     assert "model_run: expected an object with a non-empty str run_id" in result["message"]
+
+
+@pytest.mark.parametrize("name", ["plots", "export"])
+def test_a_metric_no_run_logged_is_named(root: Path, tmp_path: Path, name: str) -> None:
+    model = model_with_run(tmp_path, {"loss": np.arange(3.0)})
+    result = get_execution_plugin("postprocess", name).process(model, names=["loss", "los"])
+    assert result["success"] is False
+    assert result["error"] == (
+        "MetricNotFoundError: no point of metric(s) 'los' in the chosen run(s)"
+    )
+    assert not (model.folder / "postprocess").exists()  # checked before writing anything

@@ -21,6 +21,7 @@ from ferrotrack.core.plugins.execution import ModelRun
 from ferrotrack.core.store.catalog import flatten, read_json
 from ferrotrack.postprocess.base import ProcessorBase
 from ferrotrack.postprocess.config import RunsConfig
+from ferrotrack.postprocess.errors import check_names
 from ferrotrack.postprocess.paths import dest_folder
 from ferrotrack.postprocess.results import succeeded
 from ferrotrack.postprocess.selection import Selection, select_runs
@@ -60,6 +61,7 @@ class ExportPostprocessor(ProcessorBase):
         assert isinstance(config, ExportConfig)
         selection = select_runs(model_run, config)
         points = points_table(selection, config.names)
+        check_names(config.names, points.get_column("name").unique().to_list())
         params = params_table(selection)
         fmt = config.format
         names = {"points": f"points.{fmt}", "params": f"params.{fmt}"}

@@ -18,6 +18,7 @@ from ferrotrack.core.plugins.execution import ModelRun
 from ferrotrack.core.plugins.imports import require
 from ferrotrack.postprocess.base import ProcessorBase
 from ferrotrack.postprocess.config import RunsConfig
+from ferrotrack.postprocess.errors import check_names
 from ferrotrack.postprocess.paths import dest_folder
 from ferrotrack.postprocess.results import succeeded
 from ferrotrack.postprocess.selection import Selection, select_runs
@@ -62,11 +63,13 @@ class PlotsPostprocessor(ProcessorBase):
         require("matplotlib", "the plots postprocessor", install=INSTALL_HINT)
         selection = select_runs(model_run, config)
         data = curves(selection, config.names, config.max_points)
+        metrics = sorted(data.get_column("name").unique().to_list())
+        check_names(config.names, metrics)
         labels = selection.labels()
         by_metric: dict[str, list[str]] = {}
         with staged(dest_folder(model_run, self.processor_name, config.dest)) as files:
             stems: set[str] = set()
-            for name in sorted(data.get_column("name").unique().to_list()):
+            for name in metrics:
                 stem = file_stem(name, stems)
                 drawn = data.filter(data.get_column("name") == name)
                 by_metric[name] = _draw(files, stem, name, drawn, labels=labels, config=config)
