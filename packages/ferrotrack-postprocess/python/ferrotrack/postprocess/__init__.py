@@ -27,6 +27,7 @@ from ferrotrack.core._lazy import lazy_getattr
 if TYPE_CHECKING:
     from ferrotrack.postprocess.base import ProcessorBase
     from ferrotrack.postprocess.config import ProcessorConfig, RunsConfig
+    from ferrotrack.postprocess.errors import MetricNotFoundError
     from ferrotrack.postprocess.export import (
         ExportConfig,
         ExportPostprocessor,
@@ -41,6 +42,7 @@ _LAZY = {
     "ProcessorBase": "ferrotrack.postprocess.base",
     "ProcessorConfig": "ferrotrack.postprocess.config",
     "RunsConfig": "ferrotrack.postprocess.config",
+    "MetricNotFoundError": "ferrotrack.postprocess.errors",
     "ExportConfig": "ferrotrack.postprocess.export",
     "ExportPostprocessor": "ferrotrack.postprocess.export",
     "read_params": "ferrotrack.postprocess.export",
@@ -56,6 +58,7 @@ _LAZY = {
 __all__ = [
     "ExportConfig",
     "ExportPostprocessor",
+    "MetricNotFoundError",
     "NoopConfig",
     "NoopPostprocessor",
     "PlotsConfig",
