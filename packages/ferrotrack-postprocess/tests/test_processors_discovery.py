@@ -104,3 +104,12 @@ def test_finding_them_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_public_name_resolves_and_the_namespace_stays_shared() -> None:
+    import ferrotrack
+    import ferrotrack.postprocess as pp
+
+    for name in pp.__all__:
+        assert getattr(pp, name).__name__ == name
+    assert ferrotrack.__file__ is None  # no ferrotrack/__init__.py shadows the siblings
