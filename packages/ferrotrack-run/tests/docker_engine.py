@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,7 @@ __all__ = [
     "engine_env",
     "ensure_engine",
     "ensure_images",
+    "wait_until",
     "write_model_dockerfile",
 ]
 
@@ -77,7 +78,10 @@ def docker_cli() -> str:
     the daemon's version) when present, else the first on ``PATH``."""
     from ferrotrack.run.backends.docker import docker_cli as backend_cli
 
-    return backend_cli()
+    cli = backend_cli()
+    if cli is None:
+        raise RuntimeError(f"no docker client found; {HOW_TO_START}")
+    return cli
 
 
 def engine_env(host: str = HOST) -> dict[str, str]:
@@ -201,10 +205,28 @@ class DockerEngine:
     host: str
     cli: str
 
-    def containers(self, name_prefix: str = "ft-") -> list[str]:
-        """Names of all containers (running or not) whose name starts with ``name_prefix``."""
-        out = docker("ps", "-a", "--format", "{{.Names}}", host=self.host).stdout
-        return [n for n in out.split() if n.startswith(name_prefix)]
+    def containers(self, *filters: str, running: bool = False) -> list[str]:
+        """Names of the containers (any state, or running ones) matching every
+        ``docker ps --filter`` given, e.g. ``label=ferrotrack.model_run=ID``."""
+        args = (
+            ["ps", "--format", "{{.Names}}"] if running else ["ps", "-a", "--format", "{{.Names}}"]
+        )
+        for one in filters:
+            args += ["--filter", one]
+        return docker(*args, host=self.host).stdout.split()
+
+    def of_model_run(self, run_id: str, *, running: bool = False) -> list[str]:
+        """The containers of a model run (the backend labels them ``ferrotrack.model_run``)."""
+        return self.containers(f"label=ferrotrack.model_run={run_id}", running=running)
+
+
+def wait_until(what: str, check: Callable[[], bool], deadline_s: float = 30.0) -> None:
+    """Polls ``check`` until it holds; fails saying ``what`` did not happen in time."""
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {deadline_s:.0f} s")
+        time.sleep(0.05)  # polling a condition, bounded by the deadline
 
 
 @functools.cache

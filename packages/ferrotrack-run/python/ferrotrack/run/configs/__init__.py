@@ -16,6 +16,7 @@ __all__ = ["BUILTIN", "BackendConfig", "LocalConfig", "builtin_config_class", "c
 
 BUILTIN: dict[str, str] = {
     "local": "ferrotrack.run.configs.local:LocalConfig",
+    "docker": "ferrotrack.run.configs.docker:DockerConfig",
     # one line per backend: "<backend_type>": "<module>:<class>",
 }
 
