@@ -34,6 +34,8 @@ lint: setup
     {{py}} -m ruff format --check .
     {{py}} -m mypy
     {{py}} -m mypy packages/ferrotrack-experiment/tests
+    {{py}} -m mypy packages/ferrotrack-run/tests
+    {{py}} -m mypy packages/ferrotrack-postprocess/tests
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --quiet -- -D warnings
 
@@ -47,6 +49,7 @@ fmt: setup
 bench: setup
     {{py}} bench/log_throughput.py
     {{py}} bench/experiment.py
+    {{py}} bench/run.py
     cargo bench -p ferrotrack-store --quiet -- --quick
 
 # Peer trackers side by side (installs them into .venv-peers/ on first use).
