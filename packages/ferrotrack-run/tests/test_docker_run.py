@@ -18,6 +18,7 @@ from docker_engine import (
 from ferrotrack.core import Run
 from ferrotrack.run.backends.docker import CLI_VARIABLE
 from ferrotrack.run.model import ModelRun
+from ferrotrack.run.registry import describe_backends
 
 __all__ = ["docker_engine", "docker_images"]  # fixtures used here
 
@@ -140,7 +141,12 @@ def test_no_docker_client(
     monkeypatch.setenv(CLI_VARIABLE, "/nonexistent/docker")
     ok, run = _run(ModelRun(run_id="nocli", output_dir=Path("runs"), command="true"))
     assert ok is False
-    assert "/nonexistent/docker" in run.tags["ferrotrack.reason"]
+    assert run.tags["ferrotrack.reason"] == (
+        "docker CLI not found: FERROTRACK_DOCKER=/nonexistent/docker is not an executable"
+    )
+    row = next(r for r in describe_backends() if r["name"] == "docker")
+    assert row["available"] is False
+    assert "FERROTRACK_DOCKER=/nonexistent/docker" in row["problem"]
 
 
 def test_user_network_workdir_and_extra_args(

@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ferrotrack.core.errors import MissingDependencyError
 from ferrotrack.core.plugins.base import advance_state
 from ferrotrack.core.run import RUN_DIR_ENV
 from ferrotrack.run.backends.base import CommandBackend
@@ -39,7 +40,15 @@ from ferrotrack.run.configs.docker import DockerConfig, parse_volume
 from ferrotrack.run.execution import Execution, ModelView
 from ferrotrack.run.process import CommandSpec, ProcessResult, run_command
 
-__all__ = ["DockerBackend", "DockerError", "build_tag", "container_command", "docker_cli"]
+__all__ = [
+    "DockerBackend",
+    "DockerError",
+    "build_tag",
+    "container_command",
+    "container_name",
+    "docker_cli",
+    "missing_cli",
+]
 
 logger = logging.getLogger("ferrotrack.run.docker")
 
@@ -67,13 +76,25 @@ class DockerError(RuntimeError):
 
 def docker_cli() -> str | None:
     """The ``docker`` client: ``$FERROTRACK_DOCKER``, else Debian's (the daemon's version,
-    what ``scripts/system/docker.sh`` installs), else the first on ``PATH``."""
+    what ``scripts/system/docker.sh`` installs), else the first on ``PATH``; ``None`` when
+    there is none."""
     named = os.environ.get(CLI_VARIABLE)
     if named:
-        return named
+        return shutil.which(named)
     if os.access(DEBIAN_CLI, os.X_OK):
         return DEBIAN_CLI
     return shutil.which("docker")
+
+
+def missing_cli() -> str:
+    """Why :func:`docker_cli` found nothing, and what to do."""
+    named = os.environ.get(CLI_VARIABLE)
+    if named:
+        return f"docker CLI not found: {CLI_VARIABLE}={named} is not an executable"
+    return (
+        "docker CLI not found: install Docker (Debian: apt-get install docker.io) or set "
+        f"{CLI_VARIABLE} to the client's path"
+    )
 
 
 def _docker(cli: str, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -176,6 +197,12 @@ class DockerBackend(CommandBackend):
         self._containers: dict[str, _Job] = {}
         self._containers_lock = threading.Lock()
 
+    @classmethod
+    def check_available(cls) -> None:
+        """``ferrotrack backends list`` shows the backend unavailable without a client."""
+        if docker_cli() is None:
+            raise MissingDependencyError(f"the docker run backend: {missing_cli()}")
+
     def initialize(self, config: Mapping[str, Any] | BaseModel | None = None) -> None:
         """The backend keeps no settings of its own: each ``run()`` brings a whole config
         (an image or a Dockerfile, which no default can name), so an empty one is fine."""
@@ -189,10 +216,7 @@ class DockerBackend(CommandBackend):
         assert isinstance(config, DockerConfig)
         cli = docker_cli()
         if cli is None:
-            return execution.fail(
-                "docker CLI not found: install Docker (Debian: apt-get install docker.io) or "
-                f"set {CLI_VARIABLE} to the client's path"
-            )
+            return execution.fail(missing_cli())
         env = execution.environment(config.env_vars)
         env.setdefault("DOCKER_BUILDKIT", "0")  # the classic builder: no buildx plugin needed
         job = _Job(
