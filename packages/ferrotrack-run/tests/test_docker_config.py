@@ -11,6 +11,7 @@ from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.run.configs import builtin_config_class
 from ferrotrack.run.configs.docker import DockerConfig, parse_volume
 from ferrotrack.run.errors import BackendConfigError
+from ferrotrack.run.loading import load_backend_configs
 from ferrotrack.run.model import ModelRun
 
 
@@ -80,3 +81,26 @@ def test_volume_parsing() -> None:
     named = parse_volume("cache:/cache")
     assert (named.is_path, named.read_only) == (False, False)
     assert parse_volume("/abs:/x:ro,z").options == ("ro", "z")
+
+
+def test_docker_configs_from_yaml(tmp_path: Path) -> None:
+    good = tmp_path / "backends.yaml"
+    good.write_text(
+        "backend_type: local\ntimeout: 10\n---\n"
+        "backend_type: docker\nimage: rompy/schism:latest\ncpu: 4\n"
+        "volumes: ['./data:/data:ro']\nenv_vars: {MODEL_CONFIG: production}\n"
+    )
+    local, docker = load_backend_configs(good)
+    assert local.model_dump()["backend_type"] == "local"
+    assert isinstance(docker, DockerConfig)
+    assert (docker.image, docker.cpu, docker.volumes) == (
+        "rompy/schism:latest",
+        4,
+        ["./data:/data:ro"],
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("backend_type: docker\nimage: x\ncpu: [1]\n")
+    with pytest.raises(
+        BackendConfigError, match=rf"in {bad}: cpu: Input should be a valid integer"
+    ):
+        load_backend_configs(bad)
