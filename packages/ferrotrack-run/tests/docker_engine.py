@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -45,6 +46,7 @@ __all__ = [
     "engine_env",
     "ensure_engine",
     "ensure_images",
+    "unique",
     "wait_until",
     "write_model_dockerfile",
 ]
@@ -218,6 +220,12 @@ class DockerEngine:
     def of_model_run(self, run_id: str, *, running: bool = False) -> list[str]:
         """The containers of a model run (the backend labels them ``ferrotrack.model_run``)."""
         return self.containers(f"label=ferrotrack.model_run={run_id}", running=running)
+
+
+def unique(prefix: str) -> str:
+    """A model run id no other test session uses at the same time (they share the engine,
+    and containers are found by the model run's label)."""
+    return f"{prefix}-{secrets.token_hex(4)}"
 
 
 def wait_until(what: str, check: Callable[[], bool], deadline_s: float = 30.0) -> None:

@@ -21,5 +21,3 @@ def test_docker_page_runs(
     blocks = python_blocks(DOC.read_text())
     assert len(blocks) == 4
     assert run_doc_blocks(DOC, blocks, module="docs_run_docker") >= 8
-    assert docker_engine.of_model_run("wave") == []
-    assert docker_engine.of_model_run("slow") == []

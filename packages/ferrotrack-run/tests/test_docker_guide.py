@@ -17,6 +17,7 @@ from docker_engine import (
     DockerEngine,
     docker_engine,
     docker_images,
+    unique,
     write_model_dockerfile,
 )
 
@@ -43,7 +44,7 @@ def test_guide_docker_block(
     Path("data/forcing.nc").write_text("wind")
     write_model_dockerfile(Path("docker"))
     model = ModelRun(
-        run_id="guide",
+        run_id=unique("guide"),
         output_dir=Path("runs"),
         templates={"param.nml": "dt={{ dt }}"},
         config={"dt": 120},
@@ -70,7 +71,7 @@ def test_guide_docker_block(
     logs = model.tracked_run.run_dir / "logs"
     assert "mpiexec shim: np=8 cmd=/usr/local/bin/model" in (logs / "stdout.txt").read_text()
     assert "Successfully tagged ferrotrack-build:" in (logs / "build.txt").read_text()
-    assert docker_engine.of_model_run("guide") == []  # remove=True: nothing left
+    assert docker_engine.of_model_run(model.run_id) == []  # remove=True: nothing left
 
 
 @pytest.mark.slow

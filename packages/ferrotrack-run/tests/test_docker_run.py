@@ -13,6 +13,7 @@ from docker_engine import (
     docker,
     docker_engine,
     docker_images,
+    unique,
 )
 
 from ferrotrack.core import Run
@@ -79,26 +80,28 @@ def test_a_read_only_volume_reads_but_refuses_writes(
 def test_exit_code_and_reason_are_recorded(
     root: Path, docker_engine: DockerEngine, docker_images: tuple[str, ...]
 ) -> None:
-    ok, run = _run(ModelRun(run_id="exit7", output_dir=Path("runs"), command="exit 7"))
+    model = ModelRun(run_id=unique("exit7"), output_dir=Path("runs"), command="exit 7")
+    ok, run = _run(model)
     assert ok is False
     assert run.status == "failed"
     assert run.tags["ferrotrack.exit_code"] == "7"
     assert run.tags["ferrotrack.reason"] == "exited with status 7"
     assert run.summary()["run/exit_code"]["last"] == 7.0
-    assert docker_engine.of_model_run("exit7") == []
+    assert docker_engine.of_model_run(model.run_id) == []
 
 
 def test_a_missing_image_is_a_clear_failure(
     root: Path, docker_engine: DockerEngine, docker_images: tuple[str, ...]
 ) -> None:
-    ok, run = _run(ModelRun(run_id="noimg", output_dir=Path("runs")), image="rompy/absent:9")
+    model = ModelRun(run_id=unique("noimg"), output_dir=Path("runs"))
+    ok, run = _run(model, image="rompy/absent:9")
     assert ok is False
     assert run.status == "failed"
     assert run.tags["ferrotrack.reason"] == (
         "image rompy/absent:9 not found locally (no registry is reachable? build it or "
         "docker load it)"
     )
-    assert docker_engine.of_model_run("noimg") == []
+    assert docker_engine.of_model_run(model.run_id) == []
 
 
 def test_an_executable_missing_in_the_image(

@@ -19,6 +19,7 @@ from docker_engine import (
     docker,
     docker_engine,
     docker_images,
+    unique,
     wait_until,
 )
 
@@ -36,7 +37,7 @@ def test_a_timeout_removes_the_container(
     root: Path, docker_engine: DockerEngine, docker_images: tuple[str, ...], init: bool
 ) -> None:
     """Without --init the command is PID 1 and ignores SIGTERM, so only the removal ends it."""
-    model = ModelRun(run_id=f"timeout-{init}", output_dir=Path("runs"), command="sleep 60")
+    model = ModelRun(run_id=unique(f"timeout-{init}"), output_dir=Path("runs"), command="sleep 60")
     started = time.monotonic()
     ok = model.run(backend="docker", image=BUSYBOX_IMAGE, timeout=1, grace=0.5, init=init)
     took = time.monotonic() - started
@@ -52,15 +53,15 @@ def test_a_timeout_removes_the_container(
 def test_a_timeout_with_remove_false_leaves_a_stopped_container(
     root: Path, docker_engine: DockerEngine, docker_images: tuple[str, ...]
 ) -> None:
-    model = ModelRun(run_id="keep", output_dir=Path("runs"), command="sleep 60")
+    model = ModelRun(run_id=unique("keep"), output_dir=Path("runs"), command="sleep 60")
     assert not model.run(
         backend="docker", image=BUSYBOX_IMAGE, timeout=1, init=False, grace=0.2, remove=False
     )
     try:
-        assert docker_engine.of_model_run("keep", running=True) == []
-        assert len(docker_engine.of_model_run("keep")) == 1  # kept, stopped, for inspection
+        assert docker_engine.of_model_run(model.run_id, running=True) == []
+        assert len(docker_engine.of_model_run(model.run_id)) == 1  # kept, stopped, for inspection
     finally:
-        for name in docker_engine.of_model_run("keep"):
+        for name in docker_engine.of_model_run(model.run_id):
             docker("rm", "-f", name)
 
 
@@ -80,7 +81,8 @@ def test_cancel_all_removes_running_containers(
 ) -> None:
     backend = DockerBackend()
     models = [
-        ModelRun(run_id=f"sweep-{i}", output_dir=Path("runs"), command="sleep 60") for i in (1, 2)
+        ModelRun(run_id=unique(f"sweep-{i}"), output_dir=Path("runs"), command="sleep 60")
+        for i in (1, 2)
     ]
     threads = [_run_in_thread(backend, model) for model in models]
     try:
@@ -104,11 +106,11 @@ def test_cancel_all_removes_running_containers(
 def test_the_cancel_file_ends_the_container(
     root: Path, docker_engine: DockerEngine, docker_images: tuple[str, ...]
 ) -> None:
-    model = ModelRun(run_id="cancelled", output_dir=Path("runs"), command="sleep 60")
+    model = ModelRun(run_id=unique("cancelled"), output_dir=Path("runs"), command="sleep 60")
     backend = DockerBackend()
     thread, result = _run_in_thread(backend, model)
     try:
-        wait_until("running", lambda: bool(docker_engine.of_model_run("cancelled", running=True)))
+        wait_until("running", lambda: bool(docker_engine.of_model_run(model.run_id, running=True)))
         assert model.tracked_run is not None
         cancel(model.tracked_run.run_dir)  # what any process sharing the folder can do
         thread.join(30)
@@ -118,7 +120,7 @@ def test_the_cancel_file_ends_the_container(
             thread.join(30)
     assert result == [False]
     assert model.tracked_run.status == "killed"
-    assert docker_engine.of_model_run("cancelled") == []
+    assert docker_engine.of_model_run(model.run_id) == []
 
 
 CHILD = textwrap.dedent(
@@ -136,8 +138,9 @@ def test_ctrl_c_leaves_no_container(
     root: Path, docker_engine: DockerEngine, docker_images: tuple[str, ...]
 ) -> None:
     """SIGINT to a python process inside model.run: the container goes, the run is killed."""
+    run_id = unique("ctrlc")
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, "ctrlc", BUSYBOX_IMAGE],
+        [sys.executable, "-c", CHILD, run_id, BUSYBOX_IMAGE],
         env=dict(os.environ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -145,7 +148,7 @@ def test_ctrl_c_leaves_no_container(
     )
     try:
         wait_until(
-            "container running", lambda: bool(docker_engine.of_model_run("ctrlc", running=True))
+            "container running", lambda: bool(docker_engine.of_model_run(run_id, running=True))
         )
         child.send_signal(signal.SIGINT)
         _, err = child.communicate(timeout=60)
@@ -155,7 +158,7 @@ def test_ctrl_c_leaves_no_container(
             child.wait()
     assert child.returncode != 0
     assert "KeyboardInterrupt" in err
-    assert docker_engine.of_model_run("ctrlc") == []
+    assert docker_engine.of_model_run(run_id) == []
     runs = list(Path(os.environ["FERROTRACK_ROOT"]).glob("experiment=model-runs/run=*/run.json"))
     assert len(runs) == 1
     assert '"status": "killed"' in runs[0].read_text().replace('":"', '": "')
