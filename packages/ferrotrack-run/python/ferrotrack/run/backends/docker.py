@@ -26,7 +26,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +110,9 @@ def _docker(cli: str, env: Mapping[str, str], *args: str) -> subprocess.Complete
 
 
 def _say(done: subprocess.CompletedProcess[str]) -> str:
-    return (done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}").splitlines()[
-        -1
-    ]
+    """The last line docker said (its error), for a reason."""
+    said = done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}"
+    return said.splitlines()[-1]
 
 
 def build_tag(dockerfile: Path, context: Path, build_args: Mapping[str, str]) -> str:
@@ -166,7 +165,7 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class _Job:
     """One execution's docker facts, fixed when it starts (paths made absolute once)."""
 
@@ -265,7 +264,7 @@ class DockerBackend(CommandBackend):
             )
             try:
                 result = run_command(dataclasses.replace(spec, env=job.env))
-            except KeyboardInterrupt:
+            except BaseException:  # Ctrl-C above all: the container goes before it is raised
                 _remove(job)
                 raise
             if not result.ok and execution.cancel_file.exists():
