@@ -17,6 +17,7 @@ __all__ = ["BUILTIN", "BackendConfig", "LocalConfig", "builtin_config_class", "c
 BUILTIN: dict[str, str] = {
     "local": "ferrotrack.run.configs.local:LocalConfig",
     "docker": "ferrotrack.run.configs.docker:DockerConfig",
+    "slurm": "ferrotrack.run.configs.slurm:SlurmConfig",
     # one line per backend: "<backend_type>": "<module>:<class>",
 }
 
