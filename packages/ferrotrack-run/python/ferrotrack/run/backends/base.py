@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ferrotrack.core.errors import InvalidArgumentError
+from ferrotrack.core.plugins.base import advance_state
 from ferrotrack.core.plugins.execution import RunBackendPlugin
 from ferrotrack.core.plugins.imports import require
 from ferrotrack.core.plugins.kinds import PluginType
@@ -66,6 +67,16 @@ class CommandBackend(RunBackendPlugin):
             config_model=cls.config_class,
             extra=cls.extra,
         )
+
+    def initialize(self, config: Mapping[str, Any] | BaseModel | None = None) -> None:
+        """Each ``run()`` brings its whole config, so an empty one here is fine (a default
+        cannot always be built: Docker needs an image or a Dockerfile); a given one is
+        checked."""
+        if config:
+            super().initialize(config)
+        else:
+            self.config = None
+            advance_state(self, "initialized")
 
     def make_config(self, model_run: Any, options: Mapping[str, Any]) -> BackendConfig:
         """``options`` checked against :attr:`config_class` (``backend_type`` optional)."""

@@ -29,10 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from ferrotrack.core.errors import MissingDependencyError
-from ferrotrack.core.plugins.base import advance_state
 from ferrotrack.core.run import RUN_DIR_ENV
 from ferrotrack.run.backends.base import CommandBackend
 from ferrotrack.run.configs.docker import DockerConfig, parse_volume
@@ -201,15 +198,6 @@ class DockerBackend(CommandBackend):
         """``ferrotrack backends list`` shows the backend unavailable without a client."""
         if docker_cli() is None:
             raise MissingDependencyError(f"the docker run backend: {missing_cli()}")
-
-    def initialize(self, config: Mapping[str, Any] | BaseModel | None = None) -> None:
-        """The backend keeps no settings of its own: each ``run()`` brings a whole config
-        (an image or a Dockerfile, which no default can name), so an empty one is fine."""
-        if config:
-            super().initialize(config)
-        else:
-            self.config = None
-            advance_state(self, "initialized")
 
     def execute(self, execution: Execution, model_run: Any, config: Any) -> bool:
         assert isinstance(config, DockerConfig)
