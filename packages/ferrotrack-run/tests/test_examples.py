@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from docker_engine import DockerEngine, docker_engine, docker_images
 
 import ferrotrack.core as ft
 from ferrotrack.core.testing import code_lines, contains_lines, imported_names
@@ -30,6 +31,8 @@ EXAMPLES = REPO / "examples" / "run"
 MYPACKAGE = REPO / "tests" / "plugins" / "mypackage"
 SEED = "003_dfe535c804c810e5"
 BLOCKS = json.loads(Path(__file__).with_name("guide_blocks.json").read_text())[SEED]
+
+__all__ = ["docker_engine", "docker_images"]  # fixtures used here
 
 WHERE = {
     0: EXAMPLES / "local_run.py",
@@ -133,3 +136,35 @@ def test_custom_plugins_example(root: Path, tmp_path: Path) -> None:
     assert "analysis: True {'files': 3" in out
     assert "cloud pipeline: True, stages ['generate', 'submit', 'execute', 'postprocess']" in out
     assert stored_runs(root)["status"].to_list() == ["finished", "finished"]
+
+
+@pytest.mark.slow
+def test_docker_example(
+    root: Path, tmp_path: Path, docker_engine: DockerEngine, docker_images: tuple[str, ...]
+) -> None:
+    """The guide's two Docker calls: the stand-in image with a read-only volume and env
+    vars, then an image built from ./docker/Dockerfile with a build arg and mpiexec."""
+    out = run_example(tmp_path, "docker_run.py")
+    assert "built from Dockerfile: True" in out, out
+    assert "mpiexec shim: 8 processes asked, running 1" in out
+    assert "model 1.0.0 in " in out  # the build arg reached the build
+    runs = stored_runs(root)
+    assert runs["status"].to_list() == ["finished", "finished"]
+    assert runs["params.run_backend.image"].to_list()[0] == "rompy/schism:latest"
+    first = root / "experiment=seed003" / f"run={runs['run_id'][0]}" / "logs" / "stdout.txt"
+    assert "MODEL_CONFIG=production" in first.read_text()
+    assert not docker_engine.of_model_run("docker-run")  # no container left
+
+
+@pytest.mark.slow
+def test_pipeline_example(
+    root: Path, tmp_path: Path, docker_engine: DockerEngine, docker_images: tuple[str, ...]
+) -> None:
+    """The guide's pipelines: local, then Docker with mypackage's ``analysis``."""
+    out = run_example(tmp_path, "pipeline.py")
+    assert "custom pipeline: True, stages ['generate', 'run', 'postprocess']" in out, out
+    assert "analysis: {'files':" in out
+    runs = stored_runs(root)
+    backends = runs["tags"].struct.field("ferrotrack.backend").to_list()
+    assert backends == ["local", "docker"]
+    assert runs["status"].to_list() == ["finished", "finished"]
