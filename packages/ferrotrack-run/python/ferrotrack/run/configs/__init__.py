@@ -18,6 +18,8 @@ BUILTIN: dict[str, str] = {
     "local": "ferrotrack.run.configs.local:LocalConfig",
     "docker": "ferrotrack.run.configs.docker:DockerConfig",
     "slurm": "ferrotrack.run.configs.slurm:SlurmConfig",
+    "ray": "ferrotrack.run.configs.ray:RayConfig",
+    "dask": "ferrotrack.run.configs.dask:DaskConfig",
     # one line per backend: "<backend_type>": "<module>:<class>",
 }
 
