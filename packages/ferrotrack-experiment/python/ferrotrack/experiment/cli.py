@@ -67,12 +67,29 @@ def experiment_group() -> None:
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bars (default: on a terminal)."
 )
-def run_cmd(
+@click.option(
+    "--executor",
+    metavar="NAME",
+    default=None,
+    help="Run each trial in a process of its own on this run backend (ferrotrack.run entry "
+    "points: local, slurm, dask...; default: env.yaml's executor, else in this process).",
+)
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Trials running at once on the executor (default: env.yaml's, else 4).",
+)
+@click.option("--in-run", "in_run", default=None, hidden=True)  # what an executor starts
+def run_cmd(  # noqa: PLR0917  (click passes each option)
     config_dir: Path,
     resume: bool,
     trials: tuple[str, ...],
     imports: tuple[str, ...],
     progress: bool | None,
+    executor: str | None,
+    max_concurrency: int | None,
+    in_run: str | None,
 ) -> None:
     """Run every trial run of CONFIG_DIR, each a ferrotrack run; exit 1 if one failed."""
     from ferrotrack.experiment.experiment import Experiment
@@ -80,7 +97,20 @@ def run_cmd(
     _import_all(imports, config_dir)
     experiment = Experiment.create(config_dir, root=_explicit_root())
     try:
-        outcome = experiment.run(resume=resume, trials=trials or None, progress=progress)
+        if in_run is not None:  # one trial process of an experiment run started elsewhere
+            from ferrotrack.experiment.executor import run_trial_process
+
+            outcome = run_trial_process(
+                experiment, in_run, trials, resume=resume, progress=progress
+            )
+        else:
+            outcome = experiment.run(
+                resume=resume,
+                trials=trials or None,
+                progress=progress,
+                executor=executor,
+                max_concurrency=max_concurrency,
+            )
     except FerrotrackError:
         raise
     except Exception as exc:  # on_error: raise re-raised a trial run's error (recorded)

@@ -15,9 +15,9 @@ an ``outcome.ExperimentOutcome``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
@@ -36,6 +36,7 @@ from ferrotrack.experiment.config.files import (
 )
 from ferrotrack.experiment.environment import Environment
 from ferrotrack.experiment.errors import ExperimentError, UnknownNameError
+from ferrotrack.experiment.executor import TrialExecutor, executor_spec
 from ferrotrack.experiment.factory import FactoryRegistry, FactoryType
 from ferrotrack.experiment.levels import level_events, start_level_run
 from ferrotrack.experiment.outcome import ExperimentOutcome, TrialRunOutcome
@@ -139,6 +140,8 @@ class Experiment:
         resume: bool = False,
         trials: Sequence[str] | None = None,
         progress: bool | None = None,
+        executor: str | Mapping[str, Any] | None = None,
+        max_concurrency: int | None = None,
     ) -> ExperimentOutcome:
         """Runs every trial run (of ``trials`` if given: names, or a base name for all its
         expansions), each as a ferrotrack run, and returns what happened.
@@ -151,7 +154,18 @@ class Experiment:
         ``env.yaml``'s ``on_error: raise`` then re-raises it, ``continue`` (the default)
         goes on with the others. ``progress``: bars on stderr (``None``: when a terminal).
         Refused (ExperimentError) while another process runs this experiment.
+
+        ``executor`` (default: ``env.yaml``'s ``executor``): a run backend of the entry-point
+        group ``ferrotrack.run`` (``"local"``, ``"slurm"``... or ``{"type": ..., <its
+        config>}``) that runs each trial in a process of its own, at most
+        ``max_concurrency`` (default ``env.yaml``'s, else 4) at once; see ``executor.py``.
         """
+        spec = executor_spec(
+            executor if executor is not None else self.config.env.get("executor"),
+            max_concurrency
+            if max_concurrency is not None
+            else self.config.env.get("max_concurrency"),
+        )
         chosen = self._select(trials)
         latest = self.stored()
         if latest.run is not None and latest.run.status == "running":
@@ -182,20 +196,36 @@ class Experiment:
                 TrialProgress(total, enabled=progress) as bars,
                 level_events(env, top, Level.EXPERIMENT, outcome, name=self.name),
             ):
-                runner = TrialRunner(
-                    experiment=self.name,
-                    root=self.root,
-                    trackers=self.trackers,
-                    factory_registry=self.factory_registry,
-                    on_error=self.on_error,
-                    logger=env.logger,
-                    stored=stored,
-                    outcome=outcome,
-                    bars=bars,
-                    fresh=trials is not None and not resume,
-                )
-                for trial, specs in plan:
-                    runner.run_trial(trial, specs, env)
+                if spec is not None:
+                    TrialExecutor(
+                        experiment=self.name,
+                        config_dir=self.config.path,
+                        root=self.root,
+                        workspace=self.workspace,
+                        spec=spec,
+                        logger=env.logger,
+                        stored=stored,
+                        outcome=outcome,
+                        bars=bars,
+                        resume=resume,
+                        fresh=trials is not None and not resume,
+                        on_error=self.on_error,
+                    ).run(top, plan)
+                else:
+                    runner = TrialRunner(
+                        experiment=self.name,
+                        root=self.root,
+                        trackers=self.trackers,
+                        factory_registry=self.factory_registry,
+                        on_error=self.on_error,
+                        logger=env.logger,
+                        stored=stored,
+                        outcome=outcome,
+                        bars=bars,
+                        fresh=trials is not None and not resume,
+                    )
+                    for trial, specs in plan:
+                        runner.run_trial(trial, specs, env)
                 env.logger.info("experiment %r: %s", self.name, outcome)
         finally:
             env.close()

@@ -35,7 +35,16 @@ BASE_FILE = "base.yaml"
 TRIALS_FILE = "trials.yaml"
 
 ON_ERROR_CHOICES = ("continue", "raise")
-ENV_KEYS = ("workspace", "root", "verbose", "debug", "on_error", "trackers")
+ENV_KEYS = (
+    "workspace",
+    "root",
+    "verbose",
+    "debug",
+    "on_error",
+    "trackers",
+    "executor",
+    "max_concurrency",
+)
 EXPERIMENT_KEYS = ("name", "id", "desc", "settings")
 BASE_KEYS = ("settings",)
 TRIAL_KEYS = ("name", "id", "repeat", "settings", "values", "grid")
@@ -47,7 +56,9 @@ class ConfigDir:
 
     ``env``: workspace and root as absolute paths (``str``; relative ones are taken from the
     config directory; root ``None`` means ferrotrack's settings decide), verbose, debug,
-    on_error, trackers (a list of ``{type, ...}``). ``experiment``: name, id, desc, settings.
+    on_error, trackers (a list of ``{type, ...}``), executor (a run backend name, a
+    ``{type, ...}`` mapping, or ``None``) and max_concurrency (``None`` or an int ≥ 1).
+    ``experiment``: name, id, desc, settings.
     ``base``: settings. ``trials``: one dict per entry of ``trials.yaml`` with name, id,
     repeat, settings, values (``None`` or a list) and grid (a dict, maybe empty)."""
 
@@ -291,6 +302,26 @@ def _check_env(folder: Path, data: Any) -> dict[str, Any]:
         section = _settings(file, at, tracker)
         if not _is_text(section.get("type")):
             raise _wrong(file, f"{at}.type", "a tracker or backend name", section.get("type"))
+    executor = env.get("executor")
+    if isinstance(executor, dict):
+        _settings(file, "executor", executor)
+        if not _is_text(executor.get("type")):
+            raise _wrong(file, "executor.type", "a run backend name", executor.get("type"))
+    elif executor is not None and not _is_text(executor):
+        raise _wrong(file, "executor", "a run backend name or {type: <name>, ...}", executor)
+    _optional(
+        file,
+        env,
+        "max_concurrency",
+        lambda v: v is None or (_is_int(v) and v >= 1),
+        "an integer ≥ 1",
+    )
+    if env.get("max_concurrency") is not None and executor is None:
+        raise ConfigError(
+            "max_concurrency applies to an executor; expected 'executor: <run backend>' too",
+            file=file,
+            key="max_concurrency",
+        )
     root = env.get("root")
     return {
         "workspace": str(folder / Path(env.get("workspace", "workspace")).expanduser()),
@@ -299,6 +330,8 @@ def _check_env(folder: Path, data: Any) -> dict[str, Any]:
         "debug": env.get("debug", False),
         "on_error": env.get("on_error", "continue"),
         "trackers": trackers,
+        "executor": executor,
+        "max_concurrency": env.get("max_concurrency"),
     }
 
 
