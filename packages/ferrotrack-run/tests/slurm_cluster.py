@@ -395,10 +395,13 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
     """A cluster up for the whole session; ``SLURM_CONF`` points at it meanwhile.
 
     Fails (does not skip) when none answers and none can be started."""
+    problem = ""
     try:
         cluster = ensure_cluster()
     except SlurmClusterError as exc:
-        pytest.fail(f"no Slurm cluster for the slurm backend's tests: {exc}", pytrace=False)
+        problem = str(exc)
+    if problem:  # outside the except: the message alone, without a chained traceback
+        pytest.fail(f"no Slurm cluster for the slurm backend's tests: {problem}", pytrace=False)
     saved = os.environ.get("SLURM_CONF")
     os.environ.update(cluster.env)
     try:
