@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from slurm_cluster import SlurmCluster, slurm_cluster
 
+from ferrotrack.core.errors import MissingDependencyError
 from ferrotrack.run import ModelRun
 from ferrotrack.run.backends.slurm import SlurmBackend
 
@@ -65,3 +66,5 @@ def test_no_sbatch_on_path(root: Path, tmp_path: Path, monkeypatch: pytest.Monke
         "sbatch not found: install Slurm's client commands (Debian: slurm-client) or put "
         "them on PATH"
     )
+    with pytest.raises(MissingDependencyError, match="the slurm run backend: sbatch not found"):
+        SlurmBackend.check_available()  # what `ferrotrack backends list` shows

@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ferrotrack.core.errors import InvalidArgumentError
+from ferrotrack.core.errors import InvalidArgumentError, MissingDependencyError
 from ferrotrack.core.run import RUN_DIR_ENV
 from ferrotrack.run.backends.base import CommandBackend
 from ferrotrack.run.configs.slurm import SlurmConfig
@@ -94,6 +95,11 @@ _FIELD = re.compile(r"(?:^|\s)(JobId|ArrayJobId|ArrayTaskId|JobState|ExitCode|Re
 _NOT_EXPORTED = frozenset({"PWD", "OLDPWD", "SHLVL", "_"})
 
 
+MISSING_SBATCH = (
+    "sbatch not found: install Slurm's client commands (Debian: slurm-client) or put them on PATH"
+)
+
+
 class SlurmError(RuntimeError):
     """A Slurm step that failed before the model ran (the message is the run's reason)."""
 
@@ -117,10 +123,7 @@ def _client(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
             check=False,
         )
     except FileNotFoundError:
-        raise SlurmError(
-            f"{argv[0]} not found: install Slurm's client commands (Debian: slurm-client) "
-            "or put them on PATH"
-        ) from None
+        raise SlurmError(f"{argv[0]} {MISSING_SBATCH.partition(' ')[2]}") from None
     except subprocess.TimeoutExpired:
         raise SlurmError(f"{argv[0]} did not answer within {CLI_TIMEOUT_S:.0f} s") from None
 
@@ -531,6 +534,12 @@ class SlurmBackend(CommandBackend):
         self._jobs: dict[str, str] = {}
         """Run id -> the Slurm job (or array task) running it."""
         self._arrays: set[str] = set()
+
+    @classmethod
+    def check_available(cls) -> None:
+        """``ferrotrack backends list`` shows the backend unavailable without ``sbatch``."""
+        if shutil.which("sbatch") is None:
+            raise MissingDependencyError(f"the slurm run backend: {MISSING_SBATCH}")
 
     # -- one model run -------------------------------------------------------------------
 
