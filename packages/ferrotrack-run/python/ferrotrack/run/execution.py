@@ -106,7 +106,7 @@ class Execution:
         env = dict(os.environ)
         env.update(self.model.env_vars)
         env.update(extra or {})
-        env[RUN_DIR_ENV] = str(self.run.run_dir)
+        env[RUN_DIR_ENV] = str(self.run.run_dir.resolve())  # the child runs elsewhere
         for inherited in ("FERROTRACK_RANK", "RANK", "LOCAL_RANK"):
             env.pop(inherited, None)
         return env

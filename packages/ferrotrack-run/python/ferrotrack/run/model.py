@@ -101,12 +101,13 @@ class ModelRun(BaseModel):
         return folder
 
     def _template_context(self) -> dict[str, Any]:
+        # The config's own keys come last: they win over the helper names.
         return {
-            **self.config,
             "config": self.config,
             "run_id": self.run_id,
             "model": self,
             "env": os.environ,
+            **self.config,
         }
 
     def run(self, backend: str = "local", **kwargs: Any) -> bool:

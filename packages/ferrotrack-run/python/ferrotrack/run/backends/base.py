@@ -12,7 +12,7 @@ import abc
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
@@ -29,6 +29,9 @@ from ferrotrack.run.execution import Execution, cancel, model_view, start_execut
 __all__ = ["CommandBackend"]
 
 logger = logging.getLogger("ferrotrack.run")
+
+WAIT_SLICE_S = 0.2
+"""How long ``run_many`` blocks at a time, so that Ctrl-C is seen promptly."""
 
 
 class CommandBackend(RunBackendPlugin):
@@ -144,8 +147,14 @@ class CommandBackend(RunBackendPlugin):
         config = self.make_config(model_runs[0], kwargs) if model_runs else None
         results: list[bool] = [False] * len(model_runs)
         pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="ft-run")
+        futures = [pool.submit(self.run, model_run, config=config) for model_run in model_runs]
         try:
-            futures = [pool.submit(self.run, model_run, config=config) for model_run in model_runs]
+            pending = set(futures)
+            while pending:
+                # A timed wait: Ctrl-C reaches the main thread only between waits.
+                _, pending = wait(pending, timeout=WAIT_SLICE_S, return_when=FIRST_EXCEPTION)
+                if any(f.done() and f.exception() is not None for f in futures):
+                    break
             for index, future in enumerate(futures):
                 results[index] = future.result()
         except BaseException:
