@@ -214,3 +214,31 @@ def test_ctrl_c_ends_the_command_and_marks_the_run_killed(root: Path, tmp_path: 
     run_id = out.split()[-1]
     runs = ft.runs(root)
     assert runs.filter(pl.col("run_id") == run_id)["status"].to_list() == ["killed"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_run_many_cancels_every_run(root: Path, tmp_path: Path) -> None:
+    """With polars loaded (its threads can take the signal), Ctrl-C still ends run_many."""
+    marker = f"ft-many-{uuid.uuid4().hex}"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import polars
+        from ferrotrack.run import ModelRun
+        from ferrotrack.run.backends.local import LocalBackend
+        models = [ModelRun(run_id=f"many{{i}}", output_dir={str(tmp_path)!r},
+                           command="sleep 60 # {marker}") for i in range(4)]
+        try:
+            LocalBackend().run_many(models, max_concurrency=2)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    wait_for("two commands run", lambda: len(processes_with(f"sleep 60 # {marker}")) >= 2)
+    os.kill(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    wait_for("nothing is left running", lambda: not processes_with(marker), 5)
+    statuses = ft.runs(root)["status"].to_list()
+    assert statuses.count("killed") == 2  # the two not yet started never opened a run
+    assert set(statuses) == {"killed"}
