@@ -6,7 +6,9 @@ stored and the ``ferrotrack runs list`` table, logs one more run mirrored to JSO
 TensorBoard event files and SQLite (ferrotrack-backends), imports the event files back
 with ``ferrotrack import tensorboard``, runs a config-driven experiment (ferrotrack-experiment:
 ``examples/demo_experiment/``, a sweep of trials and repeats with early stopping and one trial
-that diverges), then shows the events and the best run.
+that diverges), runs a model from YAML and sweeps it on a Dask cluster, with the summary
+and plots postprocessors (ferrotrack-run, ferrotrack-postprocess: ``examples/demo_model/``),
+then shows the events and the best run.
 """
 
 from __future__ import annotations
@@ -123,6 +125,37 @@ def experiment() -> None:
     print(table.select("trial", "repeat", "status", "params.optimizer.lr", "test/acc").head(4))
 
 
+def model_runs() -> None:
+    """``examples/demo_model``: a model run from YAML on the local backend, a sweep of it on
+    a Dask cluster, then the summary and plots postprocessors (ferrotrack-run and
+    ferrotrack-postprocess)."""
+    folder = Path(__file__).parent / "demo_model"
+    cli = [sys.executable, "-m", "ferrotrack.core.cli", "--root", str(ROOT)]
+    # The model's command is `python3 simulate.py`: this interpreter comes first on PATH.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    model_file, backends = folder / "model.yaml", folder / "backends.yaml"
+    print(f"\n$ ferrotrack run {model_file} --backend-config {backends}")
+    subprocess.run([*cli, "run", str(model_file), "--backend-config", str(backends)],
+                   check=True, env=env)  # fmt: skip
+    grid = ["--grid", "dt=0.05,0.1", "--grid", "damping=0.0,0.05,0.2"]
+    print(f"\n$ ferrotrack sweep {model_file} {' '.join(grid)} --backend dask "
+          f"--backend-config {backends} --max-concurrency 2")  # fmt: skip
+    subprocess.run(
+        [*cli, "sweep", str(model_file), *grid, "--backend", "dask",
+         "--backend-config", str(backends), "--max-concurrency", "2"],
+        check=True, env={**env, "COLUMNS": "150"},
+    )  # fmt: skip
+
+    from ferrotrack.run import ModelRun
+
+    model = ModelRun.from_yaml(model_file)
+    model.root = ROOT
+    summary = model.postprocess(processor="summary", experiment="demo-model", root=str(ROOT))
+    print(f"\nsummary postprocessor: {summary['message']}")
+    plots = model.postprocess(processor="plots", experiment="demo-model", root=str(ROOT))
+    print(f"plots postprocessor: {plots['message']}")
+
+
 def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -131,6 +164,7 @@ def main() -> None:
     shutil.rmtree(ROOT / f"experiment={EXPERIMENT}", ignore_errors=True)
     shutil.rmtree(ROOT / "experiment=demo-imported", ignore_errors=True)
     shutil.rmtree(ROOT / "experiment=demo-experiment", ignore_errors=True)
+    shutil.rmtree(ROOT / "experiment=demo-model", ignore_errors=True)
     (ROOT / "ferrotrack.sqlite").unlink(missing_ok=True)
     grid = [(lr, bs) for lr in (1e-3, 3e-3, 1e-2) for bs in (32, 128)]
     t0 = time.perf_counter()
@@ -163,6 +197,7 @@ def main() -> None:
     )
     mirrored_run()
     experiment()
+    model_runs()
     events = ft.events(experiment=EXPERIMENT, root=ROOT, kind="checkpoint")
     print(f"\n{events.height} checkpoint events, e.g. {events.row(0, named=True)['name']}")
     best = ft.best_run("val/acc", mode="max", root=ROOT, experiment=EXPERIMENT)

@@ -81,6 +81,7 @@ WHERE: dict[tuple[str, int], str] = {
 }
 """Which example holds each guide block (seed, index of its ```python block)."""
 
+
 def guide_blocks() -> dict[str, list[str]]:
     blocks: dict[str, list[str]] = json.loads(BLOCKS_FILE.read_text())
     return blocks
