@@ -39,6 +39,10 @@ HEAVY = {
     "sqlalchemy",
     "psycopg",
     "torch",
+    "ray",
+    "distributed",
+    "dask",
+    "matplotlib",
 }
 
 PROBE = """
@@ -339,3 +343,54 @@ def test_experiment_wheel_runs_an_experiment_and_pulls_only_omegaconf(
         env=env,
     )
     assert "only" in shown.stdout
+
+
+RUN_PROBE = """
+import json, sys
+from ferrotrack.run import ModelRun
+
+model = ModelRun(run_id="wheel", output_dir=sys.argv[1], config={"n": 3},
+                 templates={"in.txt": "n={{ n }}"},
+                 command=[sys.executable, "-c", "print(open('in.txt').read())"])
+ok = model.run(backend="local")
+summary = model.postprocess(processor="summary")
+try:
+    model.postprocess(processor="plots")
+    plots = "drawn"
+except ImportError as exc:
+    plots = str(exc)
+out = (model.tracked_run.run_dir / "logs" / "stdout.txt").read_text()
+print(json.dumps({"ok": ok, "out": out, "summary": summary["success"], "plots": plots}))
+"""
+
+
+@pytest.mark.skipif(
+    not (REPO / "packages/ferrotrack-run/pyproject.toml").exists(),
+    reason="packages/ferrotrack-run is not in this checkout",
+)
+def test_run_and_postprocess_wheels_run_a_model_and_pull_nothing_heavy(
+    wheel_dir: Path, tmp_path: Path
+) -> None:
+    """ferrotrack-run and ferrotrack-postprocess beside core, without extras: Jinja2 and
+    PyYAML only; a model runs locally and is summarised; `plots` names its missing extra."""
+    wheels = [
+        _wheel(wheel_dir, name)
+        for name in ("ferrotrack-core", "ferrotrack-run", "ferrotrack-postprocess")
+    ]
+    venv = _venv_with(tmp_path, wheels)
+    installed = _installed(venv)
+    assert {"ferrotrack-run", "ferrotrack-postprocess", "jinja2", "pyyaml"} <= installed
+    assert not installed & HEAVY, f"run/postprocess pulled heavy libraries: {installed & HEAVY}"
+    probe = tmp_path / "probe.py"
+    probe.write_text(RUN_PROBE)
+    env = {**_clean_env(venv), "FERROTRACK_ROOT": str(tmp_path / "store")}
+    out = _timed("run probe", [str(venv / "bin/python"), str(probe), str(tmp_path / "m")], env=env)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (result["ok"], result["out"], result["summary"]) == (True, "n=3\n", True)
+    assert "pip install ferrotrack-postprocess[plots]" in result["plots"]
+    listed = _timed("ferrotrack backends list", [str(venv / "bin/ferrotrack"), "backends",
+                    "list", "--json"], env=env)  # fmt: skip
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["local"]["available"] is True
+    assert rows["ray"]["available"] is False
+    assert "pip install ferrotrack-run[ray]" in rows["ray"]["problem"]
