@@ -126,3 +126,15 @@ def test_backend_config_errors_name_the_file_and_field(
     path.write_text(text)
     with pytest.raises(BackendConfigError, match=message):
         load_backend_configs(path)
+
+
+def test_a_model_that_ran_can_still_be_copied(root: Path) -> None:
+    """Sweeps copy a model run after it ran: its tracked run is not copied along."""
+    model = ModelRun(run_id="ran", output_dir=root / "m", config={"n": {"k": 1}}, command="true")
+    assert model.run()
+    copy = model.with_config({"n.k": 2}, run_id="ran-1")
+    assert copy.tracked_run is None
+    assert model.tracked_run is not None
+    copy.env_vars["X"] = "1"
+    assert model.env_vars == {}
+    assert (model.config, copy.config) == ({"n": {"k": 1}}, {"n": {"k": 2}})

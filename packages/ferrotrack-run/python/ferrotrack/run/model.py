@@ -131,11 +131,13 @@ class ModelRun(BaseModel):
         return result
 
     def with_config(self, updates: dict[str, Any], *, run_id: str) -> ModelRun:
-        """A copy with ``updates`` (dotted keys reach into nested settings) and its own id."""
-        config = _deep_copy(self.config)
+        """A copy with ``updates`` (dotted keys reach into nested settings) and its own id;
+        it shares nothing with this one (and has no tracked run yet)."""
+        data = self.model_dump()
         for key, value in updates.items():
-            _set_dotted(config, key, value)
-        return self.model_copy(update={"config": config, "run_id": run_id}, deep=True)
+            _set_dotted(data["config"], key, value)
+        data["run_id"] = run_id
+        return type(self).model_validate(data)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> ModelRun:
@@ -158,14 +160,6 @@ class ModelRun(BaseModel):
                 for e in err.errors(include_input=False, include_url=False)
             )
             raise ModelRunError(f"{source}: invalid model run: {problems}") from None
-
-
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value
 
 
 def _set_dotted(config: dict[str, Any], key: str, value: Any) -> None:

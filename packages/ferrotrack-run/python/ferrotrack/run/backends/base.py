@@ -144,7 +144,10 @@ class CommandBackend(RunBackendPlugin):
         """
         if max_concurrency < 1:
             raise InvalidArgumentError(f"max_concurrency: expected >= 1, got {max_concurrency}")
-        config = self.make_config(model_runs[0], kwargs) if model_runs else None
+        config = kwargs.pop("config", None)
+        if config is None or kwargs:
+            base = config.model_dump(exclude_unset=True) if config is not None else {}
+            config = self.make_config(None, {**base, **kwargs})
         results: list[bool] = [False] * len(model_runs)
         pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="ft-run")
         futures = [pool.submit(self.run, model_run, config=config) for model_run in model_runs]
