@@ -90,7 +90,7 @@ def test_each_task_ends_its_own_way(root: Path, slurm_cluster: SlurmCluster) -> 
         f"timed out after 2 s of running; Slurm job {array}_3 was cancelled (scancel)",
     ]
     assert slurm_cluster.queued(array) == []
-    assert not processes_with(marker)
+    wait_for("nothing is left running", lambda: not processes_with(marker), 10)
 
 
 def test_cancel_all_ends_the_whole_array(root: Path, slurm_cluster: SlurmCluster) -> None:
@@ -108,8 +108,8 @@ def test_cancel_all_ends_the_whole_array(root: Path, slurm_cluster: SlurmCluster
     assert outcome == [[False] * 4]
     for model in models:
         assert model.tracked_run is not None
-        assert model.tracked_run.status == "killed"
-    assert not processes_with(marker)
+        assert model.tracked_run.status == "killed", model.tracked_run.tags
+    wait_for("nothing is left running", lambda: not processes_with(marker), 10)
 
 
 def test_a_bad_concurrency_is_refused(root: Path) -> None:

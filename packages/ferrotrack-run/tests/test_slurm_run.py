@@ -156,7 +156,7 @@ def test_the_cancel_file_cancels_the_job(root: Path, slurm_cluster: SlurmCluster
     job = run.tags["ferrotrack.slurm_job"]
     assert run.tags["ferrotrack.reason"] == (f"cancelled; Slurm job {job} was cancelled (scancel)")
     assert slurm_cluster.queued(job) == []
-    assert not processes_with(marker)
+    wait_for("nothing is left running", lambda: not processes_with(marker), 10)
 
 
 def test_a_refused_job_fails_with_sbatch_reason(root: Path, slurm_cluster: SlurmCluster) -> None:

@@ -19,6 +19,7 @@ until ``squeue`` no longer lists it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -450,10 +451,15 @@ class _Watch:
         if task.started is None and (task.logs / STARTED).exists():
             task.started = now
         result = _read_exit(task)
+        asked = bool(task.spec.cancel_file) and os.path.exists(str(task.spec.cancel_file))
         if result is not None:
-            task.finish(result)
+            if asked and not result.ok:  # ended by a scancel of cancel_all() racing us
+                why = f"cancelled; Slurm job {task.job} was cancelled (scancel)"
+                task.finish(dataclasses.replace(result, cancelled=True, error=None), why)
+            else:
+                task.finish(result)
             return
-        if task.spec.cancel_file and os.path.exists(task.spec.cancel_file):
+        if asked:
             left = _cancel_and_wait([task.job])
             why = f"cancelled; Slurm job {task.job} was cancelled (scancel)"
             result = ProcessResult(
