@@ -196,3 +196,62 @@ def test_broken_execution_entry_points_are_typed_errors(seed_distribution: Path)
         load_execution_plugin("run", "needs_lib")
     with pytest.raises(InvalidValueError, match=r"must be a class with a run\(\) method"):
         load_execution_plugin("run", "not_a_class")
+
+
+# --- run_many / run_in_pool: many model runs through any backend ----------------------------
+
+
+def test_run_in_pool_keeps_order_and_the_limit() -> None:
+    import threading
+
+    from ferrotrack.core.plugins.execution import run_in_pool
+
+    lock = threading.Lock()
+    running = peak = 0
+    gate = threading.Barrier(2, timeout=10)
+
+    def work(i: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        if i < 2:
+            gate.wait()  # the first two meet: both ran at once
+        with lock:
+            running -= 1
+        return i * i
+
+    assert run_in_pool(work, list(range(8)), 2) == [i * i for i in range(8)]
+    assert peak == 2
+
+
+def test_run_in_pool_aborts_on_an_error_and_calls_on_abort() -> None:
+    from ferrotrack.core.plugins.execution import run_in_pool
+
+    aborted: list[bool] = []
+
+    def work(i: int) -> int:
+        if i == 0:
+            raise RuntimeError("boom")
+        return i
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_in_pool(work, [0, 1, 2], 1, on_abort=lambda: aborted.append(True))
+    assert aborted == [True]
+    with pytest.raises(InvalidArgumentError, match="max_concurrency"):
+        run_in_pool(work, [1], 0)
+
+
+def test_run_many_prefers_a_native_run_many_else_pools_run() -> None:
+    from ferrotrack.core.plugins.execution import run_many
+
+    class Plain:
+        def run(self, model_run: object, **kwargs: object) -> bool:
+            return model_run == "ok"
+
+    class Native(Plain):
+        def run_many(self, runs: list[object], **kwargs: object) -> list[str]:
+            return ["yes" for _ in runs]  # truthy: run_many makes each a bool
+
+    assert run_many(Plain(), ["ok", "no", "ok"], max_concurrency=2) == [True, False, True]
+    assert run_many(Native(), ["no", "no"]) == [True, True]

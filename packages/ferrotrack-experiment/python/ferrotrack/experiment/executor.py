@@ -18,14 +18,17 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ferrotrack.core as ft
 from ferrotrack.core.errors import InvalidArgumentError
-from ferrotrack.core.plugins.execution import execution_plugin_names, get_execution_plugin
+from ferrotrack.core.plugins.execution import (
+    execution_plugin_names,
+    get_execution_plugin,
+    run_many,
+)
 from ferrotrack.core.run import RUN_DIR_ENV
 from ferrotrack.core.store.catalog import RunRecord
 from ferrotrack.experiment.common import RunStatus
@@ -73,9 +76,6 @@ _EXECUTOR_ENV = "FERROTRACK_EXECUTOR"
 """Tells the trial process which backend started it (for its tag)."""
 
 DEFAULT_MAX_CONCURRENCY = 4
-_WAKE_S = 0.2
-"""How often the waiting thread wakes: a signal may land on another thread of the process
-(polars', ferrotrack's), and a wait that never wakes would never see Ctrl-C."""
 
 
 # --- which executor -------------------------------------------------------------------------
@@ -390,30 +390,9 @@ def _importable(module: str, file: str | None) -> bool:
 def _run_all(
     plugin: Any, processes: Sequence[TrialProcess], limit: int, options: Mapping[str, Any]
 ) -> list[bool]:
-    """The backend's native ``run_many`` where it has one of its own (Dask, Ray, Slurm);
-    else a thread pool over ``run`` whose wait Ctrl-C always reaches."""
-    run_many = getattr(plugin, "run_many", None)
-    inherited = getattr(type(plugin).run_many, "__qualname__", "") if run_many else ""
-    if callable(run_many) and inherited != "CommandBackend.run_many":
-        return [bool(ok) for ok in run_many(processes, max_concurrency=limit, **options)]
-    pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="ft-trials")
-    futures: list[Future[Any]] = []
-    try:
-        futures = [pool.submit(plugin.run, p, **options) for p in processes]
-        pending = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=_WAKE_S, return_when=FIRST_EXCEPTION)
-        results = [bool(f.result()) for f in futures]
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        cancel_all = getattr(plugin, "cancel_all", None)
-        if callable(cancel_all):
-            cancel_all()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return results
+    """Every trial process through the backend: core's :func:`run_many` (native fan-out
+    where the backend has it, else a thread pool whose abort cancels what runs)."""
+    return run_many(plugin, processes, max_concurrency=limit, **options)
 
 
 # --- the other side: the trial process -----------------------------------------------------

@@ -22,7 +22,9 @@ from __future__ import annotations
 import abc
 import importlib.metadata as im
 import os
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from ferrotrack.core.errors import InvalidArgumentError, InvalidValueError, MissingDependencyError
 from ferrotrack.core.plugins.base import PluginBase, advance_state
@@ -46,6 +48,8 @@ __all__ = [
     "load_execution_plugin",
     "plain_execution_class",
     "plain_execution_metadata",
+    "run_in_pool",
+    "run_many",
 ]
 
 
@@ -230,3 +234,78 @@ def get_execution_plugin(kind: PluginType | str, name: str) -> Any:
         instance.initialize({})
         advance_state(instance, "initialized")
     return instance
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+WAIT_SLICE_S = 0.2
+"""How long a pool's waiter blocks at a time: Ctrl-C reaches the main thread between waits
+(a plain ``Future.result()`` can miss it when another thread takes the signal)."""
+
+
+def run_in_pool(
+    fn: Callable[[_T], _R],
+    items: Sequence[_T],
+    max_concurrency: int,
+    *,
+    on_abort: Callable[[], object] | None = None,
+    name: str = "ft-run",
+) -> list[_R]:
+    """``fn`` over ``items`` in a thread pool, at most ``max_concurrency`` at once; the
+    results in order. On Ctrl-C (or any error), what has not started is dropped,
+    ``on_abort`` is called (it should end what runs), the pool is waited for, and the error
+    is raised again."""
+    if max_concurrency < 1:
+        raise InvalidArgumentError(f"max_concurrency: expected >= 1, got {max_concurrency}")
+    pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=name)
+    futures: list[Future[_R]] = []
+    try:
+        futures = [pool.submit(fn, item) for item in items]
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=WAIT_SLICE_S, return_when=FIRST_EXCEPTION)
+            if any(f.done() and f.exception() is not None for f in futures):
+                break
+        results = [future.result() for future in futures]
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        if on_abort is not None:
+            on_abort()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return results
+
+
+def run_many(
+    backend: Any,
+    model_runs: Sequence[Any],
+    *,
+    max_concurrency: int = 4,
+    on_abort: Callable[[], object] | None = None,
+    **options: Any,
+) -> list[bool]:
+    """Each model run through a run backend, at most ``max_concurrency`` at once; one bool
+    each, in order. A backend's own ``run_many`` fans out natively (Dask, Ray, a Slurm
+    array); a plain one (seed 003's classes have only ``run``) gets a thread pool, whose
+    abort calls the backend's ``cancel_all`` (if any), then ``on_abort``."""
+    native = getattr(backend, "run_many", None)
+    if callable(native):
+        found = native(model_runs, max_concurrency=max_concurrency, **options)
+        return [bool(ok) for ok in found]
+
+    def abort() -> None:
+        cancel_all = getattr(backend, "cancel_all", None)
+        if callable(cancel_all):
+            cancel_all()
+        if on_abort is not None:
+            on_abort()
+
+    return run_in_pool(
+        lambda model_run: bool(backend.run(model_run, **options)),
+        model_runs,
+        max_concurrency,
+        on_abort=abort,
+    )

@@ -12,14 +12,13 @@ import abc
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.plugins.base import advance_state
-from ferrotrack.core.plugins.execution import RunBackendPlugin
+from ferrotrack.core.plugins.execution import RunBackendPlugin, run_in_pool
 from ferrotrack.core.plugins.imports import require
 from ferrotrack.core.plugins.kinds import PluginType
 from ferrotrack.core.plugins.metadata import PluginMetadata
@@ -29,9 +28,6 @@ from ferrotrack.run.execution import Execution, cancel, model_view, start_execut
 __all__ = ["CommandBackend"]
 
 logger = logging.getLogger("ferrotrack.run")
-
-WAIT_SLICE_S = 0.2
-"""How long ``run_many`` blocks at a time, so that Ctrl-C is seen promptly."""
 
 
 class CommandBackend(RunBackendPlugin):
@@ -142,32 +138,16 @@ class CommandBackend(RunBackendPlugin):
         Ctrl-C (or any exception here) cancels every one still running and waits for them
         to end before it is raised again.
         """
-        if max_concurrency < 1:
-            raise InvalidArgumentError(f"max_concurrency: expected >= 1, got {max_concurrency}")
         config = kwargs.pop("config", None)
         if config is None or kwargs:
             base = config.model_dump(exclude_unset=True) if config is not None else {}
             config = self.make_config(None, {**base, **kwargs})
-        results: list[bool] = [False] * len(model_runs)
-        pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="ft-run")
-        futures = [pool.submit(self.run, model_run, config=config) for model_run in model_runs]
-        try:
-            pending = set(futures)
-            while pending:
-                # A timed wait: Ctrl-C reaches the main thread only between waits.
-                _, pending = wait(pending, timeout=WAIT_SLICE_S, return_when=FIRST_EXCEPTION)
-                if any(f.done() and f.exception() is not None for f in futures):
-                    break
-            for index, future in enumerate(futures):
-                results[index] = future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            self.cancel_all()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-        return results
+        return run_in_pool(
+            lambda model_run: self.run(model_run, config=config),
+            model_runs,
+            max_concurrency,
+            on_abort=self.cancel_all,
+        )
 
     def cancel_all(self) -> None:
         """Asks every execution this backend has running to end."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,8 @@ import polars as pl
 
 import ferrotrack.core as ft
 from ferrotrack.core.errors import InvalidArgumentError
-from ferrotrack.core.plugins.execution import get_execution_plugin
+from ferrotrack.core.plugins.execution import get_execution_plugin, run_many
 from ferrotrack.core.store.layout import resolve_root
-from ferrotrack.run.backends.base import CommandBackend
 from ferrotrack.run.execution import cancel, model_view
 from ferrotrack.run.model import ModelRun
 from ferrotrack.run.sweeps.space import Point, SearchSpace, make_space
@@ -204,50 +202,19 @@ def _point_model(model: ModelRun, point: Point, index: int, sweep_run: str) -> M
 def _run_all(
     plugin: Any, models: Sequence[ModelRun], max_concurrency: int, kwargs: Mapping[str, Any]
 ) -> list[bool]:
-    """The backend's own ``run_many`` where it fans out natively (Dask, Ray, Slurm); else a
-    thread pool over ``run`` whose wait Ctrl-C always reaches (see :func:`_thread_pool`)."""
-    run_many = getattr(plugin, "run_many", None)
-    if callable(run_many) and type(plugin).run_many is not CommandBackend.run_many:
-        return [bool(ok) for ok in run_many(models, max_concurrency=max_concurrency, **kwargs)]
-    if isinstance(plugin, CommandBackend) and models:
-        kwargs = {"config": plugin.make_config(models[0], kwargs)}  # checked once, as run_many
-    return _thread_pool(plugin, models, max_concurrency, kwargs)
+    """Every point through the backend (core's :func:`run_many`: native fan-out where the
+    backend has it, else a thread pool). A plain third-party backend may not know how to
+    cancel: on Ctrl-C each point's own run gets its cancel file too."""
 
-
-_WAKE_S = 0.2
-"""How often the waiting thread wakes. A signal may land on any thread of the process (a
-polars or ferrotrack worker): a wait that never wakes would never see Ctrl-C."""
-
-
-def _thread_pool(
-    plugin: Any, models: Sequence[ModelRun], max_concurrency: int, kwargs: Mapping[str, Any]
-) -> list[bool]:
-    """``plugin.run`` over ``models``, ``max_concurrency`` at once. On Ctrl-C (or any
-    error here), what has not started is dropped and what runs is asked to end (the
-    backend's ``cancel_all`` if it has one, and the cancel file of each execution's run),
-    then waited for, and the error is raised again."""
-    pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="ft-sweep")
-    futures: list[Future[Any]] = []
-    try:
-        futures = [pool.submit(plugin.run, m, **kwargs) for m in models]
-        pending = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=_WAKE_S, return_when=FIRST_EXCEPTION)
-        results = [bool(f.result()) for f in futures]
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        cancel_all = getattr(plugin, "cancel_all", None)
-        if callable(cancel_all):
-            cancel_all()
+    def cancel_points() -> None:
         for m in models:
             tracked = m.tracked_run
             if tracked is not None and tracked.status == "running":
                 cancel(tracked.run_dir)
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return results
+
+    return run_many(
+        plugin, models, max_concurrency=max_concurrency, on_abort=cancel_points, **kwargs
+    )
 
 
 def results_frame(
