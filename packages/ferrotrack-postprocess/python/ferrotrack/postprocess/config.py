@@ -29,6 +29,7 @@ class RunsConfig(ProcessorConfig):
     experiment: str | None = None
     """An experiment whose runs are read (or within which ``runs`` are looked up)."""
     root: Path | None = None
-    """The store; default: the tracked run's, else the settings' (``FERROTRACK_ROOT``)."""
+    """The store where ``runs``/``experiment`` are looked up; default: the tracked run's,
+    else the settings' (``FERROTRACK_ROOT``). Chosen runs are read from their own folders."""
     dest: Path | None = None
     """Folder for the files; default ``<output_dir>/<run_id>/postprocess/<processor>/``."""

@@ -89,10 +89,8 @@ def points_table(selection: Selection, names: list[str] | None = None) -> pl.Dat
     """run_id, name, step, value, timestamp of every point of the chosen runs."""
     import polars as pl
 
-    import ferrotrack.core as ft
-
     return (
-        ft.metrics(selection.root, runs=selection.frame(), names=names)
+        selection.points(names)
         .select(
             pl.col("run_id").cast(pl.String),
             pl.col("name").cast(pl.String),

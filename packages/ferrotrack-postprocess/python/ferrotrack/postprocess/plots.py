@@ -93,9 +93,7 @@ def curves(selection: Selection, names: list[str] | None, max_points: int) -> pl
 
     import ferrotrack.core as ft
 
-    points = ft.metrics(selection.root, runs=selection.frame(), names=names).select(
-        "run_id", "name", "step", "value"
-    )
+    points = selection.points(names).select("run_id", "name", "step", "value")
     thin = ft.downsample(points, buckets=max_points // 4, method="minmax", by=["run_id", "name"])
     # the keys stay categorical while sorting and bucketing (cheaper than strings)
     return thin.with_columns(pl.col("run_id", "name").cast(pl.String)).collect()

@@ -20,7 +20,9 @@ __all__ = ["Selection", "select_runs"]
 
 @dataclass(frozen=True)
 class Selection:
-    """The runs chosen, in order, and the store they are in (``None``: the settings')."""
+    """The runs chosen, in order, and the store they were looked up in (``None``: the
+    settings'). A run is read from its own folder (``refs``), which for the tracked run
+    need not be under ``root``."""
 
     root: Path | None
     refs: tuple[RunRef, ...]
@@ -41,6 +43,19 @@ class Selection:
             },
             schema={"experiment": pl.String, "run_id": pl.String},
         )
+
+    def points(self, names: list[str] | None = None) -> pl.LazyFrame:
+        """Every point of the chosen runs (``ferrotrack.core``'s point columns, rank
+        included), read from the runs' own folders: the runs that summary reads too,
+        whichever store ``root`` names."""
+        import polars as pl
+
+        from ferrotrack.core.analysis.points import scan_segments
+
+        frame = scan_segments(self.refs)
+        if names is not None:
+            frame = frame.filter(pl.col("name").cast(pl.String).is_in(names))
+        return frame
 
     def labels(self) -> dict[str, str]:
         """A legend label per run id: its name, with its id where names repeat."""
