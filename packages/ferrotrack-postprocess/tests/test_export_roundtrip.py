@@ -16,9 +16,15 @@ import ferrotrack.core as ft
 from ferrotrack.core.params import flatten
 from ferrotrack.postprocess.export import ExportPostprocessor, read_params, read_points
 
-NAMES = st.from_regex(r"[a-zé][a-z0-9_]{0,6}(/[a-z0-9_]{1,6})?", fullmatch=True)
+# what the store takes (any non-empty text without NUL), and what CSV must quote
+NAMES = st.sampled_from(
+    ["loss", "a,b", '"q"', "it's", " sp ", "x\ny", "c\r\nd", "é/ü", "null", "NaN", "#1", "="]
+) | st.text(
+    st.characters(blacklist_characters="\0", blacklist_categories=["Cs"]), min_size=1, max_size=8
+)
 POINTS = st.lists(
     st.tuples(
+        st.sampled_from([0, 1]),
         NAMES,
         st.integers(min_value=-(2**40), max_value=2**40),
         st.floats(allow_nan=True, allow_infinity=True),
@@ -53,24 +59,30 @@ def test_points_and_params_round_trip(
     root: Path,
     tmp_path: Path,
     fmt: str,
-    points: list[tuple[str, int, float]],
+    points: list[tuple[int, str, int, float]],
     params: dict[str, Any],
 ) -> None:
+    """Rank 0 (the run) and rank 1 (a child attached to its folder) log points, often under
+    the same names; each comes back, per rank in logged order, with its rank."""
     with ft.start_run("roundtrip", experiment="hyp", params=params) as run:
-        for name, step, value in points:
-            run.log(name, value, step)
+        child = ft.attach_run(run.run_dir, rank=1)
+        writers = {0: run, 1: child}
+        for rank, name, step, value in points:
+            writers[rank].log(name, value, step)
+        child.finish()
     model = StubModelRun(f"m-{run.run_id}", tmp_path / "out", run)
     result = ExportPostprocessor().process(model, format=fmt)
     assert result["success"] is True, result
     assert result["rows"] == {"points": len(points), "params": len(flatten(run.params))}
 
     back = read_points(result["files"]["points"])
-    assert back.columns == ["run_id", "name", "step", "value", "timestamp"]
+    assert back.columns == ["run_id", "rank", "name", "step", "value", "timestamp"]
     assert set(back["run_id"]) <= {run.run_id}
-    got = list(zip(back["name"], back["step"], back["value"], strict=True))
-    assert len(got) == len(points)
-    for (name, step, value), (n, s, v) in zip(points, got, strict=True):
-        assert (n, s) == (name, step)
+    got = list(zip(back["rank"], back["name"], back["step"], back["value"], strict=True))
+    logged = sorted(points, key=lambda p: p[0])  # per rank, in logged order (a stable sort)
+    assert len(got) == len(logged)
+    for (rank, name, step, value), (r, n, s, v) in zip(logged, got, strict=True):
+        assert (r, n, s) == (rank, name, step)
         assert _same_float(v, value)
     stored = ft.metrics(runs=[run.run_id]).collect()
     assert back["timestamp"].to_list() == stored["timestamp"].to_list()

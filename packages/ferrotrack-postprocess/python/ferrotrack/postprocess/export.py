@@ -1,8 +1,9 @@
 """``export``: the points and params of the run(s) as two files, Parquet or CSV, for tools
 that do not read a ferrotrack store (spreadsheets, R, a colleague's notebook).
 
-- ``points.<fmt>``: long format, one row per point: run_id, name, step, value, timestamp
-  (UTC, nanoseconds; ISO 8601 text in CSV), per run in logged order;
+- ``points.<fmt>``: long format, one row per point: run_id, rank, name, step, value,
+  timestamp (UTC, nanoseconds; ISO 8601 text in CSV), per run, then per rank, in logged
+  order (the processes of one run log under ranks of their own, often the same names);
 - ``params.<fmt>``: one row per run and parameter: run_id, key (dotted: ``optim.lr``),
   value (JSON text, so that numbers, strings, lists and null survive one column).
 
@@ -86,13 +87,14 @@ class ExportPostprocessor(ProcessorBase):
 
 
 def points_table(selection: Selection, names: list[str] | None = None) -> pl.DataFrame:
-    """run_id, name, step, value, timestamp of every point of the chosen runs."""
+    """run_id, rank, name, step, value, timestamp of every point of the chosen runs."""
     import polars as pl
 
     return (
         selection.points(names)
         .select(
             pl.col("run_id").cast(pl.String),
+            "rank",
             pl.col("name").cast(pl.String),
             "step",
             "value",
@@ -120,6 +122,7 @@ def params_table(selection: Selection) -> pl.DataFrame:
 
 POINTS_SCHEMA = {
     "run_id": "String",
+    "rank": "Int32",
     "name": "String",
     "step": "Int64",
     "value": "Float64",
@@ -142,6 +145,7 @@ def _schema(spec: dict[str, str]) -> dict[str, pl.DataType]:
 
     types: dict[str, pl.DataType] = {
         "String": pl.String(),
+        "Int32": pl.Int32(),
         "Int64": pl.Int64(),
         "Float64": pl.Float64(),
         "Datetime": pl.Datetime("ns", "UTC"),
