@@ -20,5 +20,7 @@ def test_a_million_points_draw_one_bounded_figure(root: Path, tmp_path: Path) ->
     assert result["success"] is True, result
     png, svg = result["plots"]["walk"]
     assert imread(png).shape == (180, 320, 4)
-    # at most max_points (2000) vertices reach the SVG path: the curve was downsampled
-    assert Path(svg).stat().st_size < 400_000
+    # the line drew at most max_points (2000) points (counted on the line matplotlib got,
+    # not through the file: matplotlib simplifies paths on its own)
+    assert 1_000 < result["points_drawn"]["walk"]["baseline"] <= 2_000
+    assert Path(svg).read_text().rstrip().endswith("</svg>")
