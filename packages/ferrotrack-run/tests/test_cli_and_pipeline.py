@@ -4,6 +4,8 @@ postprocess through plugins found by name), each as a user drives them."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from run_fixtures import log_text, py
 
 import ferrotrack.core as ft
+from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.run import BackendConfigError, ModelRun
 
 FERROTRACK = [sys.executable, "-m", "ferrotrack.core.cli"]
@@ -34,6 +37,7 @@ def test_ferrotrack_run_with_a_backend_config_file(root: Path, tmp_path: Path) -
         "backend_type: local\ntimeout: 60\n---\nbackend_type: local\ntimeout: 1\n"
     )
     done = cli("run", "model.yaml", "--backend-config", "backends.yaml", "--set", "lr=0.5",
+               "--set", "opt.lr=1e-3", "--set", "opt.start=2024-01-01", "--set", "tags=[1, 2]",
                "--json", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout)
@@ -42,6 +46,40 @@ def test_ferrotrack_run_with_a_backend_config_file(root: Path, tmp_path: Path) -
     runs = ft.runs(root)
     assert runs["params.run_backend.timeout"].to_list() == [60.0]
     assert runs["params.lr"].to_list() == [0.5]
+    assert runs["params.opt.lr"].to_list() == [0.001]  # a float, as YAML 1.2 reads 1e-3
+    assert runs["params.opt.start"].to_list() == ["2024-01-01"]
+    assert runs["params.tags"].to_list() == [[1, 2]]
+
+
+def test_ferrotrack_run_refuses_a_dotted_key_over_a_setting(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "model.yaml").write_text("run_id: m\ncommand: 'true'\nconfig: {optimizer: adam}\n")
+    done = cli("run", "model.yaml", "--set", "optimizer.lr=0.1", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "'optimizer.lr'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert ft.runs(root).is_empty()
+
+
+DEMO_MODEL = Path(__file__).resolve().parents[3] / "examples" / "demo_model"
+
+
+@pytest.mark.slow
+def test_the_demo_model_runs_from_its_folder_and_from_elsewhere(root: Path, tmp_path: Path) -> None:
+    """examples/demo_model's paths are relative to its model.yaml: ``cd`` there or not."""
+    folder = tmp_path / "demo_model"
+    shutil.copytree(
+        DEMO_MODEL, folder, ignore=shutil.ignore_patterns("ferrotrack-model-runs", "__pycache__")
+    )
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for cwd, model_file in ((folder, "model.yaml"), (tmp_path, "demo_model/model.yaml")):
+        done = subprocess.run([*FERROTRACK, "run", model_file, "--json"], cwd=cwd, env=env,
+                              capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["success"] is True
+        assert "simulated 200 steps" in log_text(Path(json.loads(done.stdout)["run_dir"]))
+    heights = folder / "ferrotrack-model-runs" / "waves" / "heights.txt"
+    assert len(heights.read_text().splitlines()) == 200
+    assert not (tmp_path / "ferrotrack-model-runs").exists()
 
 
 def test_ferrotrack_run_exits_1_with_the_reason(root: Path, tmp_path: Path) -> None:
@@ -129,7 +167,24 @@ def test_a_failing_postprocessor_is_reported(root: Path, tmp_path: Path) -> None
 def test_pipeline_arguments_are_checked(root: Path) -> None:
     with pytest.raises(BackendConfigError, match=r"pipeline local.*run_kwarg"):
         ModelRun(run_id="args").pipeline(run_kwarg={})
-    results = ModelRun(run_id="unknown").pipeline(processor="no-such-processor")
-    assert results["success"] is False
-    assert "no postprocess plugin named 'no-such-processor'" in results["error"]
-    assert "noop" in results["error"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"processor": "no-such-processor"}, r"no postprocess plugin named 'no-such-processor'"),
+        ({"run_backend": "no-such-backend"}, r"no run plugin named 'no-such-backend'"),
+    ],
+)
+def test_an_unknown_plugin_name_is_refused_before_the_model_runs(
+    root: Path, tmp_path: Path, kwargs: dict[str, str], message: str
+) -> None:
+    model = ModelRun(run_id="unknown", output_dir=tmp_path / "out", command="true",
+                     templates={"in.txt": "x"})  # fmt: skip
+    with pytest.raises(InvalidArgumentError, match=message) as raised:
+        model.pipeline(**kwargs)
+    assert "known: " in str(raised.value)
+    assert "noop" in str(raised.value) or "local" in str(raised.value)
+    assert not model.staging_dir.exists()  # nothing generated
+    assert model.tracked_run is None
+    assert ft.runs(root).is_empty()  # nothing ran

@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 from run_fixtures import PY, processes_with, wait_for
 
+import ferrotrack.core as ft
 import ferrotrack.core.analysis as fa
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.run import ModelRun
@@ -222,3 +223,48 @@ def test_ctrl_c_cancels_every_running_point_and_marks_the_sweep_killed(
     assert top["status"] == "killed"
     points = table.filter(pl.col("parent") == top["run_id"])
     assert points["status"].to_list() == ["killed", "killed"]  # the 4 others never started
+
+
+@pytest.mark.parametrize(
+    ("run_id", "grid", "message"),
+    [
+        ("x" * 126, {"lr": [1, 2]}, r"point 0 .*run_id"),  # 'xxx...-000' is over 128 characters
+        ("toy", {"model.depth.x": [1]}, r"point 0 .*'model\.depth\.x'.*'model\.depth' is 1"),
+    ],
+)
+def test_a_point_that_cannot_be_a_model_run_is_refused_before_the_sweep_starts(
+    root: Path, tmp_path: Path, run_id: str, grid: dict[str, list[Any]], message: str
+) -> None:
+    model = model_of(tmp_path).model_copy(update={"run_id": run_id})
+    with pytest.raises(SweepSpecError, match=message):
+        sweep(model, grid=grid)
+    assert not (root / "experiment=sweeps").exists()  # no sweep run left "running"
+
+
+@pytest.mark.slow
+def test_a_random_sweep_without_a_seed_records_the_one_it_drew(root: Path, tmp_path: Path) -> None:
+    space = {"lr": "uniform(0.1,0.9)"}
+    first = run_sweep(model_of(tmp_path), random=space, samples=2)
+    [top] = (
+        fa.runs(root, experiment="sweeps").filter(pl.col("run_id") == first.run_id).rows(named=True)
+    )
+    seed = top["params.sweep.seed"]
+    assert isinstance(seed, int)
+    again = sweep(model_of(tmp_path), random=space, samples=2, seed=seed)
+    assert again["lr"].to_list() == first.results["lr"].to_list()
+
+
+@pytest.mark.slow
+def test_the_table_holds_only_the_sweeps_own_runs(root: Path, tmp_path: Path) -> None:
+    """Other runs of the experiment (an earlier sweep of the same model, a plain run
+    logging the same metric) leave the table alone."""
+    with ft.start_run(
+        "other", experiment="sweeps", root=root, tags={"ferrotrack.model_run": "toy-000"}
+    ) as other:
+        other.log({"score": 99.0, "unrelated": 1.0}, step=0)
+    earlier = run_sweep(model_of(tmp_path), grid={"lr": [7.0]})
+    result = run_sweep(model_of(tmp_path), grid={"lr": [0.5, 0.25]})
+    frame = result.results
+    assert frame.columns[-2:] == ["lr", "score"]  # no 'unrelated' column
+    assert frame["score"].to_list() == [0.5, 0.25]
+    assert set(frame["run_id"]).isdisjoint([other.run_id, *earlier.results["run_id"]])

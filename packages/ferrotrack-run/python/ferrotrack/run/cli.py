@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from rich.markup import escape
 from rich.table import Table
 
@@ -26,10 +25,23 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 def _assignment(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as a model file reads it (``1e-3`` a float, a date its
+    ISO text, ``[1, 2]`` a list)."""
+    import yaml
+
+    from ferrotrack.run.yaml_scalars import load_yaml
+
     key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise click.BadParameter(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), yaml.safe_load(raw) if raw else ""
+    if not sep or not key.strip():
+        raise click.BadParameter(f"expected KEY=VALUE, got {text!r}", param_hint="--set")
+    try:
+        return key.strip(), load_yaml(raw) if raw else ""
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise click.BadParameter(
+            f"{text!r}: VALUE is read as YAML ({problem}); quote it to pass it as text",
+            param_hint="--set",
+        ) from None
 
 
 def backend_options(backend: str | None, config_file: Path | None) -> tuple[str, dict[str, Any]]:

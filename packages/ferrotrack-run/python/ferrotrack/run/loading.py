@@ -2,7 +2,8 @@
 
 The config class of a ``backend_type`` is the built-in one (``configs.BUILTIN``) or the
 ``config_class`` of the backend registered under that name (entry-point group
-``ferrotrack.run``), so a third-party backend's configs load the same way.
+``ferrotrack.run``), so a third-party backend's configs load the same way. A relative
+``work_dir`` in a file is relative to that file's folder, as in a model file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from ferrotrack.core.plugins.execution import execution_plugin_names, load_execu
 from ferrotrack.run.configs import builtin_config_class
 from ferrotrack.run.configs.base import config_error
 from ferrotrack.run.errors import BackendConfigError
+from ferrotrack.run.model import relative_to_file
+from ferrotrack.run.yaml_scalars import load_yaml_documents
 
 __all__ = ["backend_names", "config_class_for", "load_backend_configs", "parse_backend_config"]
 
@@ -69,18 +72,23 @@ def parse_backend_config(data: Any, where: str = "") -> BaseModel:
 
 
 def load_backend_configs(path: str | os.PathLike[str]) -> list[BaseModel]:
-    """Every config in a YAML file (documents separated by ``---``), in order."""
+    """Every config in a YAML file (documents separated by ``---``), in order; a relative
+    ``work_dir`` is joined to the file's folder."""
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise BackendConfigError(f"cannot read backend config {source}: {exc.strerror}") from None
     try:
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        documents = load_yaml_documents(text)
     except yaml.YAMLError as exc:
         raise BackendConfigError(f"{source} is not valid YAML: {exc}") from None
     if not documents:
         raise BackendConfigError(f"{source} holds no backend config")
+    for doc in documents:
+        work_dir = doc.get("work_dir") if isinstance(doc, dict) else None
+        if isinstance(work_dir, str) and work_dir:
+            doc["work_dir"] = relative_to_file(work_dir, source)
     return [
         parse_backend_config(
             doc, f"{source} (document {index + 1})" if len(documents) > 1 else str(source)

@@ -21,13 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from ferrotrack.core.plugins.execution import get_execution_plugin
 from ferrotrack.run.errors import ModelRunError
 from ferrotrack.run.templates import render_templates
+from ferrotrack.run.yaml_scalars import env_strings, load_yaml
 
 if TYPE_CHECKING:
     from ferrotrack.core import Run
 
-__all__ = ["ModelRun", "new_run_id"]
+__all__ = ["ModelRun", "new_run_id", "relative_to_file"]
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_FILE_RELATIVE = ("template_dir", "work_dir", "output_dir")
+"""The path fields that a model file gives relative to its own folder."""
 
 
 def new_run_id() -> str:
@@ -76,6 +79,11 @@ class ModelRun(BaseModel):
                 "expected 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
             )
         return value
+
+    @field_validator("env_vars", mode="before")
+    @classmethod
+    def _env_as_text(cls, value: Any) -> Any:
+        return env_strings(value)  # OMP_NUM_THREADS: 4 in YAML is meant as "4"
 
     @property
     def staging_dir(self) -> Path:
@@ -132,44 +140,71 @@ class ModelRun(BaseModel):
 
     def with_config(self, updates: dict[str, Any], *, run_id: str) -> ModelRun:
         """A copy with ``updates`` (dotted keys reach into nested settings) and its own id;
-        it shares nothing with this one (and has no tracked run yet)."""
+        it shares nothing with this one (and has no tracked run yet). A dotted key whose
+        parent setting is not a mapping, or a copy that is not a valid model run, raises
+        :class:`ModelRunError` naming the key or field."""
         data = self.model_dump()
         for key, value in updates.items():
             _set_dotted(data["config"], key, value)
         data["run_id"] = run_id
-        return type(self).model_validate(data)
+        try:
+            return type(self).model_validate(data)
+        except ValidationError as err:
+            raise ModelRunError(f"invalid model run {run_id!r}: {_problems(err)}") from None
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> ModelRun:
         """A model run from a YAML file of its fields (:class:`ModelRunError` naming the
-        file and field when it does not fit)."""
+        file and field when it does not fit). Relative paths in the file (``template_dir``,
+        ``output_dir``, ``work_dir``) are relative to the file's folder, so it runs the
+        same from any working folder."""
         source = Path(path)
         try:
-            data = yaml.safe_load(source.read_text(encoding="utf-8"))
+            data = load_yaml(source.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ModelRunError(f"cannot read model run file {source}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
             raise ModelRunError(f"{source} is not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise ModelRunError(f"{source}: expected a mapping of ModelRun fields")
+        for field in _FILE_RELATIVE:
+            value = data.get(field)
+            if isinstance(value, str) and value:
+                data[field] = relative_to_file(value, source)
         try:
             return cls.model_validate(data)
         except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in err.errors(include_input=False, include_url=False)
-            )
-            raise ModelRunError(f"{source}: invalid model run: {problems}") from None
+            raise ModelRunError(f"{source}: invalid model run: {_problems(err)}") from None
+
+
+def relative_to_file(value: str, source: Path) -> Path:
+    """``value`` (a path written in the file ``source``) as seen from the working folder:
+    ``~`` expanded, a relative path joined to the file's folder."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else source.parent / path
+
+
+def _problems(err: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+        for e in err.errors(include_input=False, include_url=False)
+    )
 
 
 def _set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
-    """Sets ``a.b.c`` in nested dicts, creating the levels that are missing."""
+    """Sets ``a.b.c`` in nested dicts, creating the levels that are missing; a level that
+    holds something else than a mapping is refused rather than silently replaced."""
     *parents, leaf = key.split(".")
     node = config
-    for part in parents:
-        child = node.get(part)
+    for depth, part in enumerate(parents):
+        if part not in node:
+            node[part] = {}
+        child = node[part]
         if not isinstance(child, dict):
-            child = {}
-            node[part] = child
+            where = ".".join(parents[: depth + 1])
+            raise ModelRunError(
+                f"config key {key!r}: {where!r} is {child!r}, not a mapping of settings "
+                f"(set {where!r} itself, or make it a mapping first)"
+            )
         node = child
     node[leaf] = value

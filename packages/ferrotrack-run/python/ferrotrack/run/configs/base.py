@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ferrotrack.run.errors import BackendConfigError
+from ferrotrack.run.yaml_scalars import env_strings
 
 __all__ = ["BackendConfig", "config_error"]
 
@@ -32,6 +33,11 @@ class BackendConfig(BaseModel):
         default=None, description="working folder (default: the model run's folder)"
     )
     grace: float = Field(default=5.0, ge=0, description="seconds between SIGTERM and SIGKILL")
+
+    @field_validator("env_vars", mode="before")
+    @classmethod
+    def _env_as_text(cls, value: Any) -> Any:
+        return env_strings(value)  # OMP_NUM_THREADS: 4 in YAML is meant as "4"
 
     def recorded(self) -> dict[str, Any]:
         """What the ferrotrack run keeps of this config: env var values are left out

@@ -14,7 +14,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ferrotrack.core.plugins.execution import PipelineBackendPlugin, get_execution_plugin
+from ferrotrack.core.plugins.execution import (
+    PipelineBackendPlugin,
+    get_execution_plugin,
+    load_execution_plugin,
+)
 from ferrotrack.core.plugins.kinds import PluginType
 from ferrotrack.core.plugins.metadata import PluginMetadata
 from ferrotrack.run.configs.base import config_error
@@ -53,11 +57,17 @@ class LocalPipeline(PipelineBackendPlugin):
         )
 
     def execute(self, model_run: Any, **kwargs: Any) -> dict[str, Any]:
-        """``success``, ``run_id``, ``stages_completed``, and each stage's result."""
+        """``success``, ``run_id``, ``stages_completed``, and each stage's result; an
+        unknown run backend or processor name raises before the first stage."""
         try:
             config = LocalPipelineConfig.model_validate(kwargs)
         except ValidationError as err:
             raise config_error("pipeline local", err) from None
+        # Both plugins are found before anything runs: a misspelt processor must not
+        # surface after a model run of hours (InvalidArgumentError lists the installed).
+        load_execution_plugin("run", config.run_backend)
+        if config.processor is not None:
+            load_execution_plugin("postprocess", config.processor)
         results: dict[str, Any] = {
             "success": False,
             "run_id": model_view(model_run).run_id,

@@ -2,26 +2,25 @@
 
 A point is a dict ``{dotted key: value}``; dotted keys reach nested settings of the model
 run's config (``ModelRun.with_config`` applies them). The CLI's specs are parsed here too:
-``lr=1e-3,1e-4`` (values read as YAML scalars, ``1e-3`` a float as in YAML 1.2) and
-``lr=loguniform(1e-5,1e-1)``.
+``lr=1e-3,1e-4`` (values read as YAML scalars by ``ferrotrack.run.yaml_scalars``, ``1e-3``
+a float as in YAML 1.2, as in a model file) and ``lr=loguniform(1e-5,1e-1)``.
 """
 
 from __future__ import annotations
 
 import abc
-import datetime
 import itertools
 import math
 import random
 import re
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.run.errors import RunPackageError
+from ferrotrack.run.yaml_scalars import parse_scalar
 
 __all__ = [
     "Choice",
@@ -48,32 +47,6 @@ class SweepSpecError(RunPackageError, InvalidArgumentError):
 
 
 # --- scalars ------------------------------------------------------------------------------
-
-
-class _ScalarLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading ``1e-3`` and ``.5`` as floats (YAML 1.2 does; YAML
-    1.1, which PyYAML follows, wants a dot in ``1.0e-3``)."""
-
-
-_YAML12_FLOAT = re.compile(
-    r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?)$"
-)
-_ScalarLoader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+0123456789."))
-
-
-def parse_scalar(text: str) -> Any:
-    """One value as YAML reads it: ``3`` an int, ``1e-3`` a float, ``true`` a bool,
-    ``adam`` a string, ``null`` None, ``'1'`` the string ``1``."""
-    stripped = text.strip()
-    if not stripped:
-        return ""
-    try:
-        value = yaml.load(stripped, Loader=_ScalarLoader)  # a SafeLoader subclass
-    except yaml.YAMLError:
-        return stripped
-    if isinstance(value, dict | list | datetime.date | bytes):  # not a plain scalar
-        return stripped
-    return value
 
 
 def format_scalar(value: Any) -> str:
@@ -374,7 +347,8 @@ class Grid(SearchSpace):
 @dataclass(frozen=True)
 class RandomSearch(SearchSpace):
     """``samples`` points, each key drawn from its distribution; the same ``seed`` gives
-    the same points (``None``: different each time)."""
+    the same points. :meth:`of` draws a seed when none is given, so that every search
+    built through it (every sweep) records the seed that reproduces it."""
 
     space: tuple[tuple[str, Distribution], ...]
     samples: int
@@ -386,7 +360,7 @@ class RandomSearch(SearchSpace):
         cls, space: Mapping[str, Any], *, samples: int | None, seed: int | None = None
     ) -> RandomSearch:
         """From ``{key: distribution}``: a :class:`Distribution`, a spec string or a list
-        of choices."""
+        of choices; ``seed=None`` draws a seed (kept in :meth:`describe`)."""
         if not isinstance(space, Mapping) or not space:
             raise SweepSpecError("random: expected a non-empty mapping {key: distribution}")
         if samples is None:
@@ -399,7 +373,7 @@ class RandomSearch(SearchSpace):
             (_check_key(key, "random"), _as_distribution(value, f"random: key {key!r}"))
             for key, value in space.items()
         )
-        return cls(checked, samples, seed)
+        return cls(checked, samples, secrets.randbits(32) if seed is None else seed)
 
     def __len__(self) -> int:
         return self.samples

@@ -20,9 +20,10 @@ import ferrotrack.core as ft
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.plugins.execution import get_execution_plugin, run_many
 from ferrotrack.core.store.layout import resolve_root
+from ferrotrack.run.errors import ModelRunError
 from ferrotrack.run.execution import cancel, model_view
 from ferrotrack.run.model import ModelRun
-from ferrotrack.run.sweeps.space import Point, SearchSpace, make_space
+from ferrotrack.run.sweeps.space import Point, SearchSpace, SweepSpecError, make_space
 
 __all__ = [
     "POINT_TAG",
@@ -145,6 +146,9 @@ def run_sweep(
     make_config = getattr(plugin, "make_config", None)
     if callable(make_config):  # a bad config is refused before the sweep run exists
         make_config(model, backend_kwargs)
+    # Every point's model run is built (and checked) before the sweep run exists: a point
+    # that cannot be one must not leave a sweep run "running" behind it.
+    models = [_point_model(model, point, index) for index, point in enumerate(points)]
     top = ft.start_run(
         f"{model.name or model.run_id}-sweep",
         experiment=model.experiment,
@@ -159,9 +163,11 @@ def run_sweep(
         tags={**model.tags, SWEEP_KIND_TAG: space.kind, "ferrotrack.backend": backend},
         parent=model.parent,
     )
-    top.set_tags({SWEEP_TAG: top.run_id})
-    models = [_point_model(model, point, index, top.run_id) for index, point in enumerate(points)]
     try:
+        top.set_tags({SWEEP_TAG: top.run_id})
+        for index, point_model in enumerate(models):
+            point_model.parent = top.run_id
+            point_model.tags = {**model.tags, SWEEP_TAG: top.run_id, POINT_TAG: str(index)}
         outcomes = _run_all(plugin, models, max_concurrency, backend_kwargs)
         frame = results_frame(top.run_id, models, points, outcomes, root=model.root)
         _save_table(top, frame)
@@ -191,12 +197,13 @@ def _save_table(run: ft.Run, frame: pl.DataFrame) -> None:
         run.log_artifact(path)
 
 
-def _point_model(model: ModelRun, point: Point, index: int, sweep_run: str) -> ModelRun:
-    """The model run of one point: its own id and config, under the sweep run."""
-    copy = model.with_config(point, run_id=f"{model.run_id}-{index:03d}")
-    copy.parent = sweep_run
-    copy.tags = {**model.tags, SWEEP_TAG: sweep_run, POINT_TAG: str(index)}
-    return copy
+def _point_model(model: ModelRun, point: Point, index: int) -> ModelRun:
+    """The model run of one point: its own id and config (:class:`SweepSpecError` naming
+    the point when it cannot be a model run); the sweep run is set as its parent later."""
+    try:
+        return model.with_config(point, run_id=f"{model.run_id}-{index:03d}")
+    except ModelRunError as exc:
+        raise SweepSpecError(f"point {index} ({point}): {exc}") from None
 
 
 def _run_all(
@@ -226,12 +233,10 @@ def results_frame(
     root: Any = None,
 ) -> pl.DataFrame:
     """The table of a sweep: one row per point, read back from the store (status, exit
-    code, duration and final metric values of each point's run)."""
-    from ferrotrack.core.analysis import runs
-
+    code, duration and final metric values of each point's run). Only the sweep's own
+    runs (its children) are read, however many runs the experiment holds."""
     experiment = model_view(models[0]).experiment if models else None
-    table = runs(root, experiment=experiment) if models else pl.DataFrame()
-    stored, metric_columns = _point_rows(table, sweep_run)
+    stored, metric_columns = _point_rows(root, experiment, sweep_run) if models else ({}, [])
     keys = list(dict.fromkeys(key for point in points for key in point))
     metric_names = sorted(
         c.removesuffix(".last")
@@ -286,21 +291,35 @@ def _metric_column(name: str, keys: Sequence[str]) -> str:
     return f"metric:{name}" if taken else name
 
 
-def _point_rows(table: pl.DataFrame, sweep_run: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """The rows of ``runs()`` whose parent is the sweep run, by their model run id (the
-    latest run of a model run wins, should a backend have run one twice), and the
-    ``<metric>.last`` columns that hold a value."""
-    if table.is_empty() or "tags" not in table.columns:
-        return {}, []
-    tags = table.schema["tags"]
-    fields = [f.name for f in tags.fields] if isinstance(tags, pl.Struct) else []
-    if "ferrotrack.model_run" not in fields:
-        return {}, []
-    mine = table.filter(pl.col("parent") == sweep_run).with_columns(
-        pl.col("tags").struct.field("ferrotrack.model_run").alias("_model_run")
+def _point_rows(
+    root: Any, experiment: str | None, sweep_run: str
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The sweep run's children by their model run id (the latest run of a model run wins,
+    should a backend have run one twice): run id, status and ``<metric>.last`` of each,
+    and the ``<metric>.last`` names that hold a value. Only the children's run.json are
+    kept and only their summaries read."""
+    from ferrotrack.core.analysis.summaries import read_summaries
+    from ferrotrack.core.store.catalog import list_runs
+
+    children = sorted(
+        (r for r in list_runs(root, experiment=experiment) if r.meta.get("parent") == sweep_run),
+        key=lambda r: r.ref.run_id,
     )
-    metric_columns = [c for c in mine.columns if c.endswith(".last")]
-    mine = mine.select("run_id", "status", "_model_run", *metric_columns).sort("run_id")
-    rows = {row["_model_run"]: row for row in mine.iter_rows(named=True)}
-    present = [c for c in metric_columns if mine[c].null_count() < mine.height]
-    return rows, present
+    rows: dict[str, dict[str, Any]] = {}
+    for index, record in enumerate(children):
+        tags = record.meta.get("tags")
+        model_run = tags.get("ferrotrack.model_run") if isinstance(tags, dict) else None
+        if isinstance(model_run, str):
+            rows[model_run] = {"run_id": record.ref.run_id, "status": record.status, "_i": index}
+    if not rows:
+        return {}, []
+    summary = read_summaries([r.ref for r in children], columns=("last",))
+    last: dict[int, dict[str, Any]] = {}
+    for entry in summary.iter_rows(named=True):
+        last.setdefault(entry["run_idx"], {})[f"{entry['name']}.last"] = entry["last"]
+    present: set[str] = set()
+    for row in rows.values():
+        values = last.get(row.pop("_i"), {})
+        row.update(values)
+        present.update(name for name, value in values.items() if value is not None)
+    return rows, sorted(present)
