@@ -1,11 +1,18 @@
 """Files written under temporary names and moved into place together, so that a
-processor that fails part way leaves no half-written or half-updated set of files."""
+processor that fails part way leaves no half-written or half-updated set of files.
+
+A file being replaced never leaves its name: it is hard-linked to a backup name, then the
+new file is renamed over it (one atomic rename), so a reader, or a process killed in
+between, finds the old file or the new one, never none. New files are fsynced before
+their rename, so a crash cannot leave an empty file under a final name.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,11 +39,13 @@ class StagedFiles:
         (an earlier run's files) and removes the rest, then raises."""
         backups: list[tuple[Path, Path | None]] = []
         try:
+            for temp, _ in self._files:
+                _fsync(temp)
             for temp, final in self._files:
                 backup = None
                 if final.is_file():
                     backup = final.with_name(f".{final.name}.{self._token}.old")
-                    os.replace(final, backup)
+                    _keep_a_copy(final, backup)
                 backups.append((final, backup))
                 os.replace(temp, final)
         except BaseException:
@@ -48,6 +57,7 @@ class StagedFiles:
                         final.unlink()
             self.discard()
             raise
+        _fsync(self.dest)  # the renames themselves
         for _, backup in backups:
             if backup is not None:
                 with contextlib.suppress(OSError):
@@ -64,12 +74,56 @@ class StagedFiles:
 @contextlib.contextmanager
 def staged(dest: Path) -> Iterator[StagedFiles]:
     """``dest`` created, then the files written in the block committed at its end, or
-    discarded if it raises."""
-    dest.mkdir(parents=True, exist_ok=True)
+    discarded if it (or the commit) raises; then the folders it created are removed
+    again if they are empty."""
+    created = _missing_folders(dest)
     files = StagedFiles(dest)
     try:
+        dest.mkdir(parents=True, exist_ok=True)
         yield files
+        files.commit()
     except BaseException:
         files.discard()
+        for folder in created:  # deepest first; a folder someone filled meanwhile stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
-    files.commit()
+
+
+def _missing_folders(dest: Path) -> list[Path]:
+    """``dest`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    folder = dest
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _keep_a_copy(final: Path, backup: Path) -> None:
+    """``backup`` as a second name of ``final`` (a hard link: instant, and ``final`` stays
+    where it is); a copy where the file system has no hard links."""
+    try:
+        os.link(final, backup)
+    except FileExistsError:
+        raise
+    except OSError:
+        shutil.copy2(final, backup)
+
+
+def _fsync(path: Path) -> None:
+    """Flushes a file's (or a folder's entries') data to disk, where the platform can."""
+    flags = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if path.is_dir() else os.O_RDONLY
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if path.is_dir():  # folders cannot be opened on every platform (Windows)
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not path.is_dir():
+            raise
+    finally:
+        os.close(fd)
