@@ -80,6 +80,26 @@ def test_outputs_are_listed_without_processors_files(root: Path, tmp_path: Path)
     ]
 
 
+def test_outputs_are_written_beside_the_summary(root: Path, tmp_path: Path) -> None:
+    model = model_with_run(tmp_path, {"a": np.arange(3.0)})
+    result = SummaryPostprocessor().process(model)
+    path = Path(result["outputs_path"])
+    assert path == model.folder / "postprocess" / "summary" / "outputs.parquet"
+    table = pl.read_parquet(path)
+    assert table.schema == pl.Schema({"path": pl.String, "bytes": pl.Int64})
+    assert table.rows(named=True) == result["outputs"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["outputs.parquet", "summary.parquet"]
+
+
+def test_no_outputs_is_an_empty_typed_file(root: Path, tmp_path: Path) -> None:
+    run = logged_run("bare", {"a": np.arange(3.0)})
+    model = StubModelRun("never-generated", tmp_path / "out", run)
+    result = SummaryPostprocessor().process(model, dest=tmp_path / "s")
+    assert result["outputs"] == []
+    table = pl.read_parquet(result["outputs_path"])
+    assert (table.height, table.columns) == (0, ["path", "bytes"])
+
+
 def test_all_nan_metric_has_no_extremes(root: Path, tmp_path: Path) -> None:
     model = model_with_run(tmp_path, {"broken": np.full(4, np.nan)})
     stats = next(iter(SummaryPostprocessor().process(model)["metrics"].values()))["broken"]

@@ -2,8 +2,8 @@
 postprocessors), found by name in the ``ferrotrack.postprocess`` entry-point group.
 
 - ``noop``: checks that the model run's output folder (and expected files) exist;
-- ``summary``: final, min and max of every metric, and the output files, as a dict and a
-  Parquet file;
+- ``summary``: final, min and max of every metric, and the output files, as a dict and
+  Parquet files;
 - ``plots``: one PNG/SVG figure per metric, downsampled, several runs overlaid
   (``pip install ferrotrack-postprocess[plots]``);
 - ``export``: points and params to Parquet or CSV.

@@ -1,5 +1,6 @@
 """``summary``: the final, min and max value of every metric of the run(s), and the model
-run's output files, returned as a dict and written as ``summary.parquet``.
+run's output files, returned as a dict and written as ``summary.parquet`` and
+``outputs.parquet``.
 
 Values come from the runs' summary files (what ``ferrotrack.core.runs()`` shows, kept by
 the store at every flush), not from the points: a run of 100 M points is summarised in
@@ -23,10 +24,19 @@ from ferrotrack.postprocess.staging import staged
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["SUMMARY_FILE", "SummaryConfig", "SummaryPostprocessor", "summary_table"]
+__all__ = [
+    "OUTPUTS_FILE",
+    "SUMMARY_FILE",
+    "SummaryConfig",
+    "SummaryPostprocessor",
+    "outputs_table",
+    "summary_table",
+]
 
 SUMMARY_FILE = "summary.parquet"
-"""The file written in the destination folder."""
+"""The metrics' table, written in the destination folder."""
+OUTPUTS_FILE = "outputs.parquet"
+"""The output files' table (path, bytes), written beside it."""
 
 
 class SummaryConfig(RunsConfig):
@@ -41,7 +51,8 @@ class SummaryPostprocessor(ProcessorBase):
     config_class = SummaryConfig
 
     def run(self, model_run: ModelRun, config: Any) -> dict[str, Any]:
-        """``metrics`` (run id -> metric -> stats), ``outputs`` and the Parquet ``path``."""
+        """``metrics`` (run id -> metric -> stats), ``outputs``, and the Parquet files:
+        ``path`` (the metrics) and ``outputs_path``."""
         assert isinstance(config, SummaryConfig)
         selection = select_runs(model_run, config)
         table = summary_table(selection)
@@ -49,6 +60,7 @@ class SummaryPostprocessor(ProcessorBase):
         outputs = list_outputs(folder)
         with staged(dest_folder(model_run, self.processor_name, config.dest)) as files:
             table.write_parquet(files.path(SUMMARY_FILE))
+            outputs_table(outputs).write_parquet(files.path(OUTPUTS_FILE))
         path = files.dest / SUMMARY_FILE
         metrics: dict[str, dict[str, dict[str, Any]]] = {rid: {} for rid in selection.run_ids}
         for row in table.iter_rows(named=True):
@@ -63,7 +75,16 @@ class SummaryPostprocessor(ProcessorBase):
             outputs=outputs,
             output_dir=str(folder),
             path=str(path),
+            outputs_path=str(files.dest / OUTPUTS_FILE),
         )
+
+
+def outputs_table(outputs: list[dict[str, object]]) -> pl.DataFrame:
+    """path (relative, POSIX) and bytes of each output file, typed even when empty."""
+    import polars as pl
+
+    schema = {"path": pl.String, "bytes": pl.Int64}
+    return pl.DataFrame(outputs, schema=schema)
 
 
 def summary_table(selection: Selection) -> pl.DataFrame:
