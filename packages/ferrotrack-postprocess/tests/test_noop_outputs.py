@@ -84,3 +84,30 @@ def test_wrong_types_are_named(
     assert result["success"] is False
     assert result["error"] == "invalid arguments"
     assert f"{field}:" in result["message"]
+
+
+@pytest.mark.parametrize("entry", ["/etc/hostname", "../m1-sibling/x", "a/../../x", ""])
+def test_expect_outside_the_folder_is_refused(root: Path, tmp_path: Path, entry: str) -> None:
+    """An absolute path or one climbing out would check a file the model run did not
+    write (``/etc/hostname`` exists on every machine)."""
+    model = StubModelRun("m1", tmp_path / "out")
+    model.generate()
+    (tmp_path / "out" / "m1-sibling").mkdir()
+    (tmp_path / "out" / "m1-sibling" / "x").write_text("not the model run's")
+    result = NoopPostprocessor().process(model, expect=["input.txt", entry])
+    assert result["success"] is False, result
+    assert result["error"] == "invalid arguments"
+    assert (
+        "expect.1: Value error, expected a path relative to the output folder"
+        in (result["message"])
+    )
+
+
+def test_expect_may_go_down_and_glob(root: Path, tmp_path: Path) -> None:
+    model = StubModelRun("m1", tmp_path / "out")
+    model.generate()
+    (model.folder / "fields").mkdir()
+    (model.folder / "fields" / "hs.nc").write_bytes(b"")
+    expect = ["fields/hs.nc", "fields/*.nc", "./input.txt"]
+    result = NoopPostprocessor().process(model, expect=expect)
+    assert result["success"] is True, result

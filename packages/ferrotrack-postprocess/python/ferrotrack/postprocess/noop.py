@@ -3,10 +3,10 @@ optionally, the files it should have written) — seed 003's no-op processor."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Annotated, Any
 
-from pydantic import Field, StrictBool
+from pydantic import AfterValidator, Field, StrictBool
 
 from ferrotrack.core.plugins.execution import ModelRun
 from ferrotrack.postprocess.base import ProcessorBase
@@ -17,6 +17,15 @@ from ferrotrack.postprocess.results import failed, succeeded
 __all__ = ["NoopConfig", "NoopPostprocessor"]
 
 
+def _inside_the_folder(entry: str) -> str:
+    """An ``expect`` entry, refused when absolute or climbing out with ``..``: it would
+    check a file the model run did not write (``/etc/hostname`` exists everywhere)."""
+    problem = _outside(entry)
+    if problem is not None:
+        raise ValueError(f"expected a path relative to the output folder, without '..' ({problem})")
+    return entry
+
+
 class NoopConfig(ProcessorConfig):
     """Arguments of ``noop``."""
 
@@ -24,7 +33,7 @@ class NoopConfig(ProcessorConfig):
     """Check the output folder; ``False`` checks nothing and succeeds."""
     output_dir: Path | None = None
     """The folder to check instead of ``Path(model_run.output_dir) / model_run.run_id``."""
-    expect: list[str] = Field(default_factory=list)
+    expect: list[Annotated[str, AfterValidator(_inside_the_folder)]] = Field(default_factory=list)
     """Files that must exist, relative to the folder; glob patterns need one match."""
 
 
@@ -73,6 +82,17 @@ class NoopPostprocessor(ProcessorBase):
             output_dir=str(folder),
             checked=list(config.expect),
         )
+
+
+def _outside(entry: str) -> str | None:
+    """Why ``entry`` does not name something inside the folder, if it does not."""
+    if not entry:
+        return "got an empty path"
+    if PurePosixPath(entry).is_absolute() or PureWindowsPath(entry).anchor:
+        return "got an absolute path"
+    if ".." in PurePosixPath(entry.replace("\\", "/")).parts:
+        return "got a '..' part"
+    return None
 
 
 def _present(folder: Path, expected: str) -> bool:
