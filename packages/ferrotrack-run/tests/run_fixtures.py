@@ -28,15 +28,22 @@ def wait_for(what: str, check: Callable[[], bool], deadline_s: float = 30.0) -> 
         time.sleep(0.02)  # polling a condition, bounded by the deadline
 
 
+MARK = "FT_TEST_MARK"
+"""An environment variable every process of a test's command inherits (grandchildren
+included), so none can hide from :func:`processes_with` by its command line."""
+
+
 def processes_with(marker: str) -> list[psutil.Process]:
-    """Live processes whose command line holds ``marker``."""
+    """Live processes whose command line or environment (``FT_TEST_MARK``) holds ``marker``."""
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
             cmdline = " ".join(proc.info["cmdline"] or [])
-            if marker in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            if marker in cmdline or proc.environ().get(MARK) == marker:
                 found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return found
 

@@ -12,8 +12,9 @@ import uuid
 from pathlib import Path
 
 import polars as pl
+import psutil
 import pytest
-from run_fixtures import log_text, processes_with, py, wait_for
+from run_fixtures import MARK, log_text, processes_with, py, wait_for
 
 import ferrotrack.core as ft
 from ferrotrack.core.errors import InvalidArgumentError
@@ -78,7 +79,7 @@ def test_a_non_zero_exit_fails_with_the_status(root: Path) -> None:
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("no_such_command_xyz --flag", "command not found (/bin/sh exited with 127)"),
+        ("no_such_command_xyz --flag", "exited with status 127: /bin/sh could not find"),
         (["no_such_command_xyz", "--flag"], "command not found: no_such_command_xyz"),
     ],
 )
@@ -101,15 +102,19 @@ def test_a_missing_working_folder_is_named(root: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_timeout_ends_the_whole_process_group(root: Path) -> None:
     marker = f"ft-timeout-{uuid.uuid4().hex}"
-    # A shell that starts a grandchild and ignores SIGTERM: only SIGKILL of the group ends it.
-    script = f"trap '' TERM; sleep 60 # {marker} &\nsleep 60 # {marker}\nwait"
-    model = ModelRun(run_id="slow", command=["/bin/sh", "-c", script, marker])
+    # A shell that ignores SIGTERM and starts a grandchild in the background: only SIGKILL
+    # of the whole group ends both (the marker is in their environment).
+    script = "trap '' TERM; sleep 60 &\nsleep 60\nwait"
+    model = ModelRun(run_id="slow", command=["/bin/sh", "-c", script], env_vars={MARK: marker})
     assert model.run(timeout=0.5, grace=0.3) is False
     run = model.tracked_run
     assert run is not None
     assert run.status == "failed"
     assert run.tags["ferrotrack.reason"].startswith("timed out after")
     wait_for("the timed-out command's processes end", lambda: not processes_with(marker), 5)
+    assert (
+        run.tags["ferrotrack.reason"] == "timed out after 0.5 s; its process group was terminated"
+    )
 
 
 def test_env_vars_and_the_working_folder_reach_the_command(root: Path, tmp_path: Path) -> None:
@@ -196,7 +201,7 @@ def test_ctrl_c_ends_the_command_and_marks_the_run_killed(root: Path, tmp_path: 
         import sys
         from ferrotrack.run import ModelRun
         model = ModelRun(run_id="sigint", output_dir={str(tmp_path)!r},
-                         command="touch {started}; sleep 60 # {marker}")
+                         command="touch {started}; sleep 60", env_vars={{"{MARK}": "{marker}"}})
         try:
             model.run()
         except KeyboardInterrupt:
@@ -227,7 +232,8 @@ def test_ctrl_c_during_run_many_cancels_every_run(root: Path, tmp_path: Path) ->
         from ferrotrack.run import ModelRun
         from ferrotrack.run.backends.local import LocalBackend
         models = [ModelRun(run_id=f"many{{i}}", output_dir={str(tmp_path)!r},
-                           command="sleep 60 # {marker}") for i in range(4)]
+                           command="sleep 60", env_vars={{"{MARK}": "{marker}"}})
+                  for i in range(4)]
         try:
             LocalBackend().run_many(models, max_concurrency=2)
         except KeyboardInterrupt:
@@ -235,10 +241,93 @@ def test_ctrl_c_during_run_many_cancels_every_run(root: Path, tmp_path: Path) ->
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script])
-    wait_for("two commands run", lambda: len(processes_with(f"sleep 60 # {marker}")) >= 2)
+
+    def sleeping() -> list[psutil.Process]:
+        return [p for p in processes_with(marker) if p.name() == "sleep"]
+
+    wait_for("two commands run", lambda: len(sleeping()) >= 2)
     os.kill(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=30) == 130
     wait_for("nothing is left running", lambda: not processes_with(marker), 5)
     statuses = ft.runs(root)["status"].to_list()
     assert statuses.count("killed") == 2  # the two not yet started never opened a run
     assert set(statuses) == {"killed"}
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_grace_still_kills_the_group(root: Path, tmp_path: Path) -> None:
+    """A timeout sends SIGTERM (which the command survives: it only notes it) and waits
+    out a long grace: a Ctrl-C in that wait must still kill the whole group at once."""
+    marker = f"ft-grace-{uuid.uuid4().hex}"
+    termed = tmp_path / "termed"
+    command = f"trap 'touch {termed}' TERM; while :; do sleep 0.2; done"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from ferrotrack.run import ModelRun
+        model = ModelRun(run_id="grace", output_dir={str(tmp_path)!r}, command={command!r},
+                         env_vars={{"{MARK}": "{marker}"}})
+        try:
+            model.run(timeout=0.3, grace=60)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    wait_for("the timeout's SIGTERM reaches the command", termed.exists)
+    os.kill(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=20) == 130  # not the 60 s grace
+    wait_for("nothing is left running", lambda: not processes_with(marker), 5)
+
+
+def test_many_open_files_do_not_break_the_wait(root: Path, tmp_path: Path) -> None:
+    """With over 1024 files open, the pidfd's number is past select()'s limit: the wait
+    still works and the timeout still ends the command."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1500:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    marker = f"ft-fds-{uuid.uuid4().hex}"
+    held = [open(os.devnull) for _ in range(1100)]  # noqa: SIM115
+    try:
+        model = ModelRun(run_id="fds", command="sleep 30", env_vars={MARK: marker})
+        assert model.run(timeout=0.3, grace=0.2) is False
+        assert model.tracked_run is not None
+        assert model.tracked_run.tags["ferrotrack.reason"].startswith("timed out after 0.3 s")
+        assert not processes_with(marker)
+    finally:
+        for f in held:
+            f.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_real_time_signal_is_named(root: Path) -> None:
+    model = ModelRun(run_id="rt", command=["/bin/sh", "-c", "kill -s 40 $$"])
+    assert model.run() is False
+    assert model.tracked_run is not None
+    assert model.tracked_run.tags["ferrotrack.reason"] == "killed by signal 40"
+
+
+def test_rank_variables_of_the_model_are_kept_ours_are_not(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCAL_RANK", "7")  # the launcher's own: must not reach the child
+    code = "import os; print(os.environ.get('RANK'), os.environ.get('LOCAL_RANK'))"
+    model = ModelRun(run_id="rank", command=py(code), env_vars={"RANK": "0"})
+    assert model.run()
+    assert model.tracked_run is not None
+    assert log_text(model.tracked_run.run_dir) == "0 None\n"
+
+
+def test_after_cancel_all_a_late_run_never_starts(root: Path, tmp_path: Path) -> None:
+    """A pool thread that opens its run after Ctrl-C was handled is cancelled at once."""
+    backend = LocalBackend()
+    backend.cancel_all()
+    flag = tmp_path / "ran"
+    model = ModelRun(run_id="late", command=f"touch {flag}")
+    assert backend.run(model) is False
+    assert not flag.exists()
+    assert model.tracked_run is not None
+    assert model.tracked_run.status == "killed"
+    assert not (model.tracked_run.run_dir / "logs" / ".cancel").exists()

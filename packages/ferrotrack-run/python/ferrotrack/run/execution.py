@@ -9,6 +9,7 @@ run (under a rank of its own), from any engine that shares the folder.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,16 +100,20 @@ class Execution:
         self.cancel_file = self.logs_dir / CANCEL
         self.stdout = self.logs_dir / STDOUT
         self.stderr = self.logs_dir / STDERR
+        self.started = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"<Execution {self.run.run_id} of model run {self.model.run_id} on {self.backend}>"
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The child's whole environment: ours, the model run's and the backend's variables,
         and ``FERROTRACK_RUN_DIR`` (so its logging lands in this run)."""
         env = dict(os.environ)
+        for inherited in ("FERROTRACK_RANK", "RANK", "LOCAL_RANK"):
+            env.pop(inherited, None)  # ours; the model's or backend's own are kept below
         env.update(self.model.env_vars)
         env.update(extra or {})
         env[RUN_DIR_ENV] = str(self.run.run_dir.resolve())  # the child runs elsewhere
-        for inherited in ("FERROTRACK_RANK", "RANK", "LOCAL_RANK"):
-            env.pop(inherited, None)
         return env
 
     def command_spec(
@@ -145,6 +150,7 @@ class Execution:
         if why is not None:
             tags["ferrotrack.reason"] = why
         self.run.set_tags(tags)
+        self.cancel_file.unlink(missing_ok=True)
         if result.ok:
             self.run.finish("finished")
         elif result.cancelled:
@@ -166,8 +172,13 @@ class Execution:
         return False
 
     def interrupted(self) -> None:
-        """Finishes the run as killed by Ctrl-C (the caller re-raises)."""
+        """Finishes the run as killed by Ctrl-C, with how long it ran (the caller
+        re-raises); nothing when it was already recorded."""
+        if self.run.status != "running":
+            return
+        self.run.log("run/duration_s", time.monotonic() - self.started, 0)
         self.run.set_tags({"ferrotrack.reason": "interrupted (KeyboardInterrupt)"})
+        self.cancel_file.unlink(missing_ok=True)
         self.run.finish("killed", signal_name="SIGINT")
 
 
@@ -191,6 +202,7 @@ def start_execution(model_run: Any, backend: str, config: BaseModel | None) -> E
         params=params,
         tags=tags,
         parent=model.parent,
+        rank=0,  # its own run: a launcher's RANK (torchrun, mpiexec) is not this run's
     )
     attach = getattr(model_run, "attach_tracked_run", None)
     if callable(attach):

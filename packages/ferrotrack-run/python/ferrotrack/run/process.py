@@ -51,6 +51,7 @@ class ProcessResult:
     cancelled: bool = False
     signal: str | None = None
     error: str | None = None
+    timeout: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -65,7 +66,8 @@ class ProcessResult:
         if self.error:
             return self.error
         if self.timed_out:
-            return f"timed out after {self.duration:.1f} s; its process group was terminated"
+            limit = self.duration if self.timeout is None else self.timeout
+            return f"timed out after {limit:g} s; its process group was terminated"
         if self.cancelled:
             return "cancelled; its process group was terminated"
         if self.signal:
@@ -93,11 +95,14 @@ def run_command(spec: CommandSpec) -> ProcessResult:
 
     The child leads a new session, so the whole group is signalled: SIGTERM, ``grace``
     seconds, then SIGKILL. What the leader leaves behind in its group is killed when it
-    exits. A KeyboardInterrupt ends the group, then is raised again.
+    exits. Any exception while waiting (KeyboardInterrupt above all) ends the group first,
+    then is raised again. A cancel file present before the start means nothing starts.
     """
     for path in (spec.stdout, spec.stderr):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    if spec.cancel_file is not None and os.path.exists(spec.cancel_file):
+        return ProcessResult(exit_code=None, duration=0.0, cancelled=True)
     with open(spec.stdout, "ab") as out, open(spec.stderr, "ab") as err:
         try:
             proc = subprocess.Popen(
@@ -109,49 +114,90 @@ def run_command(spec: CommandSpec) -> ProcessResult:
                 stderr=err,
                 start_new_session=True,
             )
-        except FileNotFoundError as exc:
-            missing = exc.filename or spec.argv[0]
-            target = "working folder" if missing == spec.cwd else "command"
-            return _never_started(started, f"{target} not found: {missing}")
-        except PermissionError as exc:
-            return _never_started(started, f"not executable: {exc.filename or spec.argv[0]}")
         except OSError as exc:
-            return _never_started(started, f"cannot start {spec.argv[0]}: {exc}")
+            return _never_started(started, _start_error(exc, spec))
     return _wait(proc, spec, started)
+
+
+def _start_error(exc: OSError, spec: CommandSpec) -> str:
+    """Why the command could not start, naming the command or the working folder."""
+    where = exc.filename if exc.filename is not None else spec.argv[0]
+    target = "working folder" if where == spec.cwd else "command"
+    if isinstance(exc, FileNotFoundError):
+        if target == "command" and os.path.exists(str(where)):
+            return f"cannot start {where}: its interpreter (#! line) was not found"
+        return f"{target} not found: {where}"
+    if isinstance(exc, PermissionError):
+        return f"{target} not accessible (permission denied): {where}"
+    return f"cannot start {spec.argv[0]}: {exc}"
 
 
 def _never_started(started: float, error: str) -> ProcessResult:
     return ProcessResult(exit_code=None, duration=time.monotonic() - started, error=error)
 
 
-def _wait(proc: subprocess.Popen[bytes], spec: CommandSpec, started: float) -> ProcessResult:
-    pidfd = os.pidfd_open(proc.pid)
-    try:
-        deadline = None if spec.timeout is None else started + spec.timeout
-        timed_out = cancelled = False
+class _Leader:
+    """The child to wait for: on its pidfd where the kernel has them (no polling delay),
+    else by polling (``Popen.wait`` with a timeout)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
         try:
-            while not _exited(pidfd, _next_wake(deadline, spec.cancel_file)):
-                if deadline is not None and time.monotonic() >= deadline:
-                    timed_out = True
-                    break
-                if spec.cancel_file is not None and os.path.exists(spec.cancel_file):
-                    cancelled = True
-                    break
-        except KeyboardInterrupt:
-            _end_group(proc, pidfd, spec.grace)
-            raise
+            self.pidfd: int | None = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            self.pidfd = None
+
+    def exited(self, timeout: float | None) -> bool:
+        """Whether the leader exited within ``timeout`` seconds (not reaped yet when it
+        is waited on its pidfd, so its pid still names the group)."""
+        if self.proc.returncode is not None:  # reaped: its pidfd would never wake
+            return True
+        if self.pidfd is None:
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        poller = select.poll()  # no limit on the fd's number, unlike select()
+        poller.register(self.pidfd, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
+def _wait(proc: subprocess.Popen[bytes], spec: CommandSpec, started: float) -> ProcessResult:
+    leader = _Leader(proc)
+    deadline = None if spec.timeout is None else started + spec.timeout
+    timed_out = cancelled = False
+    try:
+        while not leader.exited(_next_wake(deadline, spec.cancel_file)):
+            if deadline is not None and time.monotonic() >= deadline:
+                timed_out = True
+                break
+            if spec.cancel_file is not None and os.path.exists(spec.cancel_file):
+                cancelled = True
+                break
         if timed_out or cancelled:
-            _end_group(proc, pidfd, spec.grace)
+            _end_group(leader, spec.grace)
         else:
             _kill_leftovers(proc.pid)
         code = proc.wait()
+    except BaseException:
+        _end_group(leader, spec.grace)
+        raise
     finally:
-        os.close(pidfd)
+        leader.close()
     duration = time.monotonic() - started
-    killed_by = signal.Signals(-code).name if code < 0 else None
+    killed_by = _signal_name(-code) if code < 0 else None
     error = None
     if spec.argv[:2] == ["/bin/sh", "-c"] and code == SHELL_NOT_FOUND:
-        error = f"command not found (/bin/sh exited with {SHELL_NOT_FOUND}): {spec.argv[2]}"
+        error = (
+            f"exited with status {SHELL_NOT_FOUND}: /bin/sh could not find the command? "
+            f"({spec.argv[2]})"
+        )
     return ProcessResult(
         exit_code=code,
         duration=duration,
@@ -159,7 +205,15 @@ def _wait(proc: subprocess.Popen[bytes], spec: CommandSpec, started: float) -> P
         cancelled=cancelled,
         signal=killed_by,
         error=error,
+        timeout=spec.timeout,
     )
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal has no name in the enum
+        return f"signal {number}"
 
 
 def _next_wake(deadline: float | None, cancel_file: str | None) -> float | None:
@@ -170,19 +224,18 @@ def _next_wake(deadline: float | None, cancel_file: str | None) -> float | None:
     return min(waits) if waits else None
 
 
-def _exited(pidfd: int, timeout: float | None) -> bool:
-    """Whether the process behind ``pidfd`` exited within ``timeout`` seconds."""
-    ready, _, _ = select.select([pidfd], [], [], timeout)
-    return bool(ready)
-
-
-def _end_group(proc: subprocess.Popen[bytes], pidfd: int, grace: float) -> None:
-    """SIGTERM to the group, ``grace`` seconds for the leader, then SIGKILL to the group."""
-    _signal_group(proc.pid, signal.SIGTERM)
-    if not _exited(pidfd, grace):
-        _signal_group(proc.pid, signal.SIGKILL)
-        _exited(pidfd, None)
-    _kill_leftovers(proc.pid)
+def _end_group(leader: _Leader, grace: float) -> None:
+    """SIGTERM to the group, ``grace`` seconds for the leader, then SIGKILL to the group
+    (also when the grace is cut short by Ctrl-C or any error), and the leader reaped."""
+    pgid = leader.proc.pid
+    if leader.proc.returncode is not None:
+        return  # already ended and reaped (its pid may name another group by now)
+    try:
+        _signal_group(pgid, signal.SIGTERM)
+        leader.exited(grace)
+    finally:
+        _signal_group(pgid, signal.SIGKILL)
+        leader.proc.wait()
 
 
 def _kill_leftovers(pgid: int) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import importlib.metadata as im
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -174,17 +175,26 @@ def _kind(kind: PluginType | str) -> PluginType:
     return found
 
 
-def _entry_points(kind: PluginType) -> dict[str, im.EntryPoint]:
+_FOUND: dict[tuple[PluginType, tuple[str, ...]], dict[str, im.EntryPoint]] = {}
+"""Entry points per kind and ``sys.path``, read once: scanning the installed distributions
+costs milliseconds, which a model run on the local backend cannot afford each time. A name
+not found triggers one fresh scan (a package installed since)."""
+
+
+def _entry_points(kind: PluginType, *, fresh: bool = False) -> dict[str, im.EntryPoint]:
     """The entry points of ``kind``'s group only (no other group is looked at or loaded)."""
-    found: dict[str, im.EntryPoint] = {}
-    for ep in im.entry_points(group=kind.group):
-        found.setdefault(ep.name, ep)
-    return found
+    key = (kind, tuple(sys.path))
+    if fresh or key not in _FOUND:
+        found: dict[str, im.EntryPoint] = {}
+        for ep in im.entry_points(group=kind.group):
+            found.setdefault(ep.name, ep)
+        _FOUND[key] = found
+    return _FOUND[key]
 
 
 def execution_plugin_names(kind: PluginType | str) -> list[str]:
     """The names declared in ``kind``'s entry-point group, sorted (nothing is imported)."""
-    return sorted(_entry_points(_kind(kind)))
+    return sorted(_entry_points(_kind(kind), fresh=True))
 
 
 def load_execution_plugin(kind: PluginType | str, name: str) -> type[Any]:
@@ -201,6 +211,9 @@ def load_execution_plugin(kind: PluginType | str, name: str) -> type[Any]:
     kind = _kind(kind)
     points = _entry_points(kind)
     ep = points.get(name)
+    if ep is None:
+        points = _entry_points(kind, fresh=True)
+        ep = points.get(name)
     if ep is None:
         known = ", ".join(sorted(points)) or "none installed"
         raise InvalidArgumentError(

@@ -55,6 +55,9 @@ class CommandBackend(RunBackendPlugin):
         super().__init__()
         self._live: dict[str, Execution] = {}
         self._lock = threading.Lock()
+        self._cancelling = threading.Event()
+        """Set by :meth:`cancel_all`: an execution that registers after it is cancelled at
+        once (a pool thread may be opening its run while Ctrl-C is handled)."""
 
     @classmethod
     def get_metadata(cls) -> PluginMetadata:
@@ -102,9 +105,11 @@ class CommandBackend(RunBackendPlugin):
         elif kwargs:
             config = self.make_config(model_run, {**config.model_dump(), **kwargs})
         execution = start_execution(model_run, self.backend_name, config)
-        with self._lock:
-            self._live[execution.run.run_id] = execution
         try:
+            with self._lock:
+                self._live[execution.run.run_id] = execution
+            if self._cancelling.is_set():
+                cancel(execution)  # the command never starts (run_command checks first)
             try:
                 model_run.generate()
             except Exception as exc:
@@ -115,7 +120,7 @@ class CommandBackend(RunBackendPlugin):
             execution.interrupted()
             raise
         except Exception as exc:
-            logger.exception("backend %s: model run %s failed", self.backend_name, execution)
+            logger.exception("backend %s: %r failed", self.backend_name, execution)
             return execution.fail(f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:
@@ -142,6 +147,7 @@ class CommandBackend(RunBackendPlugin):
         if config is None or kwargs:
             base = config.model_dump(exclude_unset=True) if config is not None else {}
             config = self.make_config(None, {**base, **kwargs})
+        self._cancelling.clear()
         return run_in_pool(
             lambda model_run: self.run(model_run, config=config),
             model_runs,
@@ -150,7 +156,9 @@ class CommandBackend(RunBackendPlugin):
         )
 
     def cancel_all(self) -> None:
-        """Asks every execution this backend has running to end."""
+        """Asks every execution this backend has running to end, and those that register
+        from now on (until the next ``run_many``)."""
+        self._cancelling.set()
         with self._lock:
             live = list(self._live.values())
         for execution in live:
