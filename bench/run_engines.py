@@ -192,8 +192,9 @@ def bench_cancel(engine: str) -> float:
         sleeper = f"exec {sys.executable} -c 'import time; time.sleep(60)' {marker}"
         command = f"touch {started}/$$; {sleeper}"
         models = _models(folder, 8, command)
+        results: list[list[bool]] = []
         sweep = threading.Thread(
-            target=backend.run_many, args=(models,), kwargs={"max_concurrency": 2, **options}
+            target=lambda: results.append(backend.run_many(models, max_concurrency=2, **options))
         )
         sweep.start()
         deadline = time.monotonic() + 120
@@ -209,6 +210,14 @@ def bench_cancel(engine: str) -> float:
             time.sleep(0.01)
         elapsed = time.perf_counter() - began
         sweep.join(60)
+        if sweep.is_alive():
+            raise RuntimeError(f"the {engine} sweep did not end within 60 s of cancel_all()")
+        if results != [[False] * len(models)]:
+            raise RuntimeError(f"the {engine} sweep returned {results}, not 8 x False")
+        killed = [m for m in models if m.tracked_run is not None]
+        statuses = {m.tracked_run.status for m in killed}
+        if len(killed) < 2 or statuses != {"killed"}:
+            raise RuntimeError(f"the {engine} sweep's runs were left {statuses}, not killed")
         return elapsed
 
 

@@ -149,7 +149,7 @@ def check_timeout(engine: str, options: dict[str, Any], folder: Path) -> None:
         assert model.run(backend=engine, **options) is False
         assert time.monotonic() - started < 30
         assert store_run(model.tracked_run.run_id)["status"] == "failed"  # type: ignore[union-attr]
-        assert tags(model)["ferrotrack.reason"].startswith("timed out after 1.0 s")
+        assert tags(model)["ferrotrack.reason"].startswith("timed out after 1 s")
         wait_gone(marker, 10)
     finally:
         kill_marked(marker)
@@ -318,3 +318,71 @@ def check_sweep_ended(engine: str, options: dict[str, Any], folder: Path, mode: 
     assert len(rows) >= 2, statuses
     assert set(statuses) <= {"killed", "failed"}, statuses
     assert statuses.count("killed") >= 2, statuses
+
+
+SINGLE_SCRIPT = r"""
+import json, sys
+from pathlib import Path
+
+def main():
+    engine, folder, marker = sys.argv[1:4]
+    options = json.loads(sys.argv[4])
+    folder = Path(folder)
+    from ferrotrack.run.model import ModelRun
+    code = (
+        "import pathlib, subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', sys.argv[2]]); "
+        "pathlib.Path(sys.argv[1]).touch(); time.sleep(120)"
+    )
+    model = ModelRun(run_id="one", output_dir=folder / "out",
+                     command=[sys.executable, "-c", code, str(folder / "started"), marker])
+    try:
+        model.run(backend=engine, **options)
+    finally:
+        if model.tracked_run is not None:
+            (folder / "run_id").write_text(model.tracked_run.run_id)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def check_single_interrupted(engine: str, options: dict[str, Any], folder: Path) -> None:
+    """A child process runs one ``model.run(backend=engine)`` of a long command; SIGINT
+    once it runs: the child ends by KeyboardInterrupt, nothing is left running, the run is
+    recorded killed."""
+    script = folder / "single.py"
+    script.write_text(SINGLE_SCRIPT)
+    marker = f"ft-single-{uuid.uuid4().hex}"
+    args = [sys.executable, str(script), engine, str(folder), marker, json.dumps(options)]
+    log = (folder / "child.log").open("w")
+    child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True)
+    parent = psutil.Process(child.pid)
+    try:
+        wait_for(
+            lambda: (folder / "started").exists() or child.poll() is not None,
+            120,
+            "the model run's command running",
+        )
+        assert child.poll() is None, (folder / "child.log").read_text()[-3000:]
+        spawned = parent.children(recursive=True)
+        assert len(marked(marker)) >= 2, marked(marker)
+        os.kill(child.pid, signal.SIGINT)
+        child.wait(timeout=90)
+        wait_gone(marker, 10)
+        wait_for(
+            lambda: not [p for p in spawned if p.is_running() and p.status() != "zombie"],
+            60,
+            "the engine's processes of the child still running",
+        )
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        kill_marked(marker)
+        log.close()
+    output = (folder / "child.log").read_text()
+    assert child.returncode != 0, output[-3000:]
+    assert "KeyboardInterrupt" in output, output[-3000:]
+    row = store_run((folder / "run_id").read_text())
+    assert row["status"] == "killed", row

@@ -2,7 +2,9 @@
 
 Clients are cached per cluster config for the life of the process, so a sweep of 100
 points pays for one ``LocalCluster`` start; a ``LocalCluster`` started here is closed at
-exit or by :func:`shutdown`. ``distributed`` is imported on first use only.
+exit or by :func:`shutdown`. ``distributed`` is imported on first use only. The scheduler
+of a ``LocalCluster`` started here gives up on a task whose worker died
+(``allowed_failures=0``) instead of running it again elsewhere.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from ferrotrack.run.backends.engine import (
     TaskEngine,
     check_reachable,
     config_key,
+    lost,
     merged,
+    run_once,
 )
 from ferrotrack.run.configs.dask import DaskConfig
-from ferrotrack.run.process import CommandSpec, ProcessResult, run_command
+from ferrotrack.run.process import CommandSpec, ProcessResult
 
 __all__ = ["DaskBackend", "shutdown", "start"]
 
@@ -76,6 +80,10 @@ def _session_for(config: DaskConfig) -> _DaskSession:
                 },
                 config.cluster_kwargs,
             )
+            kwargs["scheduler_kwargs"] = {
+                "allowed_failures": 0,  # a lost worker's task is not re-run elsewhere
+                **kwargs.get("scheduler_kwargs", {}),
+            }
             try:
                 cluster = distributed.LocalCluster(**kwargs)
                 client = distributed.Client(
@@ -150,22 +158,47 @@ class _DaskTasks(TaskEngine):
         self.label = session.label
         self._resources = dict(config.resources) or None
 
-    def submit(self, spec: CommandSpec, key: str, done: Callable[[], None]) -> Any:
+    def unsatisfiable(self) -> str | None:
+        """On a ``LocalCluster`` started here (fixed workers): why no worker has the
+        resources a task asks for."""
+        if self._resources is None or self.session.cluster is None:
+            return None
+        try:
+            workers = self.session.client.scheduler_info(n_workers=-1)["workers"].values()
+        except Exception:
+            return None
+        held = [dict(w.get("resources") or {}) for w in workers]
+        if any(all(h.get(k, 0) >= v for k, v in self._resources.items()) for h in held):
+            return None
+        asked = ", ".join(f"{k} {v:g}" for k, v in sorted(self._resources.items()))
+        have = "; ".join(sorted({str(h) for h in held})) or "no workers"
+        return (
+            f"{self.label}: no worker has the resources the task asks for ({asked}); "
+            f"the workers have: {have} (LocalCluster resources go in "
+            "cluster_kwargs={'resources': {...}})"
+        )
+
+    def submit(self, spec: CommandSpec, marker: str, key: str, done: Callable[[], None]) -> Any:
         future = self.session.client.submit(
-            run_command, spec, key=key, pure=False, resources=self._resources, retries=0
+            run_once, spec, marker, key=key, pure=False, resources=self._resources, retries=0
         )
         future.add_done_callback(lambda _: done())
         return future
 
     def outcome(self, handle: Any) -> ProcessResult:
-        result = handle.result()
+        from distributed import KilledWorker
+
+        try:
+            result = handle.result()
+        except KilledWorker as exc:
+            raise lost(exc) from exc
         if not isinstance(result, ProcessResult):
             raise TypeError(f"the task returned {type(result).__name__}, not a ProcessResult")
         return result
 
     def cancel(self, handles: Sequence[Any]) -> None:
         try:
-            self.session.client.cancel(list(handles), force=True)
+            self.session.client.cancel([h for h in handles if h is not None], force=True)
         except Exception:  # the client is already closing
             logger.debug("client.cancel failed", exc_info=True)
 

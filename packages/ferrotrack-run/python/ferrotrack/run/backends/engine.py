@@ -9,6 +9,10 @@ the worker-side ``run_command`` ends its process group, waits for the tasks to r
 cancels through the engine only the tasks that did not; then a cluster started here is shut
 down. A shared folder is assumed: the run folders and model folders are read and written by
 the workers at the same paths.
+
+A task runs its command at most once (:func:`run_once`): it claims ``logs/.started`` first,
+so an engine that re-runs it after its worker died gets an error instead, and the driver
+claims the same file to give up on a task no worker took within ``queue_timeout``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -34,15 +38,18 @@ from ferrotrack.core.run import RUN_DIR_ENV
 from ferrotrack.run.backends.base import CommandBackend
 from ferrotrack.run.configs.base import BackendConfig
 from ferrotrack.run.execution import Execution, cancel, start_execution
-from ferrotrack.run.process import CommandSpec, ProcessResult, command_argv
+from ferrotrack.run.process import CommandSpec, ProcessResult, command_argv, run_command
 
 __all__ = [
+    "STARTED",
     "EngineBackend",
     "EngineUnavailable",
     "FanOut",
     "TaskEngine",
+    "WorkerLost",
     "check_reachable",
     "engine_spec",
+    "run_once",
 ]
 
 logger = logging.getLogger("ferrotrack.run")
@@ -52,6 +59,52 @@ SETTLE_S = 3.0
 
 WAKE_S = 0.2
 """How often the driver's wait looks at a stop request (completions wake it at once)."""
+
+
+STARTED = ".started"
+"""In a run's ``logs/``: created (exclusively) by the task that runs its command, or by the
+driver giving up on a task that never started."""
+
+LOST = "worker lost; not re-run (the command may have run on the lost worker)"
+"""A task's error when its command was started before (the engine re-ran it)."""
+
+
+def run_once(spec: CommandSpec, marker: str) -> ProcessResult:
+    """The task's body on a worker: :func:`run_command` unless ``marker`` exists, i.e. the
+    engine runs the task a second time (its first worker died) or the driver gave up on it.
+    """
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return ProcessResult(exit_code=None, duration=0.0, error=LOST)
+    try:
+        os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
+    return run_command(spec)
+
+
+def lost(exc: BaseException) -> WorkerLost:
+    """The error recorded for a task whose worker died (``exc``: the engine's)."""
+    return WorkerLost(
+        f"worker lost while running the task; not re-run ({type(exc).__name__}); its command "
+        "may still be running on that host until it ends by itself"
+    )
+
+
+def claim(marker: str) -> bool:
+    """Creates ``marker`` for the driver: ``True`` when the task had not started (it never
+    will now), ``False`` when its worker got there first."""
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    return True
+
+
+class WorkerLost(RuntimeError):
+    """The worker running a task died; the engine does not run it again (see
+    :func:`run_once`), and the command may go on on that host until it ends by itself."""
 
 
 class EngineUnavailable(RuntimeError):
@@ -105,8 +158,13 @@ class TaskEngine(abc.ABC):
     """E.g. ``"ray (local instance)"``, for messages."""
 
     @abc.abstractmethod
-    def submit(self, spec: CommandSpec, key: str, done: Callable[[], None]) -> Any:
-        """Submits ``run_command(spec)``; ``done`` is called (any thread) when it ends."""
+    def submit(self, spec: CommandSpec, marker: str, key: str, done: Callable[[], None]) -> Any:
+        """Submits ``run_once(spec, marker)``; ``done`` is called (any thread) when it ends."""
+
+    def unsatisfiable(self) -> str | None:
+        """Why no worker can ever take these tasks (resources nobody has), when the engine
+        can tell cheaply; ``None`` otherwise."""
+        return None
 
     @abc.abstractmethod
     def outcome(self, handle: Any) -> ProcessResult:
@@ -128,6 +186,13 @@ class _Task:
     spec: CommandSpec
     handle: Any = None
     submitted: float = 0.0
+    deadline: float | None = None
+    """When the driver looks again: the queue deadline, then (started) the backstop."""
+    started: bool = False
+
+    @property
+    def marker(self) -> str:
+        return os.path.abspath(self.execution.logs_dir / STARTED)
 
 
 Prepare = Callable[[int], "_Task | bool"]
@@ -146,6 +211,8 @@ class FanOut:
         max_concurrency: int,
         forget: Callable[[Execution], None],
         record_on_error: bool = True,
+        queue_timeout: float | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self._prepare = prepare
@@ -153,15 +220,17 @@ class FanOut:
         self._max = max_concurrency
         self._forget = forget
         self._record_on_error = record_on_error
+        self._queue_timeout = queue_timeout
         self._done: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self._stop = threading.Event()
-        self.finished = threading.Event()
+        self._stop = stop if stop is not None else threading.Event()
         self.stopped = False
         self.results: list[bool] = [False] * count
         self._inflight: dict[int, _Task] = {}
         self._ready: _Task | None = None
-        self._finished: list[_Task] = []
+        self._finished: deque[_Task] = deque()
         """Reported, not yet recorded (the window is refilled first)."""
+        self._recording: _Task | None = None
+        """The task being recorded (popped off ``_finished``): Ctrl-C may land in it."""
 
     def stop(self) -> None:
         """Asks the fan-out (running in another thread) to cancel everything and return."""
@@ -185,7 +254,6 @@ class FanOut:
         return self.results
 
     def _loop(self, pending: deque[int]) -> None:
-        finished = self._finished
         while not self._stop.is_set():
             while len(self._inflight) < self._max:
                 task = self._ready or self._next(pending)
@@ -193,9 +261,7 @@ class FanOut:
                 if task is None:
                     break
                 self._submit(task)
-            for task in finished:
-                self._record(task)
-            finished.clear()
+            self._record_finished()
             if not self._inflight:
                 if self._ready is None and not pending:
                     return
@@ -205,16 +271,66 @@ class FanOut:
             try:
                 index = self._done.get(timeout=WAKE_S)
             except queue.Empty:
+                self._expire()
                 continue
-            finished.append(self._inflight.pop(index))
+            self._collect(index)
             while True:
                 try:
-                    finished.append(self._inflight.pop(self._done.get_nowait()))
+                    self._collect(self._done.get_nowait())
                 except queue.Empty:
                     break
-        for task in finished:
+            self._expire()
+        self._record_finished()
+
+    def _collect(self, index: int) -> None:
+        task = self._inflight.pop(index, None)
+        if task is not None:  # None: given up on already (see _expire)
+            self._finished.append(task)
+
+    def _record_finished(self) -> None:
+        """Records the reported tasks, each taken off the list first (never twice)."""
+        while self._finished:
+            task = self._recording = self._finished.popleft()
             self._record(task)
-        finished.clear()
+            self._recording = None
+
+    def _expire(self) -> None:
+        """Gives up on the tasks past their deadline: one that no worker took within
+        ``queue_timeout`` (resources nobody has, a full cluster) is claimed so that it can
+        never start, cancelled through the engine and recorded failed; one that started but
+        has not reported long after its own timeout (a worker gone silent) likewise."""
+        now = time.monotonic()
+        for task in [t for t in self._inflight.values() if t.deadline and now >= t.deadline]:
+            if not task.started and claim(task.marker):
+                why = (
+                    f"never started within {self._queue_timeout:g} s (queue_timeout): no "
+                    f"worker of {self.engine.label} took the task; does any have the "
+                    "resources it asks for?"
+                )
+            elif not task.started:
+                task.started = True
+                timeout = task.spec.timeout
+                task.deadline = (
+                    None if timeout is None else now + timeout + task.spec.grace + SETTLE_S
+                )
+                continue
+            else:
+                why = (
+                    f"no report from {self.engine.label} {SETTLE_S:g} s after its timeout "
+                    f"and grace ({task.spec.timeout:g} + {task.spec.grace:g} s): its worker "
+                    "is gone or stuck"
+                )
+            self._give_up(task, why)
+
+    def _give_up(self, task: _Task, why: str) -> None:
+        del self._inflight[task.index]
+        try:
+            cancel(task.execution)
+            self.engine.cancel([task.handle])
+            self.results[task.index] = task.execution.fail(why)
+        finally:
+            task.handle = None
+            self._forget(task.execution)
 
     def _next(self, pending: deque[int]) -> _Task | None:
         """The next run to submit, opened; runs that end without a process are skipped."""
@@ -228,10 +344,25 @@ class FanOut:
         return None
 
     def _submit(self, task: _Task) -> None:
+        """Submits ``task``; an engine refusing it fails that run only (the reason kept)."""
         index = task.index
         key = f"ferrotrack-{task.execution.backend}-{task.execution.run.run_id}"
         task.submitted = time.monotonic()
-        task.handle = self.engine.submit(task.spec, key, lambda: self._done.put(index))
+        if self._queue_timeout is not None:
+            task.deadline = task.submitted + self._queue_timeout
+        try:
+            task.handle = self.engine.submit(
+                task.spec, task.marker, key, lambda: self._done.put(index)
+            )
+        except Exception as exc:
+            try:
+                self.results[index] = task.execution.fail(
+                    f"{self.engine.label}: the task could not be submitted: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+            finally:
+                self._forget(task.execution)
+            return
         self._inflight[index] = task
 
     def _record(self, task: _Task, reason: str | None = None) -> None:
@@ -239,7 +370,10 @@ class FanOut:
         try:
             result = self.engine.outcome(task.handle)
         except Exception as exc:
-            failed = f"{self.engine.label}: the task failed: {type(exc).__name__}: {exc}"
+            if isinstance(exc, WorkerLost):
+                failed = f"{self.engine.label}: {exc}"
+            else:
+                failed = f"{self.engine.label}: the task failed: {type(exc).__name__}: {exc}"
             self.results[task.index] = execution.fail(failed)
         else:
             why = f"{reason}: its process group was terminated" if reason else None
@@ -252,23 +386,26 @@ class FanOut:
 
     def _abort(self, reason: str, record: bool) -> None:
         """Ends every task in flight: cancel files first (the worker ends the process
-        group), the engine's cancel for those that do not report in time."""
-        reported, self._finished = self._finished, []
-        for task in reported:
-            if record:
-                self._record(task)
-            else:
-                self._forget(task.execution)
-        ready, self._ready = self._ready, None
-        if ready is not None and record:
-            ready.execution.record(
-                ProcessResult(exit_code=None, duration=0.0, cancelled=True),
-                reason=f"{reason} before it was submitted",
-            )
-            self._forget(ready.execution)
+        group), then what had reported is recorded (each on its own: one failing does not
+        stop the others), the engine's cancel for those that do not report in time."""
         tasks = self._inflight
         for task in tasks.values():
-            cancel(task.execution)
+            self._guarded(cancel, task.execution)
+        half, self._recording = self._recording, None
+        if half is not None and half.execution.run.status == "running":
+            self._guarded(half.execution.interrupted)  # Ctrl-C landed while recording it
+        reported, self._finished = self._finished, deque()
+        for task in reported:
+            self._settle(task, None, record)
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            if record:
+                self._guarded(
+                    ready.execution.record,
+                    ProcessResult(exit_code=None, duration=0.0, cancelled=True),
+                    reason=f"{reason} before it was submitted",
+                )
+            self._forget(ready.execution)
         grace = max((task.spec.grace for task in tasks.values()), default=0.0)
         deadline = time.monotonic() + grace + SETTLE_S
         self._drain(deadline, reason if record else None, record)
@@ -277,12 +414,13 @@ class FanOut:
             logger.warning(
                 "%s: %d task(s) did not end; cancelling them", self.engine.label, len(tasks)
             )
-            self.engine.cancel(handles)
+            self._guarded(self.engine.cancel, handles)
             left = list(tasks.values())
             self._drain(time.monotonic() + SETTLE_S, None, record=False)
             for task in left:
                 if record:
-                    task.execution.record(
+                    self._guarded(
+                        task.execution.record,
                         ProcessResult(
                             exit_code=None,
                             duration=time.monotonic() - task.submitted,
@@ -294,6 +432,20 @@ class FanOut:
                 self._forget(task.execution)
             tasks.clear()
 
+    def _settle(self, task: _Task, reason: str | None, record: bool) -> None:
+        """Records (or only forgets) a task while aborting; an error is logged, not raised."""
+        if record:
+            self._guarded(self._record, task, reason)
+        else:
+            self._forget(task.execution)
+
+    def _guarded(self, fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        """``fn(...)``, logging an error instead of raising it: an abort goes on."""
+        try:
+            fn(*args, **kwargs)
+        except Exception:
+            logger.exception("%s: while cancelling", self.engine.label)
+
     def _drain(self, deadline: float, reason: str | None, record: bool) -> None:
         """Collects tasks as they report until none is left or ``deadline``."""
         while self._inflight and (left := deadline - time.monotonic()) > 0:
@@ -302,12 +454,17 @@ class FanOut:
             except queue.Empty:
                 continue
             task = self._inflight.pop(index, None)
-            if task is None:
-                continue
-            if record:
-                self._record(task, reason)
-            else:
-                self._forget(task.execution)
+            if task is not None:
+                self._settle(task, reason, record)
+
+
+@dataclass(eq=False)
+class _Call:
+    """One ``run``/``run_many`` of an :class:`EngineBackend`, registered before its engine
+    starts so that :meth:`EngineBackend.cancel_all` reaches it at any point."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
 
 
 class EngineBackend(CommandBackend):
@@ -318,7 +475,7 @@ class EngineBackend(CommandBackend):
 
     def __init__(self) -> None:
         super().__init__()
-        self._fanouts: set[FanOut] = set()
+        self._calls: set[_Call] = set()
 
     def require_library(self) -> ModuleType:
         """The engine's library, or :class:`MissingDependencyError` saying what to install."""
@@ -340,14 +497,22 @@ class EngineBackend(CommandBackend):
         spec = engine_spec(execution, config)
         if spec is None:
             return execution.succeed("no command: the inputs were generated, nothing was run")
+        call = self._begin()
         try:
-            engine = self.engine(config)
-        except EngineUnavailable as exc:
-            return execution.fail(str(exc))
-        task = _Task(0, execution, spec)
-        # On an exception the base class records the run (killed on Ctrl-C).
-        results = self._fan_out(engine, lambda _: task, 1, 1, record_on_error=False)
-        return results[0]
+            try:
+                engine = self.engine(config)
+            except EngineUnavailable as exc:
+                return execution.fail(str(exc))
+            why = engine.unsatisfiable()
+            if why is not None:
+                return execution.fail(why)
+            task = _Task(0, execution, spec)
+            # On an exception the base class records the run (killed on Ctrl-C).
+            return self._fan_out(
+                engine, lambda _: task, 1, 1, config=config, call=call, record_on_error=False
+            )[0]
+        finally:
+            self._end(call)
 
     def run_many(
         self, model_runs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any
@@ -365,28 +530,64 @@ class EngineBackend(CommandBackend):
             config = self.make_config(runs[0], kwargs)
         else:
             config = self.make_config(runs[0], {**given.model_dump(), **kwargs})
+        self._cancelling.clear()  # a cancel_all before this call is not about it
+        call = self._begin()
         try:
-            engine = self.engine(config)
-        except EngineUnavailable as exc:
-            return [start_execution(m, self.backend_name, config).fail(str(exc)) for m in runs]
-
-        def prepare(index: int) -> _Task | bool:
-            model_run = runs[index]
-            execution = start_execution(model_run, self.backend_name, config)
-            with self._lock:
-                self._live[execution.run.run_id] = execution
             try:
-                model_run.generate()
-            except Exception as exc:
-                self._forget(execution)
-                return execution.fail(f"generate() failed: {type(exc).__name__}: {exc}")
-            spec = engine_spec(execution, config)
-            if spec is None:
-                self._forget(execution)
-                return execution.succeed("no command: the inputs were generated, nothing was run")
-            return _Task(index, execution, spec)
+                engine = self.engine(config)
+            except EngineUnavailable as exc:
+                return self._fail_all(runs, config, str(exc))
+            if call.stop.is_set():  # cancel_all while the cluster was starting
+                engine.close()
+                return [False] * len(runs)
+            why = engine.unsatisfiable()
+            if why is not None:
+                return self._fail_all(runs, config, why)
 
-        return self._fan_out(engine, prepare, len(runs), max_concurrency, record_on_error=True)
+            def prepare(index: int) -> _Task | bool:
+                model_run = runs[index]
+                execution = start_execution(model_run, self.backend_name, config)
+                with self._lock:
+                    self._live[execution.run.run_id] = execution
+                try:
+                    model_run.generate()
+                except Exception as exc:
+                    self._forget(execution)
+                    return execution.fail(f"generate() failed: {type(exc).__name__}: {exc}")
+                spec = engine_spec(execution, config)
+                if spec is None:
+                    self._forget(execution)
+                    return execution.succeed(
+                        "no command: the inputs were generated, nothing was run"
+                    )
+                return _Task(index, execution, spec)
+
+            return self._fan_out(
+                engine,
+                prepare,
+                len(runs),
+                max_concurrency,
+                config=config,
+                call=call,
+                record_on_error=True,
+            )
+        finally:
+            self._end(call)
+
+    def _fail_all(self, runs: Sequence[Any], config: Any, reason: str) -> list[bool]:
+        """Each model run's ferrotrack run, opened and failed for ``reason``."""
+        return [start_execution(m, self.backend_name, config).fail(reason) for m in runs]
+
+    def _begin(self) -> _Call:
+        call = _Call()
+        with self._lock:
+            self._calls.add(call)
+        return call
+
+    def _end(self, call: _Call) -> None:
+        with self._lock:
+            self._calls.discard(call)
+        call.finished.set()
 
     def _fan_out(
         self,
@@ -395,6 +596,8 @@ class EngineBackend(CommandBackend):
         count: int,
         max_concurrency: int,
         *,
+        config: Any,
+        call: _Call,
         record_on_error: bool,
     ) -> list[bool]:
         fan = FanOut(
@@ -404,37 +607,34 @@ class EngineBackend(CommandBackend):
             max_concurrency=max_concurrency,
             forget=self._forget,
             record_on_error=record_on_error,
+            queue_timeout=config.queue_timeout,
+            stop=call.stop,
         )
-        with self._lock:
-            self._fanouts.add(fan)
         try:
             results = fan.run()
-            if fan.stopped:
-                engine.close()
-            return results
         except BaseException:
             engine.close()
             raise
-        finally:
-            with self._lock:
-                self._fanouts.discard(fan)
-            fan.finished.set()
+        if fan.stopped:
+            engine.close()
+        return results
 
     def _forget(self, execution: Execution) -> None:
         with self._lock:
             self._live.pop(execution.run.run_id, None)
 
     def cancel_all(self, timeout: float = 60.0) -> None:
-        """Ends every model run this backend has in flight and waits (up to ``timeout``
-        seconds) until they are gone and a cluster started here is shut down."""
+        """Ends every model run this backend has in flight (a ``run_many`` still starting
+        its cluster included) and waits (up to ``timeout`` seconds) until they are gone and
+        a cluster started here is shut down."""
         with self._lock:
-            fans = list(self._fanouts)
-        for fan in fans:
-            fan.stop()
+            calls = list(self._calls)
+        for call in calls:
+            call.stop.set()
         super().cancel_all()
         deadline = time.monotonic() + timeout
-        for fan in fans:
-            fan.finished.wait(max(0.0, deadline - time.monotonic()))
+        for call in calls:
+            call.finished.wait(max(0.0, deadline - time.monotonic()))
 
 
 def merged(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

@@ -23,10 +23,12 @@ from ferrotrack.run.backends.engine import (
     TaskEngine,
     check_reachable,
     config_key,
+    lost,
     merged,
+    run_once,
 )
 from ferrotrack.run.configs.ray import RayConfig
-from ferrotrack.run.process import CommandSpec, ProcessResult, run_command
+from ferrotrack.run.process import CommandSpec, ProcessResult
 
 __all__ = ["RayBackend", "shutdown", "start"]
 
@@ -34,6 +36,9 @@ logger = logging.getLogger("ferrotrack.run")
 
 _CLUSTER_FIELDS = ("address", "init_kwargs", "include_dashboard")
 """The config fields that choose the cluster (the others are per task)."""
+
+ALIVE_TIMEOUT_S = 2.0
+"""How long a kept session's GCS may take to accept a connection before it counts as dead."""
 
 _lock = threading.RLock()
 _session: _RaySession | None = None
@@ -60,6 +65,15 @@ def _session_for(config: RayConfig) -> _RaySession:
     ray = require("ray", "the ray run backend", install="pip install ferrotrack-run[ray]")
     key = config_key(config, _CLUSTER_FIELDS)
     with _lock:
+        if ray.is_initialized() and not _alive(ray):
+            # The cluster died under a kept session (ray.is_initialized() stays True and
+            # every task would wait forever): drop it and start or join again.
+            logger.warning("ray: the session's cluster is gone; starting a new session")
+            try:
+                ray.shutdown()
+            except Exception:
+                logger.warning("ray.shutdown of a dead session failed", exc_info=True)
+            _session = None
         if (
             _session is not None
             and ray.is_initialized()
@@ -104,6 +118,21 @@ def _session_for(config: RayConfig) -> _RaySession:
         return _session
 
 
+def _alive(ray: ModuleType) -> bool:
+    """Whether the connected cluster's GCS still accepts connections."""
+    try:
+        address = ray.get_runtime_context().gcs_address
+    except Exception:  # a client (ray://) connection has no GCS address here
+        return True
+    if not address:
+        return True
+    try:
+        check_reachable(str(address), "ray GCS", ALIVE_TIMEOUT_S)
+    except EngineUnavailable:
+        return False
+    return True
+
+
 def _close_locked() -> None:
     global _session
     session, _session = _session, None
@@ -145,7 +174,7 @@ class _RayTasks(TaskEngine):
         self.label = session.label
         with _lock:
             if session.remote is None:
-                session.remote = session.ray.remote(run_command)
+                session.remote = session.ray.remote(run_once)
         options: dict[str, Any] = {
             "num_cpus": config.num_cpus,
             "num_gpus": config.num_gpus,
@@ -156,21 +185,47 @@ class _RayTasks(TaskEngine):
         if config.runtime_env is not None:
             options["runtime_env"] = dict(config.runtime_env)
         self._options = options
+        self._local = session.ours and config.address is None
 
-    def submit(self, spec: CommandSpec, key: str, done: Callable[[], None]) -> Any:
-        ref = self.session.remote.options(name=key, **self._options).remote(spec)
+    def unsatisfiable(self) -> str | None:
+        """On a local instance started here (one node, fixed): the resources a task asks
+        for that the instance lacks."""
+        if not self._local:
+            return None
+        try:
+            total = self.session.ray.cluster_resources()
+        except Exception:
+            return None
+        asked = dict(self._options.get("resources", {}))
+        asked["CPU"] = self._options["num_cpus"]
+        asked["GPU"] = self._options["num_gpus"]
+        short = [
+            f"{name} {amount:g} (it has {total.get(name, 0):g})"
+            for name, amount in sorted(asked.items())
+            if amount > total.get(name, 0)
+        ]
+        if not short:
+            return None
+        return f"{self.label}: no worker can run the task: it asks for " + ", ".join(short)
+
+    def submit(self, spec: CommandSpec, marker: str, key: str, done: Callable[[], None]) -> Any:
+        ref = self.session.remote.options(name=key, **self._options).remote(spec, marker)
         future = ref.future()
         future.add_done_callback(lambda _: done())
         return (ref, future)
 
     def outcome(self, handle: Any) -> ProcessResult:
-        result = handle[1].result()
+        errors = self.session.ray.exceptions
+        try:
+            result = handle[1].result()
+        except (errors.WorkerCrashedError, errors.NodeDiedError) as exc:
+            raise lost(exc) from exc
         if not isinstance(result, ProcessResult):
             raise TypeError(f"the task returned {type(result).__name__}, not a ProcessResult")
         return result
 
     def cancel(self, handles: Sequence[Any]) -> None:
-        for ref, _ in handles:
+        for ref, _ in (h for h in handles if h is not None):
             try:
                 self.session.ray.cancel(ref, force=True)
             except Exception:  # already finished or gone

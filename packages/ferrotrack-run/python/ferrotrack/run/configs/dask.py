@@ -44,6 +44,12 @@ class DaskConfig(BackendConfig):
     connect_timeout: float = Field(
         default=10.0, gt=0, description="seconds to wait for the scheduler at address"
     )
+    queue_timeout: float | None = Field(
+        default=300.0,
+        gt=0,
+        description="seconds a task may wait for a worker before it is given up on and its run "
+        "recorded failed ('never started'); None: wait as long as it takes",
+    )
 
     @field_validator("address")
     @classmethod

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ferrotrack.run.configs.base import BackendConfig
 
@@ -62,8 +63,37 @@ class RayConfig(BackendConfig):
     connect_timeout: float = Field(
         default=10.0, gt=0, description="seconds to wait for a cluster at address to answer"
     )
+    queue_timeout: float | None = Field(
+        default=300.0,
+        gt=0,
+        description="seconds a task may wait for a worker before it is given up on and its run "
+        "recorded failed ('never started'); None: wait as long as it takes",
+    )
 
     @field_validator("address")
     @classmethod
     def _check_address(cls, value: str | None) -> str | None:
         return check_address(value, ("ray",))
+
+    @model_validator(mode="after")
+    def _check_resources(self) -> RayConfig:
+        """CPU and GPU are Ray's own resources: given in ``resources`` Ray refuses the task
+        at submission, so they are refused here, each named (``resources.GPU``)."""
+        own = [name for name in self.resources if name in ("CPU", "GPU")]
+        if own:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "ray_own_resource",
+                            "{name} is Ray's own resource: use num_{field} instead",
+                            {"name": name, "field": name.lower() + "s"},
+                        ),
+                        loc=("resources", name),
+                        input=self.resources[name],
+                    )
+                    for name in own
+                ],
+            )
+        return self
