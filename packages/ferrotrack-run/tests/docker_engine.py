@@ -3,9 +3,10 @@
 Test modules import the fixtures explicitly (``from docker_engine import docker_engine,
 docker_images  # noqa: F401``). ``docker_engine`` makes sure a daemon answers, starting a
 private one as root when none does (Debian's ``dockerd``, with its own data root, exec root,
-pid file and socket, so it never meets a system daemon), and leaves it running for later
-sessions. It FAILS, never skips, when no daemon can be had: CI starts it through this module,
-after ``scripts/system/docker.sh`` installed ``docker.io`` and ``busybox-static``.
+pid file, socket and containerd namespace, so it never meets a system daemon), and leaves it
+running for later sessions. It FAILS, never skips, when no daemon can be had: CI starts it
+through this module, after ``scripts/system/docker.sh`` installed ``docker.io`` and
+``busybox-static``.
 
 No registry is reachable, so every image is built ``FROM scratch`` with Debian's static
 busybox: ``ferrotrack-test/busybox`` (plus an ``mpiexec`` *shim*: no MPI exists in such an
@@ -60,6 +61,8 @@ HOST = f"unix://{SOCKET}"
 """Where the private daemon listens: the one place the tests' DOCKER_HOST comes from."""
 OVERRIDE_VARIABLE = "FERROTRACK_TEST_DOCKER_HOST"
 START_DEADLINE_S = 60.0
+CONTAINERD_NAMESPACE = "ferrotrack-test"
+"""The private daemon's containerd namespace (a system containerd may be shared)."""
 
 BUSYBOX_IMAGE = "ferrotrack-test/busybox:latest"
 SCHISM_IMAGE = "rompy/schism:latest"
@@ -171,6 +174,11 @@ def _start_private_daemon() -> None:
             "--bridge=none",
             "--iptables=false",
             "--ip6tables=false",
+            # When a system containerd listens at its default socket, dockerd uses it: our
+            # containers and images then live in namespaces of their own there, never in
+            # those of a system daemon (moby / plugins.moby).
+            f"--containerd-namespace={CONTAINERD_NAMESPACE}",
+            f"--containerd-plugins-namespace={CONTAINERD_NAMESPACE}-plugins",
         ]
         # Through a shell that exits at once: dockerd is nobody's child here, so it outlives
         # the session without a Popen that still runs when this process ends.

@@ -35,6 +35,9 @@ def _model(tmp: Path) -> ModelRun:
         ({"image": "x", "dockerfile": "D"}, "set exactly one of 'image'"),
         ({"image": "x", "build_args": {"V": "1"}}, "'build_context' and 'build_args' need"),
         ({"image": " "}, "image: Value error, expected a non-empty string"),
+        ({"dockerfile": "D", "build_args": {"DOCKER_HOST": "tcp://x"}}, "['DOCKER_HOST'] are read"),
+        ({"dockerfile": "D", "build_args": {"PATH": "/x"}}, "['PATH'] are read by the docker"),
+        ({"dockerfile": "D", "build_args": {"LD_PRELOAD": "x"}}, "['LD_PRELOAD'] are read"),
     ],
 )
 def test_a_bad_config_names_the_field(
@@ -104,3 +107,10 @@ def test_docker_configs_from_yaml(tmp_path: Path) -> None:
         BackendConfigError, match=rf"in {bad}: cpu: Input should be a valid integer"
     ):
         load_backend_configs(bad)
+
+
+def test_build_arg_values_are_not_recorded() -> None:
+    config = DockerConfig(dockerfile=Path("D"), build_args={"TOKEN": "s3cret", "V": "1"})
+    recorded = config.recorded()
+    assert recorded["build_args"] == ["TOKEN", "V"]
+    assert "s3cret" not in str(recorded)

@@ -179,3 +179,33 @@ def test_cpu_is_capped_at_the_engine_cpus(
     have = int(docker("info", "--format", "{{.NCPU}}", host=docker_engine.host).stdout)
     assert _stdout(run).split()[0] == str(have * 100000)  # --cpus N = N periods of 100 ms
     assert f"cpu=512 but the engine has {have} CPUs" in caplog.text
+
+
+def test_a_model_work_dir_is_a_host_folder_that_keeps_the_outputs(
+    root: Path, docker_engine: DockerEngine, docker_images: tuple[str, ...]
+) -> None:
+    """The model run's work_dir is the host's: mounted at its resolved path, the working
+    folder inside, and what the model writes there is on the host afterwards."""
+    Path("work").mkdir()
+    model = ModelRun(
+        run_id=unique("wd"),
+        output_dir=Path("runs"),
+        work_dir=Path("work"),
+        command="pwd; echo out > result.txt",
+    )
+    ok, run = _run(model)
+    assert ok is True, run.tags
+    assert _stdout(run) == f"{Path('work').resolve()}\n"
+    assert Path("work/result.txt").read_text() == "out\n"
+
+
+def test_a_missing_model_work_dir_is_refused(
+    root: Path, docker_engine: DockerEngine, docker_images: tuple[str, ...]
+) -> None:
+    model = ModelRun(run_id=unique("nowd"), output_dir=Path("runs"), work_dir=Path("absent"))
+    ok, run = _run(model)
+    assert ok is False
+    assert run.tags["ferrotrack.reason"] == (
+        f"work_dir absent is not a folder on this host ({Path('absent').resolve()})"
+    )
+    assert docker_engine.of_model_run(model.run_id) == []

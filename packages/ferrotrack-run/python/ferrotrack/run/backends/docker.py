@@ -227,22 +227,20 @@ class DockerBackend(CommandBackend):
 
     def _run_container(self, job: _Job, create: list[str], image: str) -> bool:
         """``docker create``, then ``docker start --attach`` as the timed, cancellable
-        process; whatever ends it other than its own exit removes the container."""
+        process; whatever ends it other than its own success removes the container (or,
+        with ``remove=False``, stops it), and so does any exception from ``create`` on."""
         execution = job.execution
         with self._containers_lock:
             self._containers[execution.run.run_id] = job
         try:
-            done = subprocess.run(
-                create,
-                cwd=job.staging,
-                env=job.env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=CLI_TIMEOUT_S,
-                check=False,
-            )
+            try:
+                done = _create(job, create)
+            except subprocess.TimeoutExpired:
+                left = _remove(job)
+                why = f"docker create did not answer within {CLI_TIMEOUT_S:.0f} s"
+                return execution.fail(why if left is None else f"{why}; {left}")
             if done.returncode != 0:
+                _remove(job)  # a create that failed half way may still have left one
                 return execution.fail(f"docker create failed: {_say(done)}")
             spec = execution.command_spec(
                 [job.cli, "start", "--attach", job.name],
@@ -250,16 +248,12 @@ class DockerBackend(CommandBackend):
                 timeout=job.timeout,
                 grace=job.config.grace,
             )
-            try:
-                result = run_command(dataclasses.replace(spec, env=job.env))
-            except BaseException:  # Ctrl-C above all: the container goes before it is raised
-                _remove(job)
-                raise
+            result = run_command(dataclasses.replace(spec, env=job.env))
             if not result.ok and execution.cancel_file.exists():
                 # cancel_all() removes the container as it touches the cancel file: the
                 # client may see the container die before it sees the file
                 result = dataclasses.replace(result, cancelled=True)
-            if result.timed_out or result.cancelled or result.signal or result.exit_code is None:
+            if not result.ok:  # a dead client (docker's 125...) may leave it running
                 left = _remove(job)
                 if left:
                     result = dataclasses.replace(result, error=left)
@@ -269,6 +263,9 @@ class DockerBackend(CommandBackend):
                 result, extra={**result.extra, "container": job.name, "image": image}
             )
             return execution.record(result, reason=_reason(result, execution))
+        except BaseException:  # Ctrl-C above all: the container goes before it is raised
+            _remove(job)
+            raise
         finally:
             with self._containers_lock:
                 self._containers.pop(execution.run.run_id, None)
@@ -349,8 +346,11 @@ def _create_args(job: _Job, image: str) -> list[str]:
     config, execution = job.config, job.execution
     model = execution.model
     run_dir = execution.run.run_dir.absolute()
-    work_dir = config.work_dir or model.work_dir
-    inside = job.staging if work_dir is None else job.staging / work_dir  # absolute stays
+    host_work = _host_work_dir(model, config)
+    if config.work_dir is not None:
+        inside = job.staging / config.work_dir  # a folder inside; an absolute one stays
+    else:
+        inside = job.staging if host_work is None else host_work
     args = [job.cli, "create", "--name", job.name, "--pull", "never"]
     args += ["--label", f"ferrotrack.run_id={execution.run.run_id}"]
     args += ["--label", f"ferrotrack.model_run={model.run_id}"]
@@ -361,6 +361,8 @@ def _create_args(job: _Job, image: str) -> list[str]:
         args += _bind(job.staging, job.staging)
         if not _inside(run_dir, job.staging):
             args += _bind(run_dir, run_dir)
+    if host_work is not None and not any(_inside(host_work, f) for f in (job.staging, run_dir)):
+        args += _bind(host_work, host_work)
     args += _volumes(config)
     for name in sorted({*model.env_vars, *config.env_vars, RUN_DIR_ENV}):
         args += ["-e", name]
@@ -376,6 +378,45 @@ def _create_args(job: _Job, image: str) -> list[str]:
     args.append(image)
     args += container_command(model, config) or []
     return args
+
+
+def _create(job: _Job, create: list[str]) -> subprocess.CompletedProcess[str]:
+    """Runs ``docker create``. The client leads a session of its own, so a Ctrl-C at the
+    terminal reaches only us; on any exception it is let finish (up to its timeout) before
+    the exception goes on, so the container either exists, to be removed, or never will."""
+    proc = subprocess.Popen(
+        create,
+        cwd=job.staging,
+        env=job.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
+    except BaseException:
+        try:
+            proc.communicate(timeout=CLI_TIMEOUT_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        raise
+    return subprocess.CompletedProcess(create, proc.returncode, out, err)
+
+
+def _host_work_dir(model: ModelView, config: DockerConfig) -> Path | None:
+    """The model run's ``work_dir``: a host folder, mounted at its own (resolved) path so
+    what the model writes there stays; ``None`` when the config's ``work_dir`` (a folder
+    inside the container) wins, or there is none."""
+    if config.work_dir is not None or model.work_dir is None:
+        return None
+    host = Path(model.work_dir).expanduser().resolve()
+    if not host.is_dir():
+        raise DockerError(f"work_dir {model.work_dir} is not a folder on this host ({host})")
+    return host
 
 
 def _volumes(config: DockerConfig) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal, NamedTuple, Self
+from typing import Any, Literal, NamedTuple, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -24,6 +24,10 @@ VOLUME_OPTIONS = frozenset(
 """What may follow ``host:container:`` in a volume (comma-separated), as ``docker run -v``."""
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CLIENT_VARIABLES = frozenset({"PATH", "HOME", "TMPDIR", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR"})
+"""Variables the ``docker`` client itself reads (as do all ``DOCKER_*`` and ``LD_*``): a
+build argument reaches the build through the client's environment, so one of these names
+would redirect or break the client rather than reach the Dockerfile."""
 
 
 class Volume(NamedTuple):
@@ -67,8 +71,9 @@ class DockerConfig(BackendConfig):
 
     Exactly one of ``image`` or ``dockerfile``. What runs: ``executable`` (under ``mpiexec
     -n cpu`` when ``mpiexec`` is set), else the model run's command, else the image's own
-    ``CMD``. ``work_dir`` is the folder *inside* the container (default: the model run's
-    folder, mounted at the same path).
+    ``CMD``. ``work_dir`` here is the folder *inside* the container (relative: to the model
+    run's folder); the model run's own ``work_dir`` is a host folder, mounted at its path and
+    used as the working folder (default: the model run's folder, mounted at the same path).
     """
 
     backend_type: Literal["docker"] = "docker"
@@ -129,6 +134,27 @@ class DockerConfig(BackendConfig):
         if bad:
             raise ValueError(f"expected names of letters, digits and '_', got {bad}")
         return value
+
+    @field_validator("build_args")
+    @classmethod
+    def _not_client_variables(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [
+            name
+            for name in value
+            if name in CLIENT_VARIABLES or name.startswith(("DOCKER_", "LD_"))
+        ]
+        if bad:
+            raise ValueError(
+                f"{bad} are read by the docker client itself (DOCKER_*, LD_*, "
+                f"{', '.join(sorted(CLIENT_VARIABLES))}); expected other build argument names"
+            )
+        return value
+
+    def recorded(self) -> dict[str, Any]:
+        """As the base's, and build argument values left out too (names kept)."""
+        data = super().recorded()
+        data["build_args"] = sorted(self.build_args)
+        return data
 
     @model_validator(mode="after")
     def _one_image_source(self) -> Self:
