@@ -27,6 +27,7 @@ from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.core.plugins.execution import (
     execution_plugin_names,
     get_execution_plugin,
+    load_execution_plugin,
     run_many,
 )
 from ferrotrack.core.run import RUN_DIR_ENV
@@ -122,7 +123,30 @@ def executor_spec(
             f"group 'ferrotrack.run'; installed run backends: {listed}",
         )
         raise error
+    _check_options(name, options)
     return ExecutorSpec(name, options, limit)
+
+
+def _check_options(name: str, options: Mapping[str, Any]) -> None:
+    """Checks ``options`` against the backend's config model (its plugin metadata) before
+    any run starts, so a typo is a :class:`ConfigError` naming the field, not a failed
+    experiment run. A plain backend class (no metadata) is not checked here."""
+    from pydantic import BaseModel, ValidationError
+
+    cls = load_execution_plugin("run", name)
+    metadata = getattr(cls, "get_metadata", None)
+    model = getattr(metadata(), "config_model", None) if callable(metadata) else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return
+    data = {k: v for k, v in options.items() if k not in ("backend_type", "type")}
+    try:
+        model.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"executor.{'.'.join(str(p) for p in e['loc']) or '<config>'}: {e['msg']}"
+            for e in err.errors(include_input=False, include_url=False)
+        )
+        raise ConfigError(f"executor {name!r}: invalid options: {problems}") from None
 
 
 # --- the model run of one trial ------------------------------------------------------------
@@ -145,6 +169,8 @@ class TrialProcess:
     tags: dict[str, str] = field(default_factory=dict)
     timeout: float | None = None
     parent: str | None = None
+    held: str | None = None
+    """Why it was never handed to the backend (``on_error: raise`` after a failure)."""
     _tracked: ft.Run | None = field(default=None, repr=False)
 
     @property
@@ -214,7 +240,13 @@ class TrialExecutor:
             self.spec.name,
             self.spec.max_concurrency,
         )
-        oks = _run_all(plugin, processes, self.spec.max_concurrency, self.spec.options)
+        oks = _run_all(
+            plugin,
+            processes,
+            self.spec.max_concurrency,
+            self.spec.options,
+            stop_on_failure=self.on_error == "raise",
+        )
         after = find_experiment(self.root, self.experiment)
         failed: list[str] = []
         for (trial, specs), process, ok in zip(todo, processes, oks, strict=True):
@@ -325,6 +357,8 @@ class TrialExecutor:
 def _reason(process: TrialProcess) -> str:
     """Why the executor's run of ``process`` ended as it did, and where its output is."""
     run = process.tracked_run
+    if process.held is not None:
+        return process.held
     if run is None:
         return "the run backend started no run for it"
     reason = run.tags.get("ferrotrack.reason") or f"status {run.status}"
@@ -388,11 +422,43 @@ def _importable(module: str, file: str | None) -> bool:
 
 
 def _run_all(
-    plugin: Any, processes: Sequence[TrialProcess], limit: int, options: Mapping[str, Any]
+    plugin: Any,
+    processes: Sequence[TrialProcess],
+    limit: int,
+    options: Mapping[str, Any],
+    *,
+    stop_on_failure: bool = False,
 ) -> list[bool]:
     """Every trial process through the backend: core's :func:`run_many` (native fan-out
-    where the backend has it, else a thread pool whose abort cancels what runs)."""
-    return run_many(plugin, processes, max_concurrency=limit, **options)
+    where the backend has it, else a thread pool whose abort cancels what runs). With
+    ``stop_on_failure`` (``on_error: raise``) each trial is handed over on its own, in a
+    pool, and none is after the first one failed; those running finish."""
+    if not stop_on_failure:
+        return run_many(plugin, processes, max_concurrency=limit, **options)
+    return run_many(_StopOnFailure(plugin), processes, max_concurrency=limit, **options)
+
+
+class _StopOnFailure:
+    """A backend with ``run`` only (so core's pool runs it, one trial at a time per slot)
+    that hands no more trials over once one failed."""
+
+    def __init__(self, plugin: Any) -> None:
+        self._plugin = plugin
+        self._failed: str | None = None
+
+    def run(self, process: TrialProcess, **options: Any) -> bool:
+        if self._failed is not None:
+            process.held = f"not started: trial {self._failed!r} failed first (on_error: raise)"
+            return False
+        ok = bool(self._plugin.run(process, **options))
+        if not ok and self._failed is None:
+            self._failed = process.name
+        return ok
+
+    def cancel_all(self) -> None:
+        cancel_all = getattr(self._plugin, "cancel_all", None)
+        if callable(cancel_all):
+            cancel_all()
 
 
 # --- the other side: the trial process -----------------------------------------------------
