@@ -95,7 +95,7 @@ def bench_slurm_array(points: int = 20) -> dict[str, float]:
     try:
         with tempfile.TemporaryDirectory(prefix="ferrotrack-bench-slurm-") as name:
             tmp = Path(name)
-            os.environ.setdefault("FERROTRACK_ROOT", str(tmp / "store"))
+            os.environ["FERROTRACK_ROOT"] = str(tmp / "store")  # never a user's store
             mine: list[float] = []
             hand: list[float] = []
             for round_ in range(ROUNDS + 1):

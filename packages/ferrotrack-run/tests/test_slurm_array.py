@@ -9,8 +9,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from run_fixtures import log_text, processes_with, py, wait_for
+from run_fixtures import MARK, log_text, processes_with, py, wait_for
 from slurm_cluster import SlurmCluster, slurm_cluster
+from test_slurm_run import sleeping
 
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.run import ModelRun
@@ -71,10 +72,10 @@ def test_each_task_ends_its_own_way(root: Path, slurm_cluster: SlurmCluster) -> 
         "echo fine",
         py("import sys; sys.exit(5)"),
         ["no-such-model-binary"],
-        f"sleep 60 # {marker}",
+        "sleep 60",
     ]
     models = [
-        ModelRun(run_id=f"mixed-{i}", command=command, timeout=2.0)
+        ModelRun(run_id=f"mixed-{i}", env_vars={MARK: marker}, command=command, timeout=2.0)
         for i, command in enumerate(commands)
     ]
     assert SlurmBackend().run_many(models, max_concurrency=4) == [True, False, False, False]
@@ -95,12 +96,14 @@ def test_each_task_ends_its_own_way(root: Path, slurm_cluster: SlurmCluster) -> 
 
 def test_cancel_all_ends_the_whole_array(root: Path, slurm_cluster: SlurmCluster) -> None:
     marker = f"ft-slurm-array-cancel-{uuid.uuid4().hex}"
-    models = [ModelRun(run_id=f"long-{i}", command=f"sleep 60 # {marker}") for i in range(4)]
+    models = [
+        ModelRun(run_id=f"long-{i}", env_vars={MARK: marker}, command="sleep 60") for i in range(4)
+    ]
     backend = SlurmBackend()
     outcome: list[list[bool]] = []
     worker = threading.Thread(target=lambda: outcome.append(backend.run_many(models)))
     worker.start()
-    wait_for("two tasks run", lambda: len(processes_with(marker)) >= 2)
+    wait_for("two tasks run", lambda: sleeping(marker) >= 2)
     array, _ = array_of(models[0])
     backend.cancel_all()
     assert slurm_cluster.queued(array) == []  # cancel_all waited for the queue to empty

@@ -15,11 +15,14 @@ from hypothesis import strategies as st
 
 from ferrotrack.run import BackendConfigError, ModelRun
 from ferrotrack.run.backends.slurm import (
+    ENV_FILE,
     EXIT_CODE,
+    JOB_SCRIPT,
     SlurmBackend,
-    job_script,
+    job_environment,
     parse_array_tasks,
     sbatch_options,
+    write_job,
 )
 from ferrotrack.run.configs import builtin_config_class
 from ferrotrack.run.configs.slurm import SlurmConfig, parse_time_limit
@@ -65,6 +68,15 @@ def test_a_time_limit_written_as_d_hh_mm_ss_reads_back(seconds: int) -> None:
         ("poll_interval", 0, "greater than 0"),
         ("additional_options", ["exclusive"], "expected sbatch options"),
         ("additional_options", ["--output=x.txt"], "set by the slurm backend itself"),
+        ("additional_options", ["--out=x.txt"], r"--out \(--output\) is set"),
+        ("additional_options", ["--arr=0-3"], r"--arr \(--array\) is set"),
+        ("additional_options", ["-ox.txt"], r"-ox.txt \(-o\) is set"),
+        ("additional_options", ["--hold"], "would keep the job from running"),
+        ("additional_options", ["-H"], r"-H \(-H\) is set"),
+        ("additional_options", ["--chdir=/tmp"], r"--chdir \(--chdir\) is set"),
+        ("additional_options", ["--export=NONE"], r"--export \(--export\) is set"),
+        ("additional_options", ["--wait"], r"--wait \(--wait\) is set"),
+        ("grace", 2.0, "the cluster's KillWait"),
         ("max_array_concurrency", 0, "greater than or equal to 1"),
     ],
 )
@@ -142,8 +154,7 @@ def test_the_batch_script_gives_the_command_its_exact_environment(
         stdout="",
         stderr="",
     )
-    script = logs / "job.sh"
-    script.write_text(job_script(spec, logs, "prop"))
+    script = write_job(spec, logs, "prop")
     done = subprocess.run(
         ["/bin/sh", str(script)], env={}, capture_output=True, text=True, check=False
     )
@@ -159,9 +170,55 @@ def test_a_missing_working_folder_is_recorded_by_the_script(tmp_path: Path) -> N
     logs = tmp_path / "logs"
     logs.mkdir()
     spec = CommandSpec(argv=["true"], cwd=str(tmp_path / "nowhere"), env={}, stdout="", stderr="")
-    script = logs / "job.sh"
-    script.write_text(job_script(spec, logs, "nowhere"))
+    script = write_job(spec, logs, "nowhere")
     done = subprocess.run(["/bin/sh", str(script)], capture_output=True, check=False)
     assert done.returncode == 127
     assert (logs / EXIT_CODE).read_text() == "127\n"
     assert (logs / "slurm_error").read_text().startswith("working folder not found: ")
+
+
+def test_options_that_merely_look_alike_are_kept() -> None:
+    config = SlurmConfig(additional_options=["--exclusive", "--partition=x", "-N1", "--comment=c"])
+    assert sbatch_options(config, None)[-4:] == [
+        "--exclusive",
+        "--partition=x",
+        "-N1",
+        "--comment=c",
+    ]
+
+
+def test_the_environment_file_holds_only_what_differs(tmp_path: Path) -> None:
+    """What equals the submitter's environment travels by sbatch --export=ALL; a SLURM_*
+    variable of the submitter (a job it runs in) is left to the job's own, a model's own
+    SLURM_* variable is exported, a variable the child must not have is unset; the files
+    are the owner's only."""
+    base = {"HOME": "/root", "SLURM_JOB_ID": "7", "RANK": "3", "SLURM_MPI_TYPE": "none"}
+    env = {"HOME": "/root", "SLURM_JOB_ID": "7", "SLURM_MPI_TYPE": "pmi2", "TOKEN": "s e"}
+    spec = CommandSpec(argv=["true"], cwd=str(tmp_path), env=env, stdout="", stderr="")
+    assert job_environment(spec, base).splitlines() == [
+        "export SLURM_MPI_TYPE=pmi2",
+        "export TOKEN='s e'",
+        "unset RANK",
+    ]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / JOB_SCRIPT).write_text("old")
+    (logs / JOB_SCRIPT).chmod(0o644)
+    script = write_job(spec, logs, "private")
+    assert "s e" not in script.read_text()
+    assert (script.stat().st_mode & 0o777, (logs / ENV_FILE).stat().st_mode & 0o777) == (
+        0o600,
+        0o600,
+    )
+
+
+def test_a_missing_environment_file_is_recorded_by_the_script(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    spec = CommandSpec(argv=["true"], cwd=str(tmp_path), env={}, stdout="", stderr="")
+    script = write_job(spec, logs, "noenv")
+    (logs / ENV_FILE).unlink()
+    done = subprocess.run(["/bin/sh", str(script)], capture_output=True, check=False)
+    assert done.returncode == 1
+    assert (logs / EXIT_CODE).read_text() == "1\n"
+    assert (logs / "slurm_error").read_text() == f"environment file not found: {logs / ENV_FILE}\n"

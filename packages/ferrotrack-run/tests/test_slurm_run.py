@@ -4,6 +4,8 @@ nothing it submitted is left in the queue or running."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
 import sys
 import threading
@@ -11,8 +13,9 @@ import uuid
 from pathlib import Path
 
 import polars as pl
+import psutil
 import pytest
-from run_fixtures import log_text, processes_with, py, wait_for
+from run_fixtures import MARK, log_text, processes_with, py, wait_for
 from slurm_cluster import SlurmCluster, slurm_cluster
 
 import ferrotrack.core as ft
@@ -32,6 +35,15 @@ def job_field(cluster: SlurmCluster, job: str, name: str) -> str:
     found = re.search(rf"(?:^|\s){name}=(\S*)", out.stdout)
     assert found, out.stdout
     return found.group(1)
+
+
+def sleeping(marker: str) -> int:
+    """How many ``sleep`` processes carry ``marker`` in their environment."""
+    count = 0
+    for proc in processes_with(marker):
+        with contextlib.suppress(psutil.Error):
+            count += proc.name() == "sleep"
+    return count
 
 
 def metrics(run: ft.Run) -> pl.DataFrame:
@@ -125,7 +137,7 @@ def test_resources_and_work_dir_reach_the_job(
 
 def test_a_timeout_cancels_the_job(root: Path, slurm_cluster: SlurmCluster) -> None:
     marker = f"ft-slurm-timeout-{uuid.uuid4().hex}"
-    model = ModelRun(run_id="slow", command=f"sleep 60 # {marker}", timeout=1.5)
+    model = ModelRun(run_id="slow", env_vars={MARK: marker}, command="sleep 60", timeout=1.5)
     assert SlurmBackend().run(model) is False
     run = model.tracked_run
     assert run is not None
@@ -142,11 +154,11 @@ def test_a_timeout_cancels_the_job(root: Path, slurm_cluster: SlurmCluster) -> N
 
 def test_the_cancel_file_cancels_the_job(root: Path, slurm_cluster: SlurmCluster) -> None:
     marker = f"ft-slurm-cancel-{uuid.uuid4().hex}"
-    model = ModelRun(run_id="cancelled", command=f"echo started; sleep 60 # {marker}")
+    model = ModelRun(run_id="cancelled", env_vars={MARK: marker}, command="echo started; sleep 60")
     outcome: list[bool] = []
     worker = threading.Thread(target=lambda: outcome.append(SlurmBackend().run(model)))
     worker.start()
-    wait_for("the job runs", lambda: bool(processes_with(marker)))
+    wait_for("the job runs", lambda: sleeping(marker) == 1)
     run = model.tracked_run
     assert run is not None
     cancel(run.run_dir)
@@ -186,3 +198,61 @@ def test_the_entry_point_finds_the_backend(root: Path, slurm_cluster: SlurmClust
     assert model.run(backend="slurm") is True
     assert model.tracked_run is not None
     assert log_text(model.tracked_run.run_dir) == "by name\n"
+
+
+def test_environment_values_never_stay_on_disk(
+    root: Path, tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    """A secret in env_vars reaches the job (and a model's own SLURM_* variable does too),
+    through a 0600 file removed once the run is recorded: no file keeps the value."""
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    model = ModelRun(
+        run_id="secret",
+        env_vars={"SECRET_TOKEN": secret, "SLURM_MPI_TYPE": "pmi2"},
+        command=py(
+            "import hashlib, os, stat\n"
+            "env = os.path.join(os.environ['FERROTRACK_RUN_DIR'], 'logs', 'slurm_env.sh')\n"
+            "print(hashlib.sha256(os.environ['SECRET_TOKEN'].encode()).hexdigest())\n"
+            "print(os.environ['SLURM_MPI_TYPE'], oct(stat.S_IMODE(os.stat(env).st_mode)))"
+        ),
+    )
+    assert SlurmBackend().run(model) is True
+    run = model.tracked_run
+    assert run is not None
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    assert log_text(run.run_dir).splitlines() == [digest, "pmi2 0o600"]
+    script = run.run_dir / "logs" / "slurm_job.sh"
+    assert script.stat().st_mode & 0o777 == 0o600
+    assert not (run.run_dir / "logs" / "slurm_env.sh").exists()
+    holding = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert holding == []
+
+
+def test_a_percent_in_the_store_path_is_not_expanded(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    """sbatch expands %j, %a... in --output/--error; a store or output folder holding them
+    still gets the job's output (one job and an array)."""
+    store = tmp_path / "store%j%a%%x"
+    out = tmp_path / "out%j"
+    one = ModelRun(run_id="pct", root=store, output_dir=out, command="echo one")
+    assert SlurmBackend().run(one) is True, one.tracked_run and one.tracked_run.tags
+    assert one.tracked_run is not None
+    assert log_text(one.tracked_run.run_dir) == "one\n"
+    many = [
+        ModelRun(run_id=f"pct-{i}", root=store, output_dir=out, command=f"echo task {i}")
+        for i in range(2)
+    ]
+    assert SlurmBackend().run_many(many) == [True, True]
+    for i, model in enumerate(many):
+        assert model.tracked_run is not None
+        assert log_text(model.tracked_run.run_dir) == f"task {i}\n"
+
+
+def test_a_command_killed_by_a_signal_says_so(root: Path, slurm_cluster: SlurmCluster) -> None:
+    model = ModelRun(run_id="sigkill", command="kill -KILL $$")
+    assert SlurmBackend().run(model) is False
+    run = model.tracked_run
+    assert run is not None
+    assert run.status == "failed"
+    assert run.tags["ferrotrack.reason"] == "killed by SIGKILL (exit status 137)"

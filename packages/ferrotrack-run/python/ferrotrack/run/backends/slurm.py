@@ -27,9 +27,10 @@ import re
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,23 @@ from ferrotrack.run.configs.slurm import SlurmConfig
 from ferrotrack.run.execution import Execution, start_execution
 from ferrotrack.run.process import CommandSpec, ProcessResult, command_argv
 
-__all__ = ["SlurmBackend", "SlurmError", "job_states", "parse_array_tasks"]
+__all__ = [
+    "SlurmBackend",
+    "SlurmError",
+    "job_environment",
+    "job_script",
+    "job_states",
+    "parse_array_tasks",
+    "write_job",
+]
 
 logger = logging.getLogger("ferrotrack.run.slurm")
 
 JOB_SCRIPT = "slurm_job.sh"
-"""The batch script of one model run, in its run's ``logs/``."""
+"""The batch script of one model run, in its run's ``logs/`` (no environment values)."""
+ENV_FILE = "slurm_env.sh"
+"""What the job's environment differs in from the submitter's (``export``/``unset``), in
+the run's ``logs/``, 0600, removed once the run is recorded (values may be secrets)."""
 STARTED = "slurm_started"
 """Written by the script when the job starts (holds the job id)."""
 EXIT_CODE = "slurm_exit_code"
@@ -246,42 +258,85 @@ def _absolute(path: str | Path) -> Path:
     return Path(path).expanduser().absolute()
 
 
-def job_script(spec: CommandSpec, logs: Path, run_id: str) -> str:
-    """The batch script of one model run: its environment, its folder, its command, and
-    its exit code recorded in ``logs/``."""
+def job_environment(spec: CommandSpec, base: Mapping[str, str] | None = None) -> str:
+    """The lines (``export``/``unset``) that turn the submitter's environment ``base``
+    (default: ``os.environ``), which the job gets through ``sbatch --export=ALL``, into
+    ``spec.env``: only what differs is written. ``SLURM_*`` variables equal to the
+    submitter's are left to the job's own; a model's own ``SLURM_*`` ones are exported."""
+    base = os.environ if base is None else base
     q = shlex.quote
+    lines = []
+    for name, value in sorted(spec.env.items()):
+        text = str(_absolute(value)) if name == RUN_DIR_ENV else value
+        if name in _NOT_EXPORTED or base.get(name) == text:
+            continue
+        if not _ENV_NAME.match(name):
+            logger.warning(
+                "slurm: environment variable %r cannot be exported by sh; left out", name
+            )
+            continue
+        lines.append(f"export {name}={q(text)}")
+    for name in sorted(set(base) - set(spec.env)):
+        if name in _NOT_EXPORTED or name.startswith("SLURM_") or not _ENV_NAME.match(name):
+            continue
+        lines.append(f"unset {name}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Writes ``text`` readable by its owner only (0600 from the start, also when the file
+    was there before)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)
+
+
+def job_script(spec: CommandSpec, logs: Path, run_id: str) -> str:
+    """The batch script of one model run: reads its environment from ``logs/`` (written
+    by :func:`job_environment`, removed once the run is recorded: values never stay in
+    the script), goes to its folder, runs its command and records its exit code."""
+    q = shlex.quote
+    cwd = str(_absolute(spec.cwd))
+
+    def give_up(code: int, why: str, *args: str) -> list[str]:
+        fmt = q(why + "\\n")
+        return [
+            f'  printf {fmt} {" ".join(args)} > "$logs/{SCRIPT_ERROR}"',
+            f"  printf '{code}\\n' > \"$logs/{EXIT_CODE}.tmp\"",
+            f'  command -p mv -f "$logs/{EXIT_CODE}.tmp" "$logs/{EXIT_CODE}"',
+            f"  exit {code}",
+        ]
+
     lines = [
         "#!/bin/sh",
         f"# Model run {run_id} as a Slurm job, written by ferrotrack's slurm run backend.",
         f"logs={q(str(logs))}",
         'printf \'%s\\n\' "${SLURM_JOB_ID:-?}" > "$logs/' + STARTED + '"',
         "exec </dev/null",
-    ]
-    for name, value in sorted(spec.env.items()):
-        if name in _NOT_EXPORTED or (name.startswith("SLURM_") and name != "SLURM_CONF"):
-            continue  # the job's own SLURM_* variables, not those of a job we may run in
-        if not _ENV_NAME.match(name):
-            logger.warning(
-                "slurm: environment variable %r cannot be exported by sh; left out", name
-            )
-            continue
-        text = str(_absolute(value)) if name == RUN_DIR_ENV else value
-        lines.append(f"export {name}={q(text)}")
-    cwd = str(_absolute(spec.cwd))
-    lines += [
+        f'if [ ! -r "$logs/{ENV_FILE}" ]; then',
+        *give_up(1, "environment file not found: %s", f'"$logs/{ENV_FILE}"'),
+        "fi",
+        f'. "$logs/{ENV_FILE}"',
         f"if ! cd {q(cwd)}; then",
-        f"  printf 'working folder not found: %s\\n' {q(cwd)} > \"$logs/{SCRIPT_ERROR}\"",
-        f"  printf '{NOT_FOUND}\\n' > \"$logs/{EXIT_CODE}.tmp\"",
-        f'  mv -f "$logs/{EXIT_CODE}.tmp" "$logs/{EXIT_CODE}"',
-        f"  exit {NOT_FOUND}",
+        *give_up(NOT_FOUND, "working folder not found: %s", q(cwd)),
         "fi",
         " ".join(q(part) for part in spec.argv),
         "code=$?",
         f'printf \'%s\\n\' "$code" > "$logs/{EXIT_CODE}.tmp"',
-        f'mv -f "$logs/{EXIT_CODE}.tmp" "$logs/{EXIT_CODE}"',
+        f'command -p mv -f "$logs/{EXIT_CODE}.tmp" "$logs/{EXIT_CODE}"',
         'exit "$code"',
     ]
     return "\n".join(lines) + "\n"
+
+
+def write_job(spec: CommandSpec, logs: Path, run_id: str) -> Path:
+    """Writes the job's script and its environment file into ``logs/`` (both 0600);
+    returns the script."""
+    write_private(logs / ENV_FILE, job_environment(spec))
+    script = logs / JOB_SCRIPT
+    write_private(script, job_script(spec, logs, run_id))
+    return script
 
 
 def array_script(scripts: Sequence[Path]) -> str:
@@ -319,9 +374,67 @@ def sbatch_options(config: SlurmConfig, timeout: float | None) -> list[str]:
     return [*args, *config.additional_options]
 
 
-def _submit(argv: list[str], cwd: Path) -> str:
-    """``sbatch --parsable ...``: the job id."""
-    done = _client("sbatch", "--parsable", *argv, cwd=cwd)
+def _pattern(path: Path) -> str:
+    """``path`` as sbatch's ``--output``/``--error`` take it: each ``%`` doubled, since
+    sbatch expands ``%j``, ``%a``... there (also in a folder given by ``--chdir`` when the
+    name is relative). A backslash turns that expansion off (and is dropped): refused."""
+    text = str(path)
+    if "\\" in text:
+        raise SlurmError(f"a backslash in {text} cannot be given to sbatch's --output")
+    return text.replace("%", "%%")
+
+
+def _sbatch(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Runs ``sbatch --parsable ...``. sbatch leads a session of its own, so a Ctrl-C at
+    the terminal reaches only us; on any exception it is let finish (up to its timeout)
+    before the exception goes on, so the job is either in the queue, to be found by
+    :func:`_cancel_submitted`, or never will be."""
+    conf = os.environ.get("SLURM_CONF")
+    if conf and not Path(conf).is_file():  # else sbatch retries for a minute
+        raise SlurmError(f"SLURM_CONF points at {conf}, which is not a file")
+    full = ["sbatch", "--parsable", *argv]
+    try:
+        proc = subprocess.Popen(
+            full,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise SlurmError(MISSING_SBATCH) from None
+    try:
+        out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise SlurmError(f"sbatch did not answer within {CLI_TIMEOUT_S:.0f} s") from None
+    except BaseException:
+        try:
+            proc.communicate(timeout=CLI_TIMEOUT_S)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        raise
+    return subprocess.CompletedProcess(full, proc.returncode, out, err)
+
+
+def _submit(argv: list[str], workdir: Path) -> str:
+    """Submits with ``--chdir=workdir`` (a folder of this submission only: it tags the
+    job) and returns the job id. Whatever interrupts the submission (Ctrl-C above all)
+    cancels a job the controller accepted before it is raised again."""
+    try:
+        done = _sbatch(["--export=ALL", f"--chdir={workdir}", *argv], workdir)
+    except SlurmError:
+        raise
+    except BaseException:
+        left = _cancel_submitted(workdir)
+        if left:
+            logger.warning("slurm: %s", left)
+        raise
     job_id = done.stdout.strip().split(";", 1)[0]
     if done.returncode != 0 or not job_id.isdigit():
         said = _said(done)
@@ -330,6 +443,23 @@ def _submit(argv: list[str], cwd: Path) -> str:
             raise SlurmError(f"Slurm controller not reachable (configured by {conf}): {said}")
         raise SlurmError(f"sbatch refused the job: {said}")
     return job_id
+
+
+def _cancel_submitted(workdir: Path) -> str | None:
+    """Cancels (and waits for) the jobs of this user whose working folder is ``workdir``:
+    a submission whose id we never read."""
+    try:
+        done = _client("squeue", "-h", "-u", str(os.getuid()), "-o", "%F|%Z")
+    except SlurmError as exc:
+        return f"cannot look for the interrupted submission: {exc}"
+    if done.returncode != 0:
+        return f"cannot look for the interrupted submission: squeue: {_said(done)}"
+    ids = []
+    for line in done.stdout.splitlines():
+        job, _, folder = line.partition("|")
+        if folder.strip() == str(workdir) and job.strip().isdigit():
+            ids.append(job.strip())
+    return _cancel_and_wait(ids) if ids else None
 
 
 # -- watching ------------------------------------------------------------------------------
@@ -360,6 +490,11 @@ class _Task:
     def finish(self, result: ProcessResult, reason: str | None = None) -> None:
         self.result = result
         self.reason = reason
+
+    def drop_environment(self) -> None:
+        """Removes the job's environment file (its values may be secrets)."""
+        with contextlib.suppress(OSError):
+            (self.logs / ENV_FILE).unlink(missing_ok=True)
 
     def command_text(self) -> str:
         argv = self.spec.argv
@@ -457,10 +592,10 @@ class _Watch:
                 why = f"cancelled; Slurm job {task.job} was cancelled (scancel)"
                 task.finish(dataclasses.replace(result, cancelled=True, error=None), why)
             else:
-                task.finish(result)
+                task.finish(*self._signalled(task, result))
             return
         if asked:
-            left = _cancel_and_wait([task.job])
+            left = _scancel_now(task.job)
             why = f"cancelled; Slurm job {task.job} was cancelled (scancel)"
             result = ProcessResult(
                 None, task.duration(), cancelled=True, error=left, extra=_extra(task)
@@ -469,7 +604,7 @@ class _Watch:
             return
         running = None if task.started is None else now - task.started
         if task.timeout is not None and running is not None and running >= task.timeout:
-            left = _cancel_and_wait([task.job])
+            left = _scancel_now(task.job)
             why = (
                 f"timed out after {task.timeout:g} s of running; Slurm job {task.job} "
                 "was cancelled (scancel)"
@@ -478,6 +613,28 @@ class _Watch:
                 None, task.duration(), timed_out=True, error=left, extra=_extra(task)
             )
             task.finish(result, why if left is None else f"{why}, but {left}")
+
+    def _signalled(self, task: _Task, result: ProcessResult) -> tuple[ProcessResult, str | None]:
+        """A command that ended with a status of 128 + N was killed by signal N: by
+        Slurm (cancel, time limit, as scontrol says) or by something else (OOM...)."""
+        code = result.exit_code
+        if code is None or code <= 128 or result.error:
+            return result, None
+        name = _signal_name(code - 128)
+        if name is None:
+            return result, None
+        seen = (job_states([task.job]) or {}).get(task.job)
+        if seen is not None and seen.state == "TIMEOUT":
+            why = f"Slurm ended job {task.job} at its time limit (the command got {name})"
+            return dataclasses.replace(result, timed_out=True), why
+        if seen is not None and seen.state in {"CANCELLED", "PREEMPTED", "DEADLINE"}:
+            why = (
+                f"job {task.job} was {seen.state.lower()} by Slurm or someone else "
+                f"(scancel; the command got {name})"
+            )
+            return dataclasses.replace(result, cancelled=True), why
+        why = f"killed by {name} (exit status {code})"
+        return dataclasses.replace(result, signal=name), why
 
     def _judge(self, task: _Task, seen: JobState | None, now: float) -> None:
         """What the controller says, for a task whose script recorded nothing yet."""
@@ -506,7 +663,24 @@ class _Watch:
         for task in self.tasks:
             if task.result is not None and not task.recorded:
                 task.recorded = True
+                task.drop_environment()
                 task.execution.record(task.result, reason=task.reason)
+
+
+def _scancel_now(job: str) -> str | None:
+    """``scancel`` without waiting: the watch goes on with the other tasks and waits for
+    every job to leave the queue once, at its end."""
+    try:
+        return _scancel([job])
+    except SlurmError as exc:
+        return str(exc)
+
+
+def _signal_name(number: int) -> str | None:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return None
 
 
 def _wait_gone(job_ids: list[str]) -> str | None:
@@ -555,23 +729,25 @@ class SlurmBackend(CommandBackend):
         if task is None:
             return execution.succeed("no command: the inputs were generated, nothing was run")
         try:
-            script = task.logs / JOB_SCRIPT
-            script.write_text(job_script(task.spec, task.logs, execution.model.run_id))
+            script = write_job(task.spec, task.logs, execution.model.run_id)
             name = config.job_name or f"ferrotrack-{execution.model.run_id}"
             argv = [
                 f"--job-name={name}",
-                f"--output={task.logs / 'stdout.txt'}",
-                f"--error={task.logs / 'stderr.txt'}",
+                f"--output={_pattern(task.logs / 'stdout.txt')}",
+                f"--error={_pattern(task.logs / 'stderr.txt')}",
                 "--open-mode=append",
-                f"--chdir={task.logs}",
                 *sbatch_options(config, task.timeout),
                 str(script),
             ]
-            task.job = _submit(argv, task.logs)
-        except SlurmError as exc:
+            try:
+                task.job = _submit(argv, task.logs)
+            except BaseException:
+                task.drop_environment()
+                raise
+        except (SlurmError, OSError) as exc:
             return execution.fail(str(exc))
-        self._started(task)
         try:
+            self._started(task)
             _Watch([task], [task.job], config.poll_interval).run()
         except BaseException:
             left = _cancel_and_wait([task.job])
@@ -579,6 +755,7 @@ class SlurmBackend(CommandBackend):
                 logger.warning("slurm: %s", left)
             raise
         finally:
+            task.drop_environment()
             self._ended([task])
         assert task.result is not None
         return task.result.ok
@@ -670,26 +847,28 @@ class SlurmBackend(CommandBackend):
             links.mkdir(parents=True)
             scripts = []
             for i, task in enumerate(tasks):
-                script = task.logs / JOB_SCRIPT
-                script.write_text(job_script(task.spec, task.logs, task.execution.model.run_id))
-                scripts.append(script)
+                scripts.append(write_job(task.spec, task.logs, task.execution.model.run_id))
                 (links / str(i)).symlink_to(task.logs, target_is_directory=True)
             main = folder / "array.sh"
-            main.write_text(array_script(scripts))
+            write_private(main, array_script(scripts))
             span = f"0-{len(tasks) - 1}" + (f"%{limit}" if limit else "")
             name = config.job_name or f"ferrotrack-array-{first.run_id}"
             timeouts = [t.timeout for t in tasks if t.timeout is not None]
             argv = [
                 f"--array={span}",
                 f"--job-name={name}",
-                f"--output={links}/%a/stdout.txt",
-                f"--error={links}/%a/stderr.txt",
+                f"--output={_pattern(links)}/%a/stdout.txt",
+                f"--error={_pattern(links)}/%a/stderr.txt",
                 "--open-mode=append",
-                f"--chdir={folder}",
                 *sbatch_options(config, max(timeouts) if timeouts else None),
                 str(main),
             ]
-            array = _submit(argv, folder)
+            try:
+                array = _submit(argv, folder)
+            except BaseException:
+                for task in tasks:
+                    task.drop_environment()
+                raise
         except (SlurmError, OSError) as exc:
             for task in tasks:
                 task.execution.fail(str(exc))
@@ -699,9 +878,9 @@ class SlurmBackend(CommandBackend):
             task.job = f"{array}_{i}"
         with self._lock:
             self._arrays.add(array)
-        self._started(*tasks)
         watch = _Watch(tasks, [array], config.poll_interval)
         try:
+            self._started(*tasks)
             watch.run()
         except BaseException:
             left = _cancel_and_wait([array])
@@ -709,6 +888,8 @@ class SlurmBackend(CommandBackend):
                 logger.warning("slurm: %s", left)
             raise
         finally:
+            for task in tasks:
+                task.drop_environment()
             self._ended(tasks)
             with self._lock:
                 self._arrays.discard(array)

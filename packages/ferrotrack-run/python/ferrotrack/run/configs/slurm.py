@@ -7,18 +7,46 @@ as an ``sbatch`` error after the run was opened.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ferrotrack.run.configs.base import BackendConfig
 
-__all__ = ["RESERVED_OPTIONS", "SlurmConfig", "parse_time_limit"]
+__all__ = [
+    "RESERVED_OPTIONS",
+    "RESERVED_SHORT",
+    "SlurmConfig",
+    "parse_time_limit",
+    "reserved_option",
+]
 
 RESERVED_OPTIONS = frozenset(
-    {"-a", "--array", "-o", "--output", "-e", "--error", "--open-mode", "--parsable", "--wrap"}
+    {"--array", "--output", "--error", "--open-mode", "--parsable", "--wrap", "--chdir"}
+    | {"--export", "--hold", "--wait"}
 )
-"""sbatch options the backend sets itself (where output goes, arrays, how the id is read)."""
+"""sbatch options the backend sets itself (where output goes, arrays, how the id is read,
+the working folder that tags a submission, the environment) or that would keep the job
+from ever running or sbatch from returning (``--hold``, ``--wait``). Refused also when
+abbreviated (sbatch takes any unambiguous prefix: ``--out=``, ``--arr=``)."""
+RESERVED_SHORT = frozenset({"-a", "-o", "-e", "-D", "-H", "-W"})
+"""Their one-letter forms, refused also with the value attached (``-ofile``)."""
+
+
+def reserved_option(option: str) -> str | None:
+    """The reserved sbatch option that ``option`` (``--name[=value]``, ``-xVALUE``) is,
+    or abbreviates; ``None`` when it is none of them."""
+    name = option.split("=", 1)[0]
+    if name.startswith("--"):
+        if len(name) > 2:
+            for reserved in sorted(RESERVED_OPTIONS):
+                if reserved.startswith(name):
+                    return reserved
+        return None
+    if name[:2] in RESERVED_SHORT:
+        return name[:2]
+    return None
+
 
 _TIME = re.compile(r"^(?:(?P<days>\d+)-)?(?P<h>\d+)(?::(?P<m>\d{1,2}))?(?::(?P<s>\d{1,2}))?$")
 _MEM = re.compile(r"^\d+[KMGT]?$")
@@ -137,12 +165,23 @@ class SlurmConfig(BackendConfig):
             name = option.split("=", 1)[0]
             if not option.startswith("-") or not name.strip("-"):
                 raise ValueError(f"expected sbatch options like '--gres=gpu:1', got {option!r}")
-            if name in RESERVED_OPTIONS:
+            reserved = reserved_option(option)
+            if reserved is not None:
                 raise ValueError(
-                    f"{name} is set by the slurm backend itself (output goes to the run's logs/, "
-                    "arrays come from run_many); remove it"
+                    f"{name} ({reserved}) is set by the slurm backend itself or would keep the "
+                    "job from running (output goes to the run's logs/, arrays come from "
+                    "run_many); remove it"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _no_grace(self) -> Self:
+        if "grace" in self.model_fields_set:
+            raise ValueError(
+                "grace: the slurm backend cannot set it; the cluster's KillWait is the time "
+                "between SIGTERM and SIGKILL of a cancelled job; remove it"
+            )
+        return self
 
     def time_limit_seconds(self) -> int | None:
         """``time_limit`` in seconds, or ``None``."""
