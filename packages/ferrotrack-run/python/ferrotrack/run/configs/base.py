@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ferrotrack.run.errors import BackendConfigError
 from ferrotrack.run.yaml_scalars import env_strings
 
-__all__ = ["BackendConfig", "config_error"]
+__all__ = ["BackendConfig", "CommandConfig", "config_error"]
 
 
 class BackendConfig(BaseModel):
@@ -45,6 +45,16 @@ class BackendConfig(BaseModel):
         data = self.model_dump(mode="json")
         data["env_vars"] = sorted(self.env_vars)
         return data
+
+
+class CommandConfig(BackendConfig):
+    """A backend that runs a command of its own choosing: ``command`` overrides the model
+    run's."""
+
+    command: str | list[str] | None = Field(
+        default=None,
+        description="a string runs through /bin/sh -c, a list as argv (default: the model run's)",
+    )
 
 
 def config_error(name: str, err: ValidationError, where: str = "") -> BackendConfigError:

@@ -10,23 +10,18 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ferrotrack.run.configs.base import BackendConfig
-from ferrotrack.run.configs.ray import check_address
+from ferrotrack.run.configs.engine import EngineConfig, check_address
 
 __all__ = ["DaskConfig"]
 
 
-class DaskConfig(BackendConfig):
+class DaskConfig(EngineConfig):
     """Each model run a Dask task, on a ``LocalCluster`` or a scheduler at ``address``."""
 
     backend_type: Literal["dask"] = "dask"
     address: str | None = Field(
         default=None,
         description="None: a LocalCluster started here; 'tcp://HOST:PORT': a running scheduler",
-    )
-    command: str | list[str] | None = Field(
-        default=None,
-        description="a string runs through /bin/sh -c, a list as argv (default: the model run's)",
     )
     n_workers: int | None = Field(
         default=None, ge=1, description="LocalCluster workers (default: Dask's choice)"
@@ -40,15 +35,6 @@ class DaskConfig(BackendConfig):
     )
     resources: dict[str, float] = Field(
         default_factory=dict, description="abstract worker resources each task asks for"
-    )
-    connect_timeout: float = Field(
-        default=10.0, gt=0, description="seconds to wait for the scheduler at address"
-    )
-    queue_timeout: float | None = Field(
-        default=300.0,
-        gt=0,
-        description="seconds a task may wait for a worker before it is given up on and its run "
-        "recorded failed ('never started'); None: wait as long as it takes",
     )
 
     @field_validator("address")

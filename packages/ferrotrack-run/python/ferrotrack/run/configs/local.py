@@ -6,18 +6,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from ferrotrack.run.configs.base import BackendConfig
+from ferrotrack.run.configs.base import CommandConfig
 
 __all__ = ["LocalConfig"]
 
 
-class LocalConfig(BackendConfig):
+class LocalConfig(CommandConfig):
     """A subprocess on this machine, in its own process group."""
 
     backend_type: Literal["local"] = "local"
-    command: str | list[str] | None = Field(
-        default=None,
-        description="a string runs through /bin/sh -c, a list as argv (default: the model run's)",
-    )
     mpiexec: str | None = Field(default=None, description="e.g. 'mpiexec'; put before the command")
     processes: int | None = Field(default=None, ge=1, description="mpiexec -n PROCESSES")

@@ -12,27 +12,12 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ferrotrack.run.configs.base import BackendConfig
+from ferrotrack.run.configs.engine import EngineConfig, check_address
 
-__all__ = ["RayConfig", "check_address"]
-
-
-def check_address(value: str | None, schemes: tuple[str, ...]) -> str | None:
-    """``value`` when it is ``None``, ``"auto"`` or ``[SCHEME://]HOST:PORT`` with a known
-    scheme; ``ValueError`` saying what is expected otherwise."""
-    if value is None or value == "auto":
-        return value
-    scheme, sep, rest = value.rpartition("://")
-    expected = f"None, 'auto' or [{'|'.join(s + '://' for s in schemes)}]HOST:PORT"
-    if sep and scheme not in schemes:
-        raise ValueError(f"unknown scheme {scheme!r}: expected {expected}")
-    host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected {expected}")
-    return value
+__all__ = ["RayConfig"]
 
 
-class RayConfig(BackendConfig):
+class RayConfig(EngineConfig):
     """Each model run a Ray task, on a local Ray instance or a cluster at ``address``."""
 
     backend_type: Literal["ray"] = "ray"
@@ -40,10 +25,6 @@ class RayConfig(BackendConfig):
         default=None,
         description="None: a local Ray instance started here; 'auto', 'HOST:PORT' or "
         "'ray://HOST:PORT': a running cluster",
-    )
-    command: str | list[str] | None = Field(
-        default=None,
-        description="a string runs through /bin/sh -c, a list as argv (default: the model run's)",
     )
     num_cpus: float = Field(default=1.0, ge=0, description="CPUs each model run's task asks for")
     num_gpus: float = Field(default=0.0, ge=0, description="GPUs each model run's task asks for")
@@ -59,15 +40,6 @@ class RayConfig(BackendConfig):
     )
     include_dashboard: bool = Field(
         default=False, description="start Ray's dashboard with a local instance"
-    )
-    connect_timeout: float = Field(
-        default=10.0, gt=0, description="seconds to wait for a cluster at address to answer"
-    )
-    queue_timeout: float | None = Field(
-        default=300.0,
-        gt=0,
-        description="seconds a task may wait for a worker before it is given up on and its run "
-        "recorded failed ('never started'); None: wait as long as it takes",
     )
 
     @field_validator("address")

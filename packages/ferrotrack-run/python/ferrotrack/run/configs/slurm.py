@@ -11,7 +11,7 @@ from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from ferrotrack.run.configs.base import BackendConfig
+from ferrotrack.run.configs.base import CommandConfig
 
 __all__ = [
     "RESERVED_OPTIONS",
@@ -89,7 +89,7 @@ def parse_time_limit(value: int | str) -> int:
     return total
 
 
-class SlurmConfig(BackendConfig):
+class SlurmConfig(CommandConfig):
     """A batch job (or, for several model runs, one array job) on a Slurm cluster.
 
     ``timeout`` (or the model run's) counts from the moment the job starts running, not
@@ -98,10 +98,6 @@ class SlurmConfig(BackendConfig):
     """
 
     backend_type: Literal["slurm"] = "slurm"
-    command: str | list[str] | None = Field(
-        default=None,
-        description="a string runs through /bin/sh -c, a list as argv (default: the model run's)",
-    )
     partition: str | None = Field(
         default=None, description="sbatch --partition (default: the cluster's)"
     )
