@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CommandSpec", "ProcessResult", "command_argv", "run_command"]
+__all__ = ["CommandSpec", "ProcessResult", "command_argv", "run_client", "run_command"]
 
 CANCEL_POLL_S = 0.1
 """How often a running command looks for its cancel file."""
@@ -246,3 +246,46 @@ def _kill_leftovers(pgid: int) -> None:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def run_client(
+    argv: list[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float,
+) -> subprocess.CompletedProcess[str]:
+    """Runs a short client command that asks an engine for something (``docker create``,
+    ``sbatch``) and returns its output.
+
+    The client leads a session of its own, so a Ctrl-C at the terminal reaches only us;
+    on any exception (KeyboardInterrupt above all) it is let finish, up to ``timeout``,
+    before the exception goes on: the request was then either made, and the caller can
+    undo it, or never will be. :class:`subprocess.TimeoutExpired` after ``timeout``
+    (the client killed); :class:`FileNotFoundError` when the client is missing.
+    """
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    except BaseException:
+        try:
+            proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)

@@ -34,7 +34,7 @@ from ferrotrack.core.run import RUN_DIR_ENV
 from ferrotrack.run.backends.base import CommandBackend
 from ferrotrack.run.configs.docker import DockerConfig, parse_volume
 from ferrotrack.run.execution import Execution, ModelView
-from ferrotrack.run.process import CommandSpec, ProcessResult, run_command
+from ferrotrack.run.process import CommandSpec, ProcessResult, run_client, run_command
 
 __all__ = [
     "DockerBackend",
@@ -381,30 +381,9 @@ def _create_args(job: _Job, image: str) -> list[str]:
 
 
 def _create(job: _Job, create: list[str]) -> subprocess.CompletedProcess[str]:
-    """Runs ``docker create``. The client leads a session of its own, so a Ctrl-C at the
-    terminal reaches only us; on any exception it is let finish (up to its timeout) before
-    the exception goes on, so the container either exists, to be removed, or never will."""
-    proc = subprocess.Popen(
-        create,
-        cwd=job.staging,
-        env=job.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
-    except BaseException:
-        try:
-            proc.communicate(timeout=CLI_TIMEOUT_S)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        raise
-    return subprocess.CompletedProcess(create, proc.returncode, out, err)
+    """Runs ``docker create`` (:func:`run_client`: let finish on any exception, so the
+    container either exists, to be removed, or never will)."""
+    return run_client(create, cwd=job.staging, env=job.env, timeout=CLI_TIMEOUT_S)
 
 
 def _host_work_dir(model: ModelView, config: DockerConfig) -> Path | None:

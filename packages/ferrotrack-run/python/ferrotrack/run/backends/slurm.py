@@ -40,7 +40,7 @@ from ferrotrack.core.run import RUN_DIR_ENV
 from ferrotrack.run.backends.base import CommandBackend
 from ferrotrack.run.configs.slurm import SlurmConfig
 from ferrotrack.run.execution import Execution, start_execution
-from ferrotrack.run.process import CommandSpec, ProcessResult, command_argv
+from ferrotrack.run.process import CommandSpec, ProcessResult, command_argv, run_client
 
 __all__ = [
     "SlurmBackend",
@@ -392,34 +392,12 @@ def _sbatch(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     conf = os.environ.get("SLURM_CONF")
     if conf and not Path(conf).is_file():  # else sbatch retries for a minute
         raise SlurmError(f"SLURM_CONF points at {conf}, which is not a file")
-    full = ["sbatch", "--parsable", *argv]
     try:
-        proc = subprocess.Popen(
-            full,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        return run_client(["sbatch", "--parsable", *argv], cwd=cwd, timeout=CLI_TIMEOUT_S)
     except FileNotFoundError:
         raise SlurmError(MISSING_SBATCH) from None
-    try:
-        out, err = proc.communicate(timeout=CLI_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
         raise SlurmError(f"sbatch did not answer within {CLI_TIMEOUT_S:.0f} s") from None
-    except BaseException:
-        try:
-            proc.communicate(timeout=CLI_TIMEOUT_S)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        raise
-    return subprocess.CompletedProcess(full, proc.returncode, out, err)
 
 
 def _submit(argv: list[str], workdir: Path) -> str:
