@@ -48,7 +48,7 @@ from ferrotrack.experiment.runs import (
 )
 from ferrotrack.experiment.serializable import YAMLSerializable
 from ferrotrack.experiment.trial_config import pipeline_type, spec_hash
-from ferrotrack.experiment.trial_runner import TrialRunner, _folder
+from ferrotrack.experiment.trial_runner import _folder
 
 if TYPE_CHECKING:
     from ferrotrack.experiment.experiment import Experiment
@@ -464,26 +464,6 @@ class _StopOnFailure:
 # --- the other side: the trial process -----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _ProcessTrialRunner(TrialRunner):
-    """A ``TrialRunner`` whose runs also carry the executor's tags."""
-
-    extra_tags: Mapping[str, str] = field(default_factory=dict)
-
-    def _start(
-        self,
-        earlier: str | None,
-        *,
-        name: str,
-        params: Mapping[str, Any],
-        tags: Mapping[str, Any],
-        parent: ft.Run | None = None,
-    ) -> ft.Run:
-        return super()._start(
-            earlier, name=name, params=params, tags={**tags, **self.extra_tags}, parent=parent
-        )
-
-
 def run_trial_process(
     experiment: Experiment,
     experiment_run: str,
@@ -518,18 +498,8 @@ def run_trial_process(
         env.setup_environment()
         plan = [(trial, trial_runs([trial])) for trial in chosen]
         with TrialProgress(sum(len(s) for _, s in plan), enabled=progress) as bars:
-            runner = _ProcessTrialRunner(
-                experiment=experiment.name,
-                root=experiment.root,
-                trackers=experiment.trackers,
-                factory_registry=experiment.factory_registry,
-                on_error=experiment.on_error,
-                logger=env.logger,
-                stored=stored,
-                outcome=outcome,
-                bars=bars,
-                fresh=not resume,
-                extra_tags=tags,
+            runner = experiment._trial_runner(
+                env.logger, stored, outcome, bars, fresh=not resume, extra_tags=tags
             )
             for trial, specs in plan:
                 runner.run_trial(trial, specs, env)

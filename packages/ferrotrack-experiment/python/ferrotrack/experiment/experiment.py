@@ -15,6 +15,7 @@ an ``outcome.ExperimentOutcome``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,17 +213,8 @@ class Experiment:
                         on_error=self.on_error,
                     ).run(top, plan)
                 else:
-                    runner = TrialRunner(
-                        experiment=self.name,
-                        root=self.root,
-                        trackers=self.trackers,
-                        factory_registry=self.factory_registry,
-                        on_error=self.on_error,
-                        logger=env.logger,
-                        stored=stored,
-                        outcome=outcome,
-                        bars=bars,
-                        fresh=trials is not None and not resume,
+                    runner = self._trial_runner(
+                        env.logger, stored, outcome, bars, fresh=trials is not None and not resume
                     )
                     for trial, specs in plan:
                         runner.run_trial(trial, specs, env)
@@ -280,6 +272,32 @@ class Experiment:
             top.finish("failed", error=exc)
             raise
         return env
+
+    def _trial_runner(
+        self,
+        logger: logging.Logger,
+        stored: StoredExperiment,
+        outcome: ExperimentOutcome,
+        bars: TrialProgress,
+        *,
+        fresh: bool,
+        extra_tags: Mapping[str, str] | None = None,
+    ) -> TrialRunner:
+        """The ``TrialRunner`` of this experiment (in this process, or in a trial process
+        that an executor started, whose runs carry ``extra_tags``)."""
+        return TrialRunner(
+            experiment=self.name,
+            root=self.root,
+            trackers=self.trackers,
+            factory_registry=self.factory_registry,
+            on_error=self.on_error,
+            logger=logger,
+            stored=stored,
+            outcome=outcome,
+            bars=bars,
+            fresh=fresh,
+            extra_tags=dict(extra_tags or {}),
+        )
 
     def _environment(self, run: ft.Run | None) -> Environment:
         """The experiment level's environment (on ``run`` once one is started)."""

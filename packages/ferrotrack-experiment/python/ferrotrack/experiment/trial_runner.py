@@ -12,7 +12,7 @@ import logging
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,8 @@ class TrialRunner:
     bars: TrialProgress
     fresh: bool = False
     """Run every trial run given, finished or not (the trials a ``run(trials=...)`` named)."""
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags every run it starts also carries (a trial process: its executor and execution)."""
 
     def run_trial(
         self, trial: TrialSpec, specs: Sequence[TrialRunSpec], parent_env: Environment
@@ -230,7 +232,7 @@ class TrialRunner:
             earlier,
             name=name,
             params=params,
-            tags=tags,
+            tags={**tags, **self.extra_tags},
             parent=parent,
         )
 
