@@ -130,6 +130,8 @@ def _chunks(data: bytes, path: Path, start: int, *, quiet: bool) -> Iterator[byt
             if not quiet:
                 _damaged(path, start + pos, f"an unexpected chunk type {kind}")
             return
+    if parts and not quiet:  # a record's first pieces, then the end of the file
+        _damaged(path, start + pos, "a record cut where a block ends")
 
 
 def _damaged(path: Path, offset: int, what: str) -> None:
