@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import pytest
+from run_fixtures import processes_with
+from run_fixtures import wait_for as poll_until
 
 import ferrotrack.core as ft
 from ferrotrack.core.plugins.execution import get_execution_plugin
@@ -56,24 +57,13 @@ def dask_session() -> Iterator[dict[str, Any]]:
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Polls ``condition`` until it holds; fails naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"after {timeout} s: {what}")
-        time.sleep(0.05)
+    """Polls ``condition`` until it holds; fails naming ``what`` after ``timeout`` s
+    (run_fixtures' poll, in the argument order of this module's many calls)."""
+    poll_until(what, condition, timeout)
 
 
-def marked(marker: str) -> list[psutil.Process]:
-    """The live processes whose command line contains ``marker``."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if marker in " ".join(proc.info["cmdline"] or ()) and proc.status() != "zombie":
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
+marked = processes_with
+"""The live processes carrying ``marker`` (command line or ``FT_TEST_MARK``)."""
 
 
 def wait_gone(marker: str, timeout: float) -> None:
