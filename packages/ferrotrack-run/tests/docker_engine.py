@@ -29,11 +29,12 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from run_fixtures import wait_for as wait_until
 
 __all__ = [
     "BUSYBOX_IMAGE",
@@ -234,15 +235,6 @@ def unique(prefix: str) -> str:
     """A model run id no other test session uses at the same time (they share the engine,
     and containers are found by the model run's label)."""
     return f"{prefix}-{secrets.token_hex(4)}"
-
-
-def wait_until(what: str, check: Callable[[], bool], deadline_s: float = 30.0) -> None:
-    """Polls ``check`` until it holds; fails saying ``what`` did not happen in time."""
-    deadline = time.monotonic() + deadline_s
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {deadline_s:.0f} s")
-        time.sleep(0.05)  # polling a condition, bounded by the deadline
 
 
 @functools.cache
