@@ -5,6 +5,7 @@
 # Installs Debian's `slurm-wlm` (slurmctld, slurmd, the client commands) and `munge` when
 # missing, else does nothing.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt-install.sh"
 
 missing=()
 for tool in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/bin/sbatch /usr/bin/scontrol; do
@@ -17,22 +18,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "slurm.sh: missing ${missing[*]}; run this script as root (or: sudo apt-get install" \
-    "${missing[*]}) so the slurm backend's tests can start a single-node cluster" >&2
-  exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-echo "slurm.sh: installing Debian's ${missing[*]} (a single-node cluster for the slurm backend's tests)"
-# A fresh image has empty package lists: fetch them only then (or when the install fails).
-if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
-  apt-get update -qq
-fi
-if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install slurm.sh "the slurm backend's tests can start a single-node cluster" "${missing[@]}"
 # The packages may start munged or slurmd as services where they can; the tests start their own.
 for tool in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/bin/sbatch /usr/sbin/munged; do
   [ -x "$tool" ] || { echo "slurm.sh: slurm-wlm and munge installed but $tool is missing" >&2; exit 1; }
