@@ -36,6 +36,9 @@ lint: setup
     {{py}} -m mypy packages/ferrotrack-experiment/tests
     {{py}} -m mypy packages/ferrotrack-run/tests
     {{py}} -m mypy packages/ferrotrack-postprocess/tests
+    {{py}} -m mypy packages/ferrotrack-collectors/tests
+    {{py}} -m mypy packages/ferrotrack-frameworks/tests
+    {{py}} -m mypy packages/ferrotrack-ui/tests
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --quiet -- -D warnings
 

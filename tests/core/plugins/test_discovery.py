@@ -226,3 +226,51 @@ def test_register_plugin_checks_its_argument_and_dependencies() -> None:
     with pytest.raises(InvalidArgumentError, match="no backend plugin named 'nope'"):
         pm.create("nope", PluginType.BACKEND)
     assert "nope" not in sys.modules
+
+
+MACHINE_PLUGINS = """
+from ferrotrack.core.plugins import CollectorPlugin, PluginMetadata, PluginType
+
+class NoDevice(CollectorPlugin):
+    @classmethod
+    def get_metadata(cls):
+        return PluginMetadata(name="nodevice", type=PluginType.COLLECTOR)
+    @classmethod
+    def unavailable_reason(cls):
+        return "no device driver on this machine"
+    def initialize(self, config=None):
+        raise RuntimeError("no device driver on this machine")
+    def collect(self):
+        return []
+
+class Crashy(NoDevice):
+    @classmethod
+    def unavailable_reason(cls):
+        raise OSError("probe exploded")
+"""
+
+
+@pytest.mark.usefixtures("fresh_discovery")
+def test_a_plugin_unusable_on_this_machine_is_listed_with_its_reason_and_isolated_on_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_distribution(
+        tmp_path,
+        monkeypatch,
+        name="acme-devices",
+        extras=[],
+        modules={"acme_devices": MACHINE_PLUGINS},
+        entry_points="""
+            [ferrotrack.collectors]
+            nodevice = acme_devices:NoDevice
+            crashy = acme_devices:Crashy
+        """,
+    )
+    rows = {i.name: i for i in PluginManager().plugins(PluginType.COLLECTOR)}
+    assert rows["nodevice"].reason == "no device driver on this machine"
+    assert rows["nodevice"].install_hint is None
+    assert "probe exploded" in (rows["crashy"].reason or "")
+    # asking for it anyway: set aside with a warning naming it, never an exception
+    pm = PluginManager()
+    with pytest.warns(PluginWarning, match="nodevice"):
+        assert pm.add("nodevice", PluginType.COLLECTOR) is None

@@ -71,6 +71,13 @@ class PluginBase(abc.ABC):
     def get_metadata(cls) -> PluginMetadata:
         """Facts about the plugin; must not import the plugin's optional dependencies."""
 
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why the plugin cannot work on this machine although its libraries import (no
+        GPU driver, say), or ``None``. Shown by ``ferrotrack plugins list``; must be cheap
+        and must not raise."""
+        return None
+
     @property
     def name(self) -> str:
         """The plugin's name from its metadata."""

@@ -135,7 +135,20 @@ def inspect_class(
         info = replace(
             info, reason=f"missing dependencies: {', '.join(missing)}", install_hint=hint
         )
+    elif isinstance(cls, type) and issubclass(cls, PluginBase):
+        why = _machine_reason(cls)
+        if why is not None:
+            info = replace(info, reason=why)
     return info
+
+
+def _machine_reason(cls: type[PluginBase]) -> str | None:
+    """The plugin's own :meth:`~PluginBase.unavailable_reason`; one that raises is a reason."""
+    try:
+        why = cls.unavailable_reason()
+    except Exception as exc:
+        return f"its availability check raised {type(exc).__name__}: {exc}"
+    return None if why is None else str(why)
 
 
 @functools.cache
