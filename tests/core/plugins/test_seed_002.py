@@ -57,15 +57,19 @@ MODULES = {
 }
 """The guide's own example modules (its plugin code), as these tests name them."""
 
+_RUN = "from ferrotrack.core.plugins import PluginRun as Experiment"
+NAMES = {
+    "from tracelet.core.experiment import Experiment": _RUN,
+    "from tracelet import Experiment": _RUN,
+}
+"""Tracelet's ``Experiment``: the run takes its place (a :class:`PluginRun`, started later)."""
+
 NOT_RUN = {
     "from pydantic import BaseSettings": "pydantic 1 API (BaseSettings moved to "
     "pydantic-settings); ferrotrack plugins get their config section from ferrotrack's "
     "settings, see docs/plugins.md",
-    "exp._plugin_manager.register_plugin": "needs Tracelet's Experiment object; the intent "
-    "(register instances, run them in a run) is test_manual_registration_intent_fake_neptune",
     '[project.entry-points."tracelet.plugins"]': "TOML, not Python; ferrotrack has one "
     "entry-point group per kind (ferrotrack.backends, ...), see test_example_plugin.py",
-    "def test_neptune_integration": "needs a real Neptune account and Tracelet's Experiment",
     "Handle metric with robust error handling": "a method without its class (self._validate_"
     "metric, logger undefined): a fragment; backend errors: docs/plugins.md",
 }
@@ -86,6 +90,8 @@ def block(marker: str) -> str:
 
 def rewrite(code: str) -> str:
     """``code`` with Tracelet's module paths replaced, and nothing else changed."""
+    for old, new in NAMES.items():
+        code = code.replace(old, new)
     for old, new in {**IMPORTS, **MODULES}.items():
         code = re.sub(rf"(?<![\w.]){re.escape(old)}(?=[\s.'\"])", new, code)
     return code
@@ -208,6 +214,8 @@ def test_every_python_block_is_run_or_listed_with_a_reason() -> None:
         "class DockerCollector(PluginBase)",
         "def mock_neptune():",
         "class ResourceManagedPlugin(PluginBase)",
+        "exp._plugin_manager.register_plugin",
+        "def test_neptune_integration",
         "class NeptuneConfig(BaseModel)",
         *NOT_RUN,
     ]
@@ -272,22 +280,71 @@ def test_neptune_backend_mirrors_a_run_fake_neptune(
     assert fake_neptune[0].stopped
 
 
-def test_manual_registration_intent_fake_neptune(
+def test_manual_registration_block_fake_neptune_flax(
     root: Path, fake_neptune: list[FakeNeptuneRun], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The guide's manual registration, with a run in place of Tracelet's Experiment:
-    instances are registered on a plugin manager, and the backend mirrors the run."""
-    NeptuneBackend = neptune_module().NeptuneBackend
-    install_fake_flax(monkeypatch)
-    jax = load_module("seed002.jax_framework", block("class JAXFramework(PluginBase"))
-    manager = PluginManager(use_entry_points=False)
-    neptune_backend: Any = NeptuneBackend()
-    assert id(manager.register_plugin(neptune_backend).instance) == id(neptune_backend)
-    jax_framework = jax.JAXFramework()
-    assert manager.register_plugin(jax_framework).kind is PluginType.FRAMEWORK
-    with ft.start_run("custom_experiment", backends=[neptune_backend]) as run:
-        run.log("x", 1.0, step=0)
-    assert fake_neptune[0].fields["x"].append.call_args.kwargs == {"step": 0}
+    """The guide's manual registration, verbatim, with the run in place of Tracelet's
+    Experiment: the instances registered on ``exp._plugin_manager`` take part in the run
+    started by ``exp.start()`` (the backend mirrors it, the framework patches while it runs
+    and restores when it stops)."""
+    neptune_module()
+    TrainState = install_fake_flax(monkeypatch)
+    original = TrainState.__dict__["apply_gradients"]
+    load_module("seed002.jax_framework", block("class JAXFramework(PluginBase"))
+    namespace: dict[str, Any] = {}
+    exec(block("exp._plugin_manager.register_plugin"), namespace)
+    exp = namespace["exp"]
+    try:
+        assert ft.active_run() is exp.run
+        assert namespace["neptune_backend"].state == "started"
+        assert namespace["jax_framework"].state == "started"
+        assert TrainState.__dict__["apply_gradients"] is not original
+        exp.log_metric("x", 1.0, iteration=3)
+        TrainState(step=4, learning_rate=0.5).apply_gradients(grads=None)
+    finally:
+        exp.stop()
+    assert exp.status == "finished"
+    assert TrainState.__dict__["apply_gradients"] is original
+    assert fake_neptune[0].fields["x"].append.call_args.kwargs == {"step": 3}
+    assert fake_neptune[0].stopped
+    names = set(ft.metrics(runs=[exp.run_id]).collect()["name"].cast(str).to_list())
+    assert {"x", "learning_rate"} <= names
+
+
+def neptune_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guide's ``tracelet-neptune`` package, installed: its ``pyproject.toml`` entry
+    point (group ``ferrotrack.backends`` for ``tracelet.backends``) names the seed's class."""
+    info = tmp_path / "site" / "tracelet_neptune-1.0.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: tracelet-neptune\nVersion: 1.0.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[ferrotrack.backends]\nneptune = seed002.neptune_backend:NeptuneBackend\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+
+
+@pytest.mark.usefixtures("fresh_discovery")
+def test_integration_block_by_entry_point_fake_neptune(
+    root: Path, fake_neptune: list[FakeNeptuneRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guide's integration test, verbatim: ``backend=["neptune"]`` is found through the
+    installed package's entry point, and the metric and params reach Neptune (a stand-in:
+    no Neptune account here)."""
+    neptune_module()
+    neptune_distribution(root.parent, monkeypatch)
+    namespace: dict[str, Any] = {}
+    exec(block("def test_neptune_integration"), namespace)
+    namespace["test_neptune_integration"]()
+    (neptune_run,) = fake_neptune
+    assert neptune_run.fields["test_accuracy"].append.call_args.args == (0.95,)
+    assert neptune_run.fields["test_accuracy"].append.call_args.kwargs == {"step": 1}
+    assert neptune_run.fields["parameters/learning_rate"] == 0.001
+    assert neptune_run.stopped
+    (row,) = ft.runs().iter_rows(named=True)
+    assert row["name"] == "integration_test"
+    assert row["status"] == "finished"
 
 
 def test_backend_registry_block() -> None:

@@ -30,6 +30,7 @@ from ferrotrack.core.plugins.manager import PluginManager, PluginSpec
 from ferrotrack.core.plugins.metadata import PluginMetadata
 from ferrotrack.core.plugins.metric import MetricData, MetricSource, MetricType
 from ferrotrack.core.plugins.metric_info import metric_info
+from ferrotrack.core.plugins.plugin_run import PluginRun
 from ferrotrack.core.plugins.processor import ProcessorPlugin
 from ferrotrack.core.plugins.processors import (
     EveryNthProcessor,
@@ -54,6 +55,7 @@ __all__ = [
     "PluginInfo",
     "PluginManager",
     "PluginMetadata",
+    "PluginRun",
     "PluginSpec",
     "PluginType",
     "PluginWarning",

@@ -103,7 +103,21 @@ class BackendPlugin(PluginBase):
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Receives params logged since the last call (a delta, nested as logged); the
-        whole params at opening are in ``info.params``."""
+        whole params at opening are in ``info.params``.
+
+        A backend that declares the ``parameters`` capability but only overrides
+        :meth:`handle_metric` (seed 002's) gets each param there, dotted, as a PARAMETER
+        metric; any other backend ignores them unless it overrides this method.
+        """
+        if "parameters" not in self.get_metadata().capabilities:
+            return
+        if type(self).handle_metric is BackendPlugin.handle_metric:
+            return
+        from ferrotrack.core.params import flatten
+        from ferrotrack.core.plugins.metric import MetricData, MetricType
+
+        for name, value in flatten(params).items():
+            self.handle_metric(MetricData(name, value, MetricType.PARAMETER, source=self.name))
 
     def set_tags(self, tags: Mapping[str, str | None]) -> None:
         """Receives tags set since the last call (a delta; ``None``: the tag was deleted);
