@@ -1,0 +1,157 @@
+"""The git collector on real repositories made in tmp: commit, branch, dirty flag, the
+diff as a patch that applies, credentials stripped from the remote URL, and no error
+outside a repository."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ferrotrack.collectors._common import redact_url
+from ferrotrack.collectors.git import GitCollector
+from ferrotrack.core.plugins import MetricData, MetricType
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "HOME": str(cwd),
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    where = tmp_path / "repo"
+    where.mkdir()
+    git(where, "init", "-q", "-b", "trunk")
+    (where / "train.py").write_text("lr = 0.1\n")
+    git(where, "add", "train.py")
+    git(where, "commit", "-q", "-m", "first")
+    return where
+
+
+KEEP: list[GitCollector] = []  # a collector's temporary patch lives as long as it does
+
+
+def collect(path: Path, **config: object) -> tuple[dict[str, object], list[MetricData]]:
+    c = GitCollector()
+    KEEP.append(c)
+    c.initialize({"path": str(path), **config})
+    items = c.collect()
+    return {m.name: m.value for m in items if m.type is not MetricType.ARTIFACT}, items
+
+
+def test_a_clean_repository(repo: Path) -> None:
+    facts, items = collect(repo / ".")
+    assert facts["git.commit"] == git(repo, "rev-parse", "HEAD")
+    assert facts["git.branch"] == "trunk"
+    assert facts["git.dirty"] is False
+    assert facts["git.remote_url"] is None
+    assert facts["git.root"] == str(repo)
+    assert not [m for m in items if m.type is MetricType.ARTIFACT]
+
+
+def test_credentials_are_stripped_from_the_remote(repo: Path) -> None:
+    git(repo, "remote", "add", "origin", "https://alice:s3cr3t@git.example.org/team/x.git")
+    git(repo, "remote", "add", "mirror", "https://ghp_tok3n@github.com/team/x.git")
+    facts, _ = collect(repo)
+    assert facts["git.remote_url"] == "https://git.example.org/team/x.git"
+    facts, _ = collect(repo, remote="mirror")
+    assert facts["git.remote_url"] == "https://github.com/team/x.git"
+
+
+def test_a_dirty_repository_gives_a_patch_that_applies(repo: Path, tmp_path: Path) -> None:
+    (repo / "train.py").write_text("lr = 0.2\nepochs = 3\n")
+    (repo / "notes.txt").write_text("untracked\n")
+    facts, items = collect(repo)
+    assert facts["git.dirty"] is True
+    assert facts["git.diff_truncated"] is False
+    [artifact] = [m for m in items if m.type is MetricType.ARTIFACT]
+    assert artifact.name == "git/diff.patch"
+    patch = Path(artifact.value).read_text()
+    assert "#   notes.txt" in patch
+    assert "+epochs = 3" in patch
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    git(clone, "apply", str(artifact.value))
+    assert (clone / "train.py").read_text() == "lr = 0.2\nepochs = 3\n"
+
+
+def test_a_large_diff_is_cut(repo: Path) -> None:
+    (repo / "train.py").write_text("x = 1\n" * 1000)
+    facts, items = collect(repo, max_diff_bytes=100)
+    [artifact] = [m for m in items if m.type is MetricType.ARTIFACT]
+    assert facts["git.diff_truncated"] is True
+    body = Path(artifact.value).read_bytes().split(b"\n", 1)[1]
+    assert len(body) == 100
+
+
+def test_outside_a_repository_it_says_so_without_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="ferrotrack.collectors"):
+        facts, items = collect(tmp_path)
+    assert list(facts) == ["git.repository"]
+    assert str(facts["git.repository"]).startswith("none: ")
+    assert items[0].type is MetricType.TEXT
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+
+
+def test_a_repository_without_commits(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "a.txt").write_text("a\n")
+    git(tmp_path, "add", "a.txt")
+    facts, items = collect(tmp_path)
+    assert facts["git.commit"] is None
+    assert facts["git.dirty"] is True
+    [artifact] = [m for m in items if m.type is MetricType.ARTIFACT]
+    assert "+a" in Path(artifact.value).read_text()
+
+
+# what may stand in a URL's userinfo unencoded (RFC 3986), "%" for encoded bytes
+USERINFO = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" + "-_.~%!$&'()*+,;="
+userinfo = st.text(alphabet=USERINFO, min_size=1)
+hosts = st.from_regex(r"[a-z]{1,10}(\.[a-z]{2,5}){0,2}", fullmatch=True)
+paths = st.from_regex(r"(/[a-z0-9_.-]{1,8}){0,3}", fullmatch=True)
+
+
+@given(st.sampled_from(["https", "http", "ssh", "git+ssh"]), userinfo, userinfo, hosts, paths)
+def test_redact_url_never_keeps_a_password(
+    scheme: str, user: str, password: str, host: str, path: str
+) -> None:
+    url = f"{scheme}://{user}:{password}@{host}{path}"
+    clean = redact_url(url)
+    assert f":{password}@" not in clean
+    assert clean.endswith(f"{host}{path}")
+    assert redact_url(clean) == clean
+
+
+@given(st.sampled_from(["https", "http"]), userinfo, hosts, paths)
+def test_redact_url_drops_tokens_of_http_urls(
+    scheme: str, token: str, host: str, path: str
+) -> None:
+    assert redact_url(f"{scheme}://{token}@{host}{path}") == f"{scheme}://{host}{path}"
+
+
+@given(hosts, paths)
+def test_redact_url_leaves_clean_urls_alone(host: str, path: str) -> None:
+    for url in (f"https://{host}{path}", f"ssh://git@{host}{path}", f"git@{host}:{path}"):
+        assert redact_url(url) == url
+
+
+def test_redact_url_drops_secret_query_parameters() -> None:
+    url = "https://h.example/r.git?access_token=abc&ref=main"
+    assert redact_url(url) == "https://h.example/r.git?ref=main"

@@ -1,0 +1,171 @@
+"""The system collector against the real machine: a real child process tree is counted,
+children that end are dropped without a warning, CPU percent stays within 0–100."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from collections import namedtuple
+from collections.abc import Callable, Iterator
+
+import psutil
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ferrotrack.collectors.system import SystemCollector, cpu_percent
+from ferrotrack.core.errors import InvalidArgumentError
+from ferrotrack.core.plugins import MetricData, MetricType
+
+# Each child holds 64 MiB of touched memory and prints "ready" once it does; the middle
+# one starts a grandchild of its own, so the tree is three deep.
+CHILD = (
+    "import subprocess, sys\n"
+    "block = bytearray(64 << 20)\n"
+    "for i in range(0, len(block), 4096): block[i] = 1\n"
+    "kid = None\n"
+    "if sys.argv[1] == 'parent':\n"
+    "    kid = subprocess.Popen([sys.executable, '-c', sys.argv[2], 'leaf', ''],"
+    " stdout=subprocess.PIPE)\n"
+    "    kid.stdout.readline()\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+MIB = 1 << 20
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def values(batch: list[MetricData]) -> dict[str, float]:
+    return {m.name: m.value for m in batch if m.type is MetricType.SYSTEM}
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[SystemCollector, list[list[MetricData]]]]:
+    got: list[list[MetricData]] = []
+    c = SystemCollector()
+    c.initialize({"interval": 3600})  # samples taken by the test, not the thread
+    c.bind(got.append)
+    yield c, got
+    c.stop()
+
+
+def spawn(kind: str) -> subprocess.Popen[bytes]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, kind, CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == b"ready"
+    return child
+
+
+def test_the_process_tree_counts_children_and_grandchildren(
+    collector: tuple[SystemCollector, list[list[MetricData]]],
+) -> None:
+    c, got = collector
+    c.sample()
+    alone = values(got[-1])
+    kids = [spawn("parent"), spawn("leaf")]  # 3 more processes, 3 x 64 MiB
+    try:
+        c.sample()
+        tree = values(got[-1])
+        assert tree["sys/proc/count"] == alone["sys/proc/count"] + 3
+        assert tree["sys/proc/rss_bytes"] >= alone["sys/proc/rss_bytes"] + 3 * 64 * MIB
+        assert tree["sys/proc/threads"] >= alone["sys/proc/threads"] + 3
+        assert tree["sys/proc/open_files"] > alone["sys/proc/open_files"]
+    finally:
+        for kid in kids:
+            kid.kill()
+            kid.wait()
+
+
+def test_children_that_end_are_dropped_quietly(
+    collector: tuple[SystemCollector, list[list[MetricData]]], caplog: pytest.LogCaptureFixture
+) -> None:
+    c, got = collector
+    kid = spawn("parent")
+    c.sample()
+    assert values(got[-1])["sys/proc/count"] >= 3
+    grandchild = psutil.Process(kid.pid).children()[0]
+    kid.kill()
+    kid.wait()
+    grandchild.kill()
+    grandchild.wait()
+    with caplog.at_level(logging.DEBUG, logger="ferrotrack.collectors"):
+        for _ in range(3):
+            c.sample()
+    assert values(got[-1])["sys/proc/count"] == 1
+    assert c.errors == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_samples_name_every_documented_metric_with_a_unit(
+    collector: tuple[SystemCollector, list[list[MetricData]]],
+) -> None:
+    c, got = collector
+    c.sample()  # baselines: no CPU percent, no rates yet; the static facts as params
+    params = {m.name: m.value for m in got[0] if m.type is MetricType.PARAMETER}
+    assert params["sys.cpu_count"] == psutil.cpu_count()
+    assert params["sys.mem_total_bytes"] == psutil.virtual_memory().total
+    assert "sys/cpu/percent" not in values(got[0])
+    busy_until = time.process_time() + 0.05
+    while time.process_time() < busy_until:  # some CPU time for the window to see
+        pass
+    c.sample()
+    second = got[1]
+    assert not [m for m in second if m.type is MetricType.PARAMETER]  # facts only once
+    names = set(values(second))
+    cores = {f"sys/cpu/{i}/percent" for i in range(psutil.cpu_count())}
+    assert cores <= names
+    assert {
+        "sys/cpu/percent",
+        "sys/mem/used_bytes",
+        "sys/mem/available_bytes",
+        "sys/mem/percent",
+        "sys/swap/used_bytes",
+        "sys/swap/percent",
+        "sys/disk/read_bytes_per_s",
+        "sys/disk/write_bytes_per_s",
+        "sys/net/sent_bytes_per_s",
+        "sys/net/recv_bytes_per_s",
+        "sys/proc/cpu_percent",
+    } <= names
+    assert all(m.metadata["unit"] and m.source == "system" for m in second)
+    assert 0 <= values(second)["sys/cpu/percent"] <= 100
+    assert values(second)["sys/proc/cpu_percent"] > 0
+
+
+def test_the_interval_is_configurable_and_checked() -> None:
+    c = SystemCollector()
+    c.initialize({"interval": 0.5, "per_core": False})
+    assert c.sampling_interval == 0.5
+    with pytest.raises(InvalidArgumentError, match="interval"):
+        SystemCollector().initialize({"interval": 0})
+    with pytest.raises(InvalidArgumentError, match="bogus"):
+        SystemCollector().initialize({"bogus": 1})
+
+
+Times = namedtuple("Times", "user nice system idle iowait")
+seconds = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+
+
+@given(st.tuples(seconds, seconds, seconds, seconds, seconds), st.tuples(*[seconds] * 5))
+def test_cpu_percent_is_a_share_or_nothing(
+    before: tuple[float, ...], step: tuple[float, ...]
+) -> None:
+    a = Times(*before)
+    b = Times(*(x + d for x, d in zip(before, step, strict=True)))
+    share = cpu_percent(a, b)
+    if sum(b) - sum(a) <= 0:
+        assert share is None
+    else:
+        assert share is not None
+        assert 0.0 <= share <= 100.0
+    assert cpu_percent(None, b) is None
