@@ -182,5 +182,6 @@ def foreign_patch(func: object, library: ModuleType) -> str | None:
     where = os.path.realpath(code.co_filename)
     if where.startswith(root):
         return None
-    owner = getattr(target, "__module__", None) or "?"
-    return f"{owner}.{getattr(target, '__qualname__', '?')} ({code.co_filename})"
+    # the code's own name: a functools.wraps wrapper carries the wrapped function's names
+    name = getattr(code, "co_qualname", code.co_name)
+    return f"{name} ({code.co_filename}:{code.co_firstlineno})"

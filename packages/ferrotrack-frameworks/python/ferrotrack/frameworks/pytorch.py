@@ -1,0 +1,388 @@
+"""The ``pytorch`` framework: what a ``SummaryWriter`` writes also lands in the active run.
+
+Patches ``add_scalar``, ``add_scalars``, ``add_hparams`` and ``add_text`` of
+``torch.utils.tensorboard.SummaryWriter`` and of ``tensorboardX.SummaryWriter`` (whichever
+import), once per process, restored exactly when the last holder stops. The original still
+writes the TensorBoard files unless the config says ``write_tensorboard: false``.
+
+What goes where (the run active at the time of the call, :func:`ferrotrack.core.active_run`):
+
+- ``add_scalar(tag, value, step, walltime)``: ``run.log(tag, value, step)``, at ``walltime``
+  when given;
+- ``add_scalars(main, {k: v}, step)``: one point ``main/k`` per entry;
+- ``add_hparams(hparams, metrics)``: ``hparams`` as params, ``metrics`` as points;
+- ``add_text(tag, text, step)``: a run event of kind ``text`` named ``tag`` (text is a
+  series over steps, which a tag, one string per key, could not hold).
+
+The hot path (``add_scalar``) hands the value straight to the run's native ``log``: no
+:class:`~ferrotrack.core.plugins.MetricData` per call.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import threading
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ferrotrack.core import active
+from ferrotrack.core.errors import InvalidValueError, MissingDependencyError
+from ferrotrack.core.plugins import FrameworkPlugin, PluginMetadata, PluginType
+from ferrotrack.frameworks._support import (
+    DISTRIBUTION,
+    WarnOnce,
+    as_number,
+    foreign_patch,
+    import_library,
+    require_version,
+)
+
+__all__ = ["PytorchConfig", "PytorchFramework"]
+
+NAME = "pytorch"
+METHODS = ("add_scalar", "add_scalars", "add_hparams", "add_text")
+# (module holding SummaryWriter, library root whose version counts, extra, minimum, tested)
+WRITERS = (
+    ("torch.utils.tensorboard", "torch", "pytorch", "2.1", "2.15"),
+    ("tensorboardX", "tensorboardX", "tensorboardx", "2.6", "2.6"),
+)
+
+
+class PytorchConfig(BaseModel):
+    """``write_tensorboard``: whether the patched calls still write the TensorBoard files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    write_tensorboard: bool = True
+
+
+class _Inside(threading.local):
+    """Set while a patched ``add_hparams`` runs: its own inner ``add_scalar`` calls must
+    not log the metrics a second time."""
+
+    depth = 0
+
+
+class _Capture:
+    """What the patched methods share: where to count drops and the plugin's warnings."""
+
+    __slots__ = ("inside", "plugin", "warn", "write")
+
+    def __init__(self, plugin: PytorchFramework, write: bool) -> None:
+        self.plugin = plugin
+        self.write = write
+        self.warn = WarnOnce(NAME)
+        self.inside = _Inside()
+
+    def run(self, what: str) -> Any:
+        """The active run, or ``None`` after counting ``what`` as dropped."""
+        run = active.current()
+        if run is None:
+            import ferrotrack.core as ft
+
+            run = ft.active_run()  # a process launched for a run ($FERROTRACK_RUN_DIR)
+            if run is None:
+                self.plugin.dropped += 1
+                self.warn(
+                    "no-run",
+                    f"{what} was called with no active run: not recorded "
+                    "(counted in the plugin's 'dropped'; start a run first)",
+                    stacklevel=4,
+                )
+        return run
+
+    def point(self, run: Any, tag: str, value: Any, step: Any, walltime: Any) -> None:
+        """``run.log``, with the slow path (a value the native call refuses) kept apart."""
+        try:
+            run.log(tag, value, step, walltime)
+        except Exception as exc:
+            self.refused(run, tag, value, step, walltime, exc, stacklevel=5)
+
+    def refused(  # noqa: PLR0917
+        self,
+        run: Any,
+        tag: str,
+        value: Any,
+        step: Any,
+        walltime: Any,
+        exc: Exception,
+        stacklevel: int = 4,
+    ) -> None:
+        """Logs a value the native call refused as a number if it is one, else warns once."""
+        if isinstance(exc, InvalidValueError):
+            number = as_number(value)
+            if number is not None and _int_step(step):
+                try:
+                    run.log(tag, number, step, walltime)
+                    return
+                except Exception as again:
+                    exc = again
+            elif number is None:
+                self.warn(
+                    f"value:{tag}",
+                    f"tag {tag!r} got a {type(value).__name__} value, not a number: "
+                    "skipped (warned once per tag)",
+                    stacklevel=stacklevel,
+                )
+                return
+        self.warn(
+            f"refused:{tag}:{type(exc).__name__}",
+            f"tag {tag!r} was not recorded: {exc}",
+            stacklevel=stacklevel,
+        )
+
+
+def _int_step(step: Any) -> bool:
+    return step is None or isinstance(step, int)
+
+
+class PytorchFramework(FrameworkPlugin):
+    """Captures ``SummaryWriter`` scalars, scalar groups, hparams and text into the run.
+
+    Started by ``start_run(frameworks=["pytorch"])`` or by hand (``with
+    PytorchFramework():``). Several instances share one set of patches; the config of the
+    one that installed them applies. Values logged while no run is active are counted in
+    :attr:`dropped` of that instance and warned about once.
+    """
+
+    writers: ClassVar[tuple[tuple[str, str, str, str, str], ...]] = WRITERS
+
+    @classmethod
+    def get_metadata(cls) -> PluginMetadata:
+        return PluginMetadata(
+            name=NAME,
+            type=PluginType.FRAMEWORK,
+            description="SummaryWriter (torch and tensorboardX) calls also logged to the run",
+            capabilities=frozenset({"metrics", "params", "events"}),
+            config_model=PytorchConfig,
+            extra="pytorch",
+        )
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Neither ``torch`` with ``tensorboard`` nor ``tensorboardX`` is installed."""
+        if _found("torch") and _found("tensorboard"):
+            return None
+        if _found("tensorboardX"):
+            return None
+        return (
+            "neither torch.utils.tensorboard (torch and tensorboard) nor tensorboardX is "
+            f"installed: pip install {DISTRIBUTION}[pytorch] or {DISTRIBUTION}[tensorboardx]"
+        )
+
+    def install(self) -> None:
+        """Patches the ``SummaryWriter`` of every library that imports (at least one must)."""
+        config = self.config if isinstance(self.config, PytorchConfig) else PytorchConfig()
+        capture = _Capture(self, config.write_tensorboard)
+        found: list[tuple[type, ModuleType]] = []
+        missing: list[str] = []
+        for module, root, extra, minimum, tested in self.writers:
+            if not (_found(root) and (root != "torch" or _found("tensorboard"))):
+                missing.append(extra)
+                continue
+            library = import_library(NAME, root, extra)
+            require_version(NAME, library, minimum, tested)
+            writer = import_library(NAME, module, extra).SummaryWriter
+            found.append((writer, library))
+        if not found:
+            raise MissingDependencyError(
+                f"framework {NAME!r} needs torch with tensorboard, or tensorboardX: "
+                + " or ".join(f"pip install {DISTRIBUTION}[{extra}]" for extra in missing)
+            )
+        for writer, library in found:
+            for method in METHODS:
+                current = vars(writer).get(method)
+                if current is None:
+                    continue
+                who = foreign_patch(current, library)
+                if who is not None:
+                    capture.warn(
+                        f"foreign:{writer.__module__}.{method}",
+                        f"{writer.__module__}.SummaryWriter.{method} was already replaced by "
+                        f"{who}; capturing through it",
+                        stacklevel=6,
+                    )
+                self.patch(writer, method, _WRAPPERS[method](current, capture))
+
+
+def _found(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+Wrapper = Callable[..., Any]
+
+
+def _add_scalar(original: Wrapper, capture: _Capture) -> Wrapper:
+    inside = capture.inside
+    write = capture.write
+    current = active.current
+
+    def add_scalar(
+        self: Any,
+        tag: str,
+        scalar_value: Any,
+        global_step: Any = None,
+        walltime: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        result = (
+            original(self, tag, scalar_value, global_step, walltime, *args, **kwargs)
+            if write
+            else None
+        )
+        if inside.depth:
+            return result
+        run = current() or capture.run("add_scalar")
+        if run is not None:
+            try:
+                run.log(tag, scalar_value, global_step, walltime)
+            except Exception as exc:
+                capture.refused(run, tag, scalar_value, global_step, walltime, exc)
+        return result
+
+    return _like(add_scalar, original)
+
+
+def _add_scalars(original: Wrapper, capture: _Capture) -> Wrapper:
+    def add_scalars(
+        self: Any,
+        main_tag: str,
+        tag_scalar_dict: Mapping[str, Any],
+        global_step: Any = None,
+        walltime: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        result = (
+            original(self, main_tag, tag_scalar_dict, global_step, walltime, *args, **kwargs)
+            if capture.write
+            else None
+        )
+        if capture.inside.depth:
+            return result
+        run = capture.run("add_scalars")
+        if run is not None:
+            for key, value in tag_scalar_dict.items():
+                capture.point(run, f"{main_tag}/{key}", value, global_step, walltime)
+        return result
+
+    return _like(add_scalars, original)
+
+
+def _add_hparams(original: Wrapper, capture: _Capture) -> Wrapper:
+    at = _position(original, "global_step", before=("self", "hparam_dict", "metric_dict"))
+
+    def add_hparams(
+        self: Any,
+        hparam_dict: Mapping[str, Any],
+        metric_dict: Mapping[str, Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        result = None
+        if capture.write:
+            capture.inside.depth += 1  # its own add_scalar calls are the metrics below
+            try:
+                result = original(self, hparam_dict, metric_dict, *args, **kwargs)
+            finally:
+                capture.inside.depth -= 1
+        if capture.inside.depth:
+            return result
+        run = capture.run("add_hparams")
+        if run is None:
+            return result
+        params = {str(key): _param(value) for key, value in hparam_dict.items()}
+        if params:
+            try:
+                run.log_params(params)
+            except Exception as exc:
+                capture.warn(f"params:{type(exc).__name__}", f"hparams not recorded: {exc}")
+        step = kwargs.get("global_step", args[at] if at is not None and at < len(args) else None)
+        for key, value in metric_dict.items():
+            capture.point(run, str(key), value, step, None)
+        return result
+
+    return _like(add_hparams, original)
+
+
+def _add_text(original: Wrapper, capture: _Capture) -> Wrapper:
+    def add_text(
+        self: Any,
+        tag: str,
+        text_string: Any,
+        global_step: Any = None,
+        walltime: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        result = (
+            original(self, tag, text_string, global_step, walltime, *args, **kwargs)
+            if capture.write
+            else None
+        )
+        if capture.inside.depth:
+            return result
+        run = capture.run("add_text")
+        if run is not None:
+            try:
+                run.log_event("text", str(text_string), name=str(tag), step=global_step)
+            except Exception as exc:
+                capture.warn(
+                    f"text:{tag}:{type(exc).__name__}", f"text {tag!r} was not recorded: {exc}"
+                )
+        return result
+
+    return _like(add_text, original)
+
+
+def _position(function: Wrapper, name: str, *, before: tuple[str, ...]) -> int | None:
+    """Where ``name`` sits among the positional arguments after ``before`` (torch and
+    tensorboardX order ``add_hparams``'s differently); ``None`` when it cannot be told."""
+    try:
+        names = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return None
+    if name not in names or names[: len(before)] != list(before):
+        return None
+    return names.index(name) - len(before)
+
+
+def _param(value: Any) -> Any:
+    """An hparam as a JSON value: numbers (tensors too) as numbers, the rest as text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            value = item()  # a tensor or numpy scalar: its Python number
+        except (ValueError, RuntimeError, TypeError):
+            return str(value)
+        if isinstance(value, bool | int | float | str):
+            return value
+    return str(value)
+
+
+def _like(wrapper: Wrapper, original: Wrapper) -> Wrapper:
+    """``wrapper`` named and documented as ``original``, which it keeps in ``__wrapped__``."""
+    for attr in ("__name__", "__qualname__", "__doc__"):
+        value = getattr(original, attr, None)
+        if value is not None:
+            setattr(wrapper, attr, value)
+    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    return wrapper
+
+
+_WRAPPERS: dict[str, Callable[[Wrapper, _Capture], Wrapper]] = {
+    "add_scalar": _add_scalar,
+    "add_scalars": _add_scalars,
+    "add_hparams": _add_hparams,
+    "add_text": _add_text,
+}
