@@ -1,0 +1,104 @@
+"""A run's files for the browser: artifact paths checked to stay inside the run, previews of
+artifacts (text head, table rows), and log tails read by byte offsets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ferrotrack.core.errors import InvalidArgumentError
+from ferrotrack.ui.data._json import jsonable
+from ferrotrack.ui.data.detail import LOG_STREAMS, artifact_kind
+from ferrotrack.ui.data.locate import locate_run
+from ferrotrack.ui.errors import NotFound
+
+__all__ = ["PREVIEW_BYTES", "PREVIEW_ROWS", "artifact_file", "log_chunk", "preview"]
+
+PREVIEW_BYTES = 64 * 1024
+PREVIEW_ROWS = 100
+LOG_LIMIT_MAX = 1024 * 1024
+
+
+def artifact_file(root: str | os.PathLike[str], run_id: str, path: str) -> Path:
+    """The artifact file ``path`` of a run. Refused (``InvalidArgumentError``): an empty or
+    absolute path, ``..``, a backslash or NUL, and any path that (through symlinks too)
+    resolves outside the run's ``artifacts/`` folder. ``NotFound`` when no such file."""
+    if not path or path.startswith("/") or "\\" in path or "\0" in path:
+        raise InvalidArgumentError(f"artifact path {path!r} refused: give a relative path")
+    parts = path.split("/")
+    if any(p in ("..", ".", "") for p in parts):
+        raise InvalidArgumentError(
+            f"artifact path {path!r} refused: no '.', '..' or empty parts allowed"
+        )
+    base = Path(locate_run(root, run_id).folder, "artifacts").resolve()
+    target = base.joinpath(*parts).resolve()
+    if not target.is_relative_to(base) or target == base:
+        raise InvalidArgumentError(f"artifact path {path!r} refused: it leaves the run's folder")
+    if not target.is_file():
+        raise NotFound(f"no artifact {path!r} in run {run_id!r}")
+    return target
+
+
+def preview(file: Path) -> dict[str, Any]:
+    """What the run page shows of an artifact: ``text`` (its first 64 KiB), ``table`` (the
+    first 100 rows of a CSV or Parquet file: ``columns``, ``rows``), or just its kind."""
+    kind = artifact_kind(file.name)
+    if kind == "text":
+        with file.open("rb") as f:
+            head = f.read(PREVIEW_BYTES + 1)
+        return {"kind": "text", "text": head[:PREVIEW_BYTES].decode("utf-8", "replace"),
+                "truncated": len(head) > PREVIEW_BYTES}  # fmt: skip
+    if kind == "table":
+        try:
+            return _table(file)
+        except Exception as exc:  # an unreadable table is shown as such, not as a 500
+            return {"kind": "binary", "size": file.stat().st_size,
+                    "error": f"not readable as a table: {type(exc).__name__}: {exc}"}  # fmt: skip
+    return {"kind": kind, "size": file.stat().st_size}
+
+
+def _table(file: Path) -> dict[str, Any]:
+    import polars as pl
+
+    if file.suffix.lower() == ".parquet":
+        frame = pl.scan_parquet(file).head(PREVIEW_ROWS).collect()
+    else:
+        sep = "\t" if file.suffix.lower() == ".tsv" else ","
+        frame = pl.read_csv(file, n_rows=PREVIEW_ROWS, separator=sep, infer_schema_length=0)
+    rows = [[_cell(v) for v in row] for row in frame.iter_rows()]
+    return {"kind": "table", "columns": frame.columns, "rows": rows}
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return jsonable(value)
+    return str(value)
+
+
+def log_chunk(
+    root: str | os.PathLike[str],
+    run_id: str,
+    stream: str,
+    offset: int | None = None,
+    limit: int = 64 * 1024,
+) -> dict[str, Any]:
+    """Bytes ``offset..offset+limit`` of a run's ``logs/<stream>.txt`` as text; without
+    ``offset``, its last ``limit`` bytes (the tail). ``next_offset`` is where to read next."""
+    if stream not in LOG_STREAMS:
+        raise NotFound(f"no log stream {stream!r}: expected one of {', '.join(LOG_STREAMS)}")
+    if limit < 1 or limit > LOG_LIMIT_MAX:
+        raise InvalidArgumentError(f"limit={limit}: expected 1..{LOG_LIMIT_MAX}")
+    if offset is not None and offset < 0:
+        raise InvalidArgumentError(f"offset={offset}: expected 0 or more")
+    path = os.path.join(locate_run(root, run_id).folder, "logs", f"{stream}.txt")
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            start = max(0, size - limit) if offset is None else min(offset, size)
+            f.seek(start)
+            data = f.read(limit)
+    except FileNotFoundError:
+        raise NotFound(f"run {run_id!r} has no {stream} log") from None
+    return {"text": data.decode("utf-8", "replace"), "offset": start,
+            "next_offset": start + len(data), "size": size}  # fmt: skip

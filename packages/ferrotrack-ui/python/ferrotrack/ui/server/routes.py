@@ -1,0 +1,148 @@
+"""The JSON API under ``/api`` (the contract in ``docs/ui-api.md``). Every handler is a plain
+``def``: the data layer reads files, so FastAPI runs it on its thread pool."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from ferrotrack.core.errors import InvalidArgumentError
+from ferrotrack.ui import data
+from ferrotrack.ui.data.files import artifact_file, log_chunk, preview
+from ferrotrack.ui.data.runs import RunsQuery
+
+__all__ = ["build_router"]
+
+_INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})
+_SANDBOX = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+
+
+def _range(spec: str, what: str) -> tuple[str, tuple[float | None, float | None]]:
+    """``name:lo:hi`` (either bound may be empty) as (name, (lo, hi))."""
+    name, sep1, rest = spec.rpartition(":")
+    name, sep2, lo = name.rpartition(":")
+    if not (sep1 and sep2 and name):
+        raise InvalidArgumentError(f"{what}={spec!r}: expected name:lo:hi (a bound may be empty)")
+    try:
+        return name, (float(lo) if lo else None, float(rest) if rest else None)
+    except ValueError:
+        raise InvalidArgumentError(f"{what}={spec!r}: the bounds must be numbers") from None
+
+
+def _tag(spec: str) -> tuple[str, str]:
+    key, sep, value = spec.partition(":")
+    if not sep or not key:
+        raise InvalidArgumentError(f"tag={spec!r}: expected key:value")
+    return key, value
+
+
+def build_router(root: Path) -> APIRouter:
+    """The ``/api`` routes over store ``root``."""
+    api = APIRouter(prefix="/api")
+
+    @api.get("/experiments", summary="Experiments with their counts of runs")
+    def experiments() -> dict[str, Any]:
+        return data.list_experiments(root)
+
+    @api.get("/runs", summary="A page of the runs table, filtered and sorted")
+    def runs(
+        *,
+        experiment: str | None = None,
+        status: Literal["running", "finished", "failed", "killed", "crashed"] | None = None,
+        tag: Annotated[list[str] | None, Query(description="key:value, repeatable")] = None,
+        q: str | None = None,
+        param: Annotated[list[str] | None, Query(description="name:lo:hi, repeatable")] = None,
+        metric: Annotated[
+            list[str] | None, Query(description="name:lo:hi on the last value")
+        ] = None,
+        sort: str = "start",
+        desc: bool = True,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
+        since: str | None = None,
+    ) -> dict[str, Any]:
+        query = RunsQuery(
+            experiment=experiment,
+            status=status,
+            tags=dict(_tag(t) for t in tag or []),
+            q=q,
+            params=dict(_range(p, "param") for p in param or []),
+            metrics=dict(_range(m, "metric") for m in metric or []),
+            sort=sort,
+            desc=desc,
+            offset=offset,
+            limit=limit,
+            since=since,
+        )
+        return data.runs_page(root, query)
+
+    @api.get("/runs/{run_id}", summary="A run: params, events, metrics, artifacts, logs")
+    def run(run_id: str) -> dict[str, Any]:
+        return data.run_detail(root, run_id)
+
+    @api.get("/series", summary="A metric of some runs, downsampled; or only new points")
+    def series(
+        *,
+        run: Annotated[list[str], Query(min_length=1, max_length=100)],
+        name: str,
+        x: Literal["step", "wall", "relative"] = "step",
+        x_min: float | None = None,
+        x_max: float | None = None,
+        points: Annotated[int, Query(ge=4, le=100_000)] = 2000,
+        after: Annotated[list[str] | None, Query(description="one cursor, or one per run")] = None,
+    ) -> dict[str, Any]:
+        cursors: list[str | None] | None = None
+        if after:
+            cursors = [*after] * len(run) if len(after) == 1 else [*after]
+        return data.series(
+            root, run, name, x=x, x_min=x_min, x_max=x_max, points=points, after=cursors
+        )
+
+    @api.get("/compare", summary="Runs side by side: params per run and those that differ")
+    def compare(run: Annotated[list[str], Query(min_length=1, max_length=100)]) -> dict[str, Any]:
+        return data.compare(root, run)
+
+    @api.get("/experiments/{name}/parallel", summary="Params against a metric, per run")
+    def parallel(
+        name: str, metric: str, agg: Literal["last", "min", "max"] = "last"
+    ) -> dict[str, Any]:
+        return data.parallel(root, name, metric, agg)
+
+    @api.get(
+        "/runs/{run_id}/artifacts/{path:path}",
+        summary="An artifact (download), or with preview=1 what the page shows of it",
+        response_model=None,
+    )
+    def artifact(request: Request, run_id: str, path: str, preview_: Annotated[
+            bool, Query(alias="preview")] = False) -> Response:  # fmt: skip
+        raw = request.scope.get("raw_path", b"").lower()
+        if b"%2f" in raw or b"%5c" in raw or b"%00" in raw:
+            raise InvalidArgumentError(f"artifact path {path!r} refused: encoded '/' or '\\'")
+        file = artifact_file(root, run_id, path)
+        media = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        if preview_:
+            if media in _INLINE_IMAGES:
+                return FileResponse(file, media_type=media, headers={"Cache-Control": "no-store"})
+            return JSONResponse(preview(file))
+        return FileResponse(
+            file,
+            media_type=media,
+            filename=file.name,
+            content_disposition_type="attachment",
+            headers={"Content-Security-Policy": _SANDBOX},
+        )
+
+    @api.get("/runs/{run_id}/logs/{stream}", summary="A slice or the tail of a run's log")
+    def logs(
+        run_id: str,
+        stream: str,
+        offset: Annotated[int | None, Query(ge=0)] = None,
+        limit: Annotated[int, Query(ge=1, le=1024 * 1024)] = 64 * 1024,
+    ) -> dict[str, Any]:
+        return log_chunk(root, run_id, stream, offset, limit)
+
+    return api

@@ -1,0 +1,226 @@
+"""The data layer against real stores: rows, filters, sort, detail, series and cursors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import store_fixtures as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ferrotrack.core as ft
+from ferrotrack.core.errors import InvalidArgumentError
+from ferrotrack.ui.data import (
+    RunsQuery,
+    compare,
+    list_experiments,
+    parallel,
+    run_detail,
+    runs_page,
+    series,
+)
+from ferrotrack.ui.data.downsample import minmax_indices
+from ferrotrack.ui.data.series import decode_cursor, encode_cursor
+from ferrotrack.ui.errors import NotFound
+
+
+def test_rows_match_ft_runs(root: Path) -> None:
+    sf.make_runs(root, 5)
+    page = runs_page(root, RunsQuery(sort="name", desc=False))
+    table = ft.runs(root=root).sort("name")
+    assert page["total"] == 5
+    assert [r["run_id"] for r in page["runs"]] == table["run_id"].to_list()
+    row = page["runs"][2]
+    assert row["params"] == {"optim.lr": 0.001, "optim.name": "adam", "layers": 4}
+    assert row["tags"] == {"team": "red", "seed": "2"}
+    assert row["metrics"]["train/loss"] == {"last": 3 / 20, "min": 3 / 20, "max": 3.0,
+                                            "count": 20, "last_step": 19}  # fmt: skip
+    assert page["columns"] == {
+        "params": ["layers", "optim.lr", "optim.name"],
+        "metrics": ["train/loss", "val/acc"],
+        "tags": ["seed", "team"],
+    }
+    json.dumps(page, allow_nan=False)
+
+
+def test_filters_sort_and_page(root: Path) -> None:
+    built = sf.make_runs(root, 6)
+    sf.failed_run(root, experiment="other")
+    q = RunsQuery(tags={"team": "blue"}, sort="metrics.train/loss.max", desc=True)
+    assert [r["name"] for r in runs_page(root, q)["runs"]] == ["run-5", "run-3", "run-1"]
+    q = RunsQuery(params={"optim.lr": (0.005, 0.5)}, sort="name", desc=False)
+    assert [r["name"] for r in runs_page(root, q)["runs"]] == ["run-0", "run-1", "run-4", "run-5"]
+    q = RunsQuery(metrics={"train/loss": (None, 0.12)}, sort="name", desc=False)
+    assert [r["name"] for r in runs_page(root, q)["runs"]] == ["run-0", "run-1"]
+    assert runs_page(root, RunsQuery(status="failed"))["runs"][0]["error"] == "ValueError: boom"
+    assert runs_page(root, RunsQuery(experiment="other"))["total"] == 1
+    assert [r["name"] for r in runs_page(root, RunsQuery(q="RUN-4"))["runs"]] == ["run-4"]
+    assert runs_page(root, RunsQuery(q=built[3].run_id[-10:]))["total"] == 1
+    page = runs_page(root, RunsQuery(sort="params.layers", desc=False, offset=2, limit=2))
+    assert page["total"] == 7
+    assert [r["params"]["layers"] for r in page["runs"]] == [3, 3]
+    with pytest.raises(NotFound, match="sort 'bogus'"):
+        runs_page(root, RunsQuery(sort="bogus"))
+    assert list_experiments(root) == {"experiments": [
+        {"name": "exp", "runs": 6, "running": 0, "failed": 0},
+        {"name": "other", "runs": 1, "running": 0, "failed": 1}]}  # fmt: skip
+
+
+def test_since_returns_only_changed_runs(root: Path) -> None:
+    sf.make_runs(root, 3)
+    first = runs_page(root, RunsQuery())
+    again = runs_page(root, RunsQuery(since=first["cursor"]))
+    assert again["total"] == 0
+    assert again["removed"] == []
+    [new] = sf.make_runs(root, 1, experiment="later")
+    later = runs_page(root, RunsQuery(since=again["cursor"]))
+    assert [r["run_id"] for r in later["runs"]] == [new.run_id]
+    assert runs_page(root, RunsQuery(since="stale-3"))["total"] == 4
+
+
+def test_running_then_crashed_and_failed(root: Path) -> None:
+    run = ft.start_run("live", experiment="exp", root=root)
+    run.log("loss", 1.0, step=0)
+    assert runs_page(root, RunsQuery())["runs"][0]["status"] == "running"
+    run.finish()
+    crashed = sf.crashed_run(root)
+    failed = sf.failed_run(root)
+    detail = run_detail(root, failed.run_id)
+    assert detail["run"]["status"] == "failed"
+    assert detail["error"] == "ValueError: boom"
+    assert 'raise ValueError("boom")' in detail["traceback"]
+    assert run_detail(root, crashed.run_id)["run"]["status"] == "crashed"
+
+
+def test_run_detail(root: Path, tmp_path: Path) -> None:
+    built = sf.run_with_artifacts(root, tmp_path / "work")
+    [run] = sf.make_runs(root, 1)
+    detail = run_detail(root, run.run_id)
+    assert detail["params"] == {"optim": {"lr": 0.1, "name": "adam"}, "layers": 2}
+    assert [e["kind"] for e in detail["events"]] == ["level_start", "checkpoint"]
+    assert detail["events"][1]["data"] == {"file": "model.pt"}
+    assert detail["metrics"] == ["train/loss", "val/acc"]
+    assert detail["problems"] == []
+    files = run_detail(root, built.run_id)
+    assert {a["path"]: a["kind"] for a in files["artifacts"]} == {
+        "blob.bin": "binary", "notes.txt": "text", "plot.png": "image", "sub/deep.txt": "text",
+        "table.csv": "table", "table.parquet": "table"}  # fmt: skip
+    assert files["logs"] == ["stdout", "stderr"]
+    with pytest.raises(NotFound, match="no run"):
+        run_detail(root, "0" * 32)
+    with pytest.raises(NotFound):
+        run_detail(root, "nothing-like-it")
+
+
+def test_corrupt_segment_shows_run_with_problem(root: Path) -> None:
+    built = sf.corrupt_run(root)
+    detail = run_detail(root, built.run_id)
+    assert detail["run"]["name"] == "corrupt"
+    assert any("Parquet" in p for p in detail["problems"])
+    answer = series(root, [built.run_id], "loss")["series"][0]
+    assert answer["problem"]
+    assert answer["x"] == []
+
+
+def test_compare_and_parallel(root: Path) -> None:
+    a, b = sf.make_runs(root, 2)
+    out = compare(root, [a.run_id, b.run_id])
+    assert out["params"]["optim.lr"] == [0.1, 0.01]
+    assert out["differing"] == ["layers", "optim.lr", "optim.name"]
+    par = parallel(root, "exp", "train/loss", "max")
+    assert par["params"] == ["layers", "optim.lr", "optim.name"]
+    assert sorted(r["value"] for r in par["rows"]) == [1.0, 2.0]
+    with pytest.raises(NotFound, match="no experiment"):
+        parallel(root, "nope", "train/loss")
+    with pytest.raises(NotFound, match="metric 'nope'"):
+        parallel(root, "exp", "nope")
+
+
+def test_series_full_range_and_zoom(root: Path) -> None:
+    built = sf.long_series_run(root, 100_000, chunk=30_000)
+    full = series(root, [built.run_id], "loss", points=400)["series"][0]
+    assert full["total"] == 100_000
+    assert full["downsampled"]
+    assert full["returned"] <= 400
+    assert full["x"][0] == 0
+    assert full["x"][-1] == 99_999
+    zoom = series(root, [built.run_id], "loss", x_min=1000, x_max=1099)["series"][0]
+    assert zoom["x"] == list(range(1000, 1100))
+    assert not zoom["downsampled"]
+    wall = series(root, [built.run_id], "acc", x="wall")["series"][0]
+    rel = series(root, [built.run_id], "acc", x="relative")["series"][0]
+    assert wall["total"] == rel["total"] == 100
+    assert all(0 <= t < 60 for t in rel["x"])
+    with pytest.raises(NotFound, match="no metric 'nope'"):
+        series(root, [built.run_id], "nope")
+    with pytest.raises(InvalidArgumentError, match="points"):
+        series(root, [built.run_id], "loss", points=2)
+
+
+def test_series_nan_values_are_null(root: Path) -> None:
+    with ft.start_run("nan", experiment="exp", root=root) as run:
+        run.log_array("v", np.array([1.0, np.nan, np.inf, 2.0]), steps=np.arange(4))
+    out = series(root, [run.run_id], "v")["series"][0]
+    assert out["y"] == [1.0, None, None, 2.0]
+    json.dumps(out, allow_nan=False)
+
+
+def test_live_cursor_round_trip(root: Path) -> None:
+    run = ft.start_run("live", experiment="exp", root=root, flush_interval=0.05)
+    parts: list[list[float]] = []
+    first = series(root, [run.run_id], "loss", points=100_000)["series"][0]
+    cursor = first["cursor"]
+    parts.append(first["x"])
+    for chunk in range(5):
+        steps = np.arange(chunk * 1000, (chunk + 1) * 1000)
+        run.log_array("loss", steps * 0.5, steps=steps)
+        run.log_array("other", steps * 1.0, steps=steps)
+        run.flush()
+        new = series(root, [run.run_id], "loss", points=100_000, after=cursor)["series"][0]
+        parts.append(new["x"])
+        cursor = new["cursor"]
+    run.finish()
+    tail = series(root, [run.run_id], "loss", points=100_000, after=cursor)["series"][0]
+    assert tail["x"] == []
+    whole = [x for part in parts for x in part]
+    assert whole == list(range(5000))
+    assert series(root, [run.run_id], "loss", points=100_000)["series"][0]["x"] == whole
+
+
+@given(st.dictionaries(st.integers(0, 2**20), st.integers(0, 2**62), max_size=8))
+def test_cursor_text_round_trip(rows: dict[int, int]) -> None:
+    assert decode_cursor(encode_cursor(rows)) == rows
+
+
+@pytest.mark.parametrize("bad", ["", "x", "c0", "c0-", "c-1-2", "ca-b"])
+def test_bad_cursor_is_refused(bad: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="cursor"):
+        decode_cursor(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=True, allow_infinity=False, width=32), min_size=1, max_size=400),
+    st.lists(st.integers(0, 50), min_size=1, max_size=400),
+    st.integers(4, 64),
+)
+def test_downsample_keeps_extremes(ys: list[float], gaps: list[int], points: int) -> None:
+    n = min(len(ys), len(gaps))
+    y = np.array(ys[:n], dtype=np.float64)
+    x = np.cumsum(np.array(gaps[:n], dtype=np.int64))
+    keep = minmax_indices(x, y, points)
+    assert keep.size <= max(points, 0)
+    assert keep.size >= 1
+    assert (np.diff(keep) > 0).all()
+    assert (np.diff(x[keep]) >= 0).all()
+    assert keep[0] == 0
+    assert keep[-1] == n - 1
+    finite = ~np.isnan(y)
+    if finite.any():
+        assert np.nanmin(y) in y[keep]
+        assert np.nanmax(y) in y[keep]
+    if n <= points:
+        assert keep.tolist() == list(range(n))
