@@ -192,9 +192,14 @@ class EnvironmentCollector(CollectorPlugin):
         out = facts("env", self.facts(), "environment")
         if config.packages:
             self.cleanup()
-            self._tmp = tempfile.TemporaryDirectory(prefix="ferrotrack-env-")
-            file = Path(self._tmp.name) / "requirements.txt"
-            file.write_text(requirements(), encoding="utf-8")
+            try:
+                self._tmp = tempfile.TemporaryDirectory(prefix="ferrotrack-env-")
+                file = Path(self._tmp.name) / "requirements.txt"
+                file.write_text(requirements(), encoding="utf-8")
+            except OSError as exc:  # the facts are still recorded
+                self.errors += 1
+                self._report("artifact", f"could not write requirements.txt (left out): {exc}")
+                return out
             out.append(
                 MetricData(
                     "environment/requirements.txt",

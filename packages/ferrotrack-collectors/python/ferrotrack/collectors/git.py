@@ -75,6 +75,8 @@ class RepoFacts:
 
 def _git(args: list[str], cwd: str, timeout: float) -> bytes:
     env = {**os.environ, **_ENV}
+    if not os.path.isdir(cwd):
+        raise GitError(f"{cwd} is not a folder")
     try:
         done = subprocess.run(
             ["git", *args],
@@ -180,13 +182,25 @@ class GitCollector(CollectorPlugin):
         out = facts("git", found.params(), "git")
         if config.diff and found.dirty:
             data, cut = patch_text(found, config.max_diff_bytes)
-            self.cleanup()
-            self._tmp = tempfile.TemporaryDirectory(prefix="ferrotrack-git-")
-            file = Path(self._tmp.name) / "diff.patch"
-            file.write_bytes(data)
             out.append(MetricData("git.diff_truncated", cut, MetricType.PARAMETER, source="git"))
-            out.append(MetricData("git/diff.patch", str(file), MetricType.ARTIFACT, source="git"))
+            file = self._write("diff.patch", data)
+            if file is not None:
+                out.append(MetricData("git/diff.patch", file, MetricType.ARTIFACT, source="git"))
         return out
+
+    def _write(self, name: str, data: bytes) -> str | None:
+        """``data`` in a temporary file the run copies; ``None`` (reported once, the facts
+        still recorded) when it cannot be written."""
+        self.cleanup()
+        try:
+            self._tmp = tempfile.TemporaryDirectory(prefix="ferrotrack-git-")
+            file = Path(self._tmp.name) / name
+            file.write_bytes(data)
+        except OSError as exc:
+            self.errors += 1
+            self._report("artifact", f"could not write {name} (left out of the run): {exc}")
+            return None
+        return str(file)
 
     def cleanup(self) -> None:
         """Removes the temporary copy of the patch (the run keeps its own)."""

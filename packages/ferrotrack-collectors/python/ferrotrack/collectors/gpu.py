@@ -28,7 +28,7 @@ __all__ = ["GpuCollector", "GpuConfig", "GpuUnavailableError"]
 
 _INSTALL = "pip install ferrotrack-collectors[gpu]"
 _SYSTEM = MetricType.SYSTEM
-_reasons: dict[int, str | None] = {}
+_reasons: dict[int, tuple[Any, str | None]] = {}
 _reasons_lock = threading.Lock()
 
 
@@ -91,10 +91,10 @@ class GpuCollector(CollectorPlugin):
         except Exception as exc:
             return f"nvidia-ml-py cannot be imported ({exc}): {_INSTALL}"
         with _reasons_lock:
-            key = id(nvml)
-            if key not in _reasons:
-                _reasons[key] = _probe(nvml)
-            return _reasons[key]
+            known = _reasons.get(id(nvml))
+            if known is None or known[0] is not nvml:  # the module kept: its id stays its own
+                known = _reasons[id(nvml)] = (nvml, _probe(nvml))
+            return known[1]
 
     def initialize(self, config: Any = None) -> None:
         """Starts NVML; raises :class:`GpuUnavailableError` saying why when it cannot."""
