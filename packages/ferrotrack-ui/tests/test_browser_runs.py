@@ -1,0 +1,154 @@
+"""The runs table in a real browser: its rows are the store's runs, crashed and failed
+runs stand out, sort, filters, search and paging change the rows, and markup in names,
+params and tags is shown as text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import browser_fixture, chart_data, loaded, page_fixture, shot, wait_js  # noqa: F401
+from playwright.sync_api import Page
+from store_fixtures import HTML_TEXT, clone_runs, crashed_run, failed_run, html_run, make_runs
+from ui_server import UiServer
+
+import ferrotrack.core as ft
+
+pytestmark = pytest.mark.slow
+
+ROWS = """() => [...document.querySelectorAll('tr.run-row')].map((r) => ({
+    id: r.dataset.runId, status: r.dataset.status, cls: r.className,
+    name: r.querySelector('.run-link').textContent,
+    bg: getComputedStyle(r).backgroundColor }))"""
+
+
+def rows(page: Page) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = page.evaluate(ROWS)
+    return result
+
+
+def wait_rows(page: Page, count: int) -> list[dict[str, Any]]:
+    """Waits until the table shows ``count`` rows (filters apply asynchronously)."""
+    wait_js(page, f"() => document.querySelectorAll('tr.run-row').length === {count}")
+    return rows(page)
+
+
+def test_runs_table_matches_the_store(root: Path, page: Page) -> None:
+    make_runs(root, 6)
+    failed = failed_run(root)
+    crashed = crashed_run(root)
+    make_runs(root, 2, experiment="other")
+    expected = ft.runs(root=root)
+    with UiServer(root) as server:
+        page.goto(server.url + "/")
+        loaded(page)
+        shown = rows(page)
+        shot(page, "runs")
+        assert {r["id"] for r in shown} == set(expected["run_id"])
+        assert {(r["id"], r["name"], r["status"]) for r in shown} == set(
+            expected.select("run_id", "name", "status").iter_rows()
+        )
+        assert (
+            page.locator("#runs-count").inner_text() == f"1–{len(expected)} of {len(expected)} runs"
+        )
+        by_id = {r["id"]: r for r in shown}
+        normal = next(r for r in shown if r["status"] == "finished")
+        for bad in (failed.run_id, crashed.run_id):
+            assert f"row-{by_id[bad]['status']}" in by_id[bad]["cls"]
+            assert by_id[bad]["bg"] != normal["bg"]  # it stands out
+        assert by_id[crashed.run_id]["status"] == "crashed"
+
+        # sort by name, ascending then descending
+        page.click('th[data-sort="name"]')
+        wait_js(
+            page,
+            "() => document.querySelector('th[data-sort=name]').className.includes('sort-')",
+        )
+        names = sorted(expected["name"].to_list())
+        wait_js(
+            page,
+            "(n) => document.querySelector('tr.run-row .run-link').textContent === n",
+            names[0],
+        )
+        assert [r["name"] for r in rows(page)] == names
+        page.click('th[data-sort="name"]')
+        wait_js(
+            page,
+            "(n) => document.querySelector('tr.run-row .run-link').textContent === n",
+            names[-1],
+        )
+        assert [r["name"] for r in rows(page)] == names[::-1]
+
+        # filters: experiment, status, search, tag, a param range
+        page.select_option("#filter-experiment", "other")
+        assert {r["name"] for r in wait_rows(page, 2)} == {"run-0", "run-1"}
+        page.select_option("#filter-experiment", "")
+        page.select_option("#filter-status", "crashed")
+        assert [r["id"] for r in wait_rows(page, 1)] == [crashed.run_id]
+        page.select_option("#filter-status", "")
+        page.fill("#filter-search", "fail")
+        assert [r["id"] for r in wait_rows(page, 1)] == [failed.run_id]
+        page.fill("#filter-search", "")
+        wait_rows(page, len(expected))
+        page.fill("#filter-tag", "team:red")
+        page.press("#filter-tag", "Enter")
+        red = expected.filter(expected["tags"].struct.field("team") == "red")
+        assert {r["id"] for r in wait_rows(page, len(red))} == set(red["run_id"])
+        page.click(".chip-remove")
+        wait_rows(page, len(expected))
+        page.select_option("#range-column", "param:optim.lr")
+        page.fill("#range-lo", "0.005")
+        page.click("#range-add")
+        big = expected.filter(expected["params.optim.lr"] >= 0.005)
+        assert {r["id"] for r in wait_rows(page, len(big))} == set(big["run_id"])
+
+
+def test_many_runs_are_paged(root: Path, page: Page) -> None:
+    template = make_runs(root, 1)[0]
+    clone_runs(template, 249)
+    with UiServer(root) as server:
+        page.goto(server.url + "/")
+        loaded(page)
+        assert len(rows(page)) == 100  # only one page of rows is in the DOM
+        assert page.locator("#runs-count").inner_text() == "1–100 of 250 runs"
+        first = {r["id"] for r in rows(page)}
+        page.click("#page-next")
+        wait_js(
+            page, "() => document.querySelector('#runs-count').textContent.startsWith('101–200')"
+        )
+        second = {r["id"] for r in rows(page)}
+        assert len(second) == 100
+        assert not first & second
+        page.select_option("#page-size", "500")
+        assert len(wait_rows(page, 250)) == 250
+
+
+def test_markup_in_names_params_and_tags_is_text(root: Path, page: Page) -> None:
+    run = html_run(root)
+    make_runs(root, 1)
+    with UiServer(root) as server:
+        page.add_init_script("window.__pwned = 0; window.alert = () => { window.__pwned += 1; };")
+        page.goto(server.url + "/")
+        loaded(page)
+        page.click("#columns-chooser summary")
+        page.check('input[data-kind="params"][data-name="note"]')
+        page.check('input[data-kind="tags"][data-name="html"]')
+        wait_js(page, "() => document.querySelectorAll('td.col-tag').length > 0")
+        row = page.locator(f'tr.run-row[data-run-id="{run.run_id}"]')
+        assert row.locator(".run-link").inner_text() == HTML_TEXT
+        assert HTML_TEXT in row.locator("td.col-param").all_inner_texts()
+        assert HTML_TEXT in row.locator("td.col-tag").all_inner_texts()
+        assert page.locator("#view img, #view script").count() == 0
+
+        row.locator(".run-link").click()
+        loaded(page)
+        assert page.locator("#run-name").inner_text() == HTML_TEXT
+        assert HTML_TEXT in page.locator("#run-params").inner_text()
+        assert HTML_TEXT in page.locator("#run-tags").inner_text()
+        traces = chart_data(page, f"m{HTML_TEXT}")
+        assert traces[0]["n"] == 1
+        legend_or_title = page.locator(".chart-title").all_inner_texts()
+        assert f"m{HTML_TEXT}" in legend_or_title
+        assert page.locator("#view img").count() == 0
+        assert page.evaluate("() => window.__pwned") == 0
