@@ -21,20 +21,18 @@ LOG_LIMIT_MAX = 1024 * 1024
 
 
 def artifact_file(root: str | os.PathLike[str], run_id: str, path: str) -> Path:
-    """The artifact file ``path`` of a run. Refused (``InvalidArgumentError``): an empty or
-    absolute path, ``..``, a backslash or NUL, and any path that (through symlinks too)
-    resolves outside the run's ``artifacts/`` folder. ``NotFound`` when no such file."""
+    """The artifact file ``path`` of a run. Refused (``NotFound`` saying so, as if it did not
+    exist): an empty or absolute path, ``.`` or ``..`` parts, a backslash or NUL, and any
+    path that (through symlinks too) resolves outside the run's ``artifacts/`` folder."""
     if not path or path.startswith("/") or "\\" in path or "\0" in path:
-        raise InvalidArgumentError(f"artifact path {path!r} refused: give a relative path")
+        raise NotFound(f"artifact path {path!r} refused: give a relative path")
     parts = path.split("/")
     if any(p in ("..", ".", "") for p in parts):
-        raise InvalidArgumentError(
-            f"artifact path {path!r} refused: no '.', '..' or empty parts allowed"
-        )
+        raise NotFound(f"artifact path {path!r} refused: no '.', '..' or empty parts allowed")
     base = Path(locate_run(root, run_id).folder, "artifacts").resolve()
     target = base.joinpath(*parts).resolve()
     if not target.is_relative_to(base) or target == base:
-        raise InvalidArgumentError(f"artifact path {path!r} refused: it leaves the run's folder")
+        raise NotFound(f"artifact path {path!r} refused: it leaves the run's folder")
     if not target.is_file():
         raise NotFound(f"no artifact {path!r} in run {run_id!r}")
     return target

@@ -207,7 +207,9 @@ def series(
 ) -> dict[str, Any]:
     """Metric ``name`` of each run: at most ``points`` points of [x_min, x_max] (first,
     last, lowest and highest of each bucket), or with ``after`` (one cursor, or one per
-    run) only the points written since that cursor (downsampled too if too many).
+    run) only the points written since that cursor (downsampled too if too many). A run
+    without a cursor of its own (``after`` shorter than ``run_ids``, or an empty one) gets
+    its full answer: a chart that adds a run while live; cursors beyond the runs are unused.
 
     ``x``: ``step``; ``wall`` (milliseconds since the epoch, UTC); ``relative`` (seconds
     since the run started). ``x_min``/``x_max`` are in the same unit. Non-finite values are
@@ -281,10 +283,8 @@ def _afters(after: Sequence[str | None] | str | None, n: int) -> list[str | None
         return [None] * n
     if isinstance(after, str):
         return [after] * n
-    values = list(after)
-    if len(values) != n:
-        raise InvalidArgumentError(f"after: {len(values)} cursors for {n} runs")
-    return [v or None for v in values]
+    values = [v or None for v in after][:n]
+    return values + [None] * (n - len(values))
 
 
 def clear_cache() -> None:

@@ -63,7 +63,7 @@ def create_app(root: str | os.PathLike[str] | None, token: str | None = None) ->
 
     @app.exception_handler(InvalidArgumentError)
     async def _invalid(_: Request, exc: InvalidArgumentError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(FerrotrackError)
     async def _store(_: Request, exc: FerrotrackError) -> JSONResponse:

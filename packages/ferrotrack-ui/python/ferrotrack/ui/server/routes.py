@@ -9,15 +9,28 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import StringConstraints
 
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.ui import data
 from ferrotrack.ui.data.files import artifact_file, log_chunk, preview
 from ferrotrack.ui.data.runs import RunsQuery
+from ferrotrack.ui.errors import NotFound
 
 __all__ = ["build_router"]
 
 _INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})
+_NUMBER = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+RANGE_PATTERN = f"^.+:(?:{_NUMBER})?:(?:{_NUMBER})?$"
+"""``name:lo:hi``, either bound empty: what ``param=`` and ``metric=`` accept."""
+CURSOR_PATTERN = r"^c(?:[0-9]{1,9}-[0-9]{1,19}(?:\.[0-9]{1,9}-[0-9]{1,19})*)?$"
+TagSpec = Annotated[str, StringConstraints(pattern="^[^:]+:.*$")]
+RangeSpec = Annotated[str, StringConstraints(pattern=RANGE_PATTERN)]
+Cursor = Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown run, experiment, metric, artifact or log: {detail}"},
+    422: {"description": "A parameter that is not valid: {detail}"},
+}
 _SANDBOX = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 
 
@@ -42,7 +55,7 @@ def _tag(spec: str) -> tuple[str, str]:
 
 def build_router(root: Path) -> APIRouter:
     """The ``/api`` routes over store ``root``."""
-    api = APIRouter(prefix="/api")
+    api = APIRouter(prefix="/api", responses=_ERRORS)
 
     @api.get("/experiments", summary="Experiments with their counts of runs")
     def experiments() -> dict[str, Any]:
@@ -53,11 +66,13 @@ def build_router(root: Path) -> APIRouter:
         *,
         experiment: str | None = None,
         status: Literal["running", "finished", "failed", "killed", "crashed"] | None = None,
-        tag: Annotated[list[str] | None, Query(description="key:value, repeatable")] = None,
+        tag: Annotated[list[TagSpec] | None, Query(description="key:value, repeatable")] = None,
         q: str | None = None,
-        param: Annotated[list[str] | None, Query(description="name:lo:hi, repeatable")] = None,
+        param: Annotated[
+            list[RangeSpec] | None, Query(description="name:lo:hi, repeatable")
+        ] = None,
         metric: Annotated[
-            list[str] | None, Query(description="name:lo:hi on the last value")
+            list[RangeSpec] | None, Query(description="name:lo:hi on the last value")
         ] = None,
         sort: str = "start",
         desc: bool = True,
@@ -93,7 +108,9 @@ def build_router(root: Path) -> APIRouter:
         x_min: float | None = None,
         x_max: float | None = None,
         points: Annotated[int, Query(ge=4, le=100_000)] = 2000,
-        after: Annotated[list[str] | None, Query(description="one cursor, or one per run")] = None,
+        after: Annotated[
+            list[Cursor] | None, Query(description="one cursor, or one per run")
+        ] = None,
     ) -> dict[str, Any]:
         cursors: list[str | None] | None = None
         if after:
@@ -121,7 +138,7 @@ def build_router(root: Path) -> APIRouter:
             bool, Query(alias="preview")] = False) -> Response:  # fmt: skip
         raw = request.scope.get("raw_path", b"").lower()
         if b"%2f" in raw or b"%5c" in raw or b"%00" in raw:
-            raise InvalidArgumentError(f"artifact path {path!r} refused: encoded '/' or '\\'")
+            raise NotFound(f"artifact path {path!r} refused: encoded '/' or '\\'")
         file = artifact_file(root, run_id, path)
         media = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         if preview_:
