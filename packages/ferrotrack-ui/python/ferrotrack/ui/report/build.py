@@ -22,7 +22,7 @@ PAGE = 1000
 
 
 def collect_report(
-    root: str | os.PathLike[str],
+    root: str | os.PathLike[str] | None = None,
     *,
     experiment: str | None = None,
     runs: Sequence[str] = (),
@@ -32,11 +32,15 @@ def collect_report(
 ) -> dict[str, Any]:
     """The data a report embeds: the rows of the runs named (or of ``experiment``, or of
     the whole store), newest first; the page and every series of the first ``detailed``.
+    ``root`` defaults to the settings' store (``FERROTRACK_ROOT``, ``ferrotrack.toml``).
 
     Raises :class:`ferrotrack.ui.errors.NotFound` for an unknown run or experiment.
     """
+    from ferrotrack.core.store.layout import resolve_root
     from ferrotrack.ui.data import RunsQuery, run_detail, runs_page, series
     from ferrotrack.ui.errors import NotFound
+
+    root = resolve_root(root)
 
     if points < 4:
         raise InvalidArgumentError(f"points={points}: expected at least 4")

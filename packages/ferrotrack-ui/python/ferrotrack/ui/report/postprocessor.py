@@ -104,10 +104,6 @@ class ReportPostprocessor(PostprocessorPlugin):
                     "experiment=... to choose ferrotrack runs"
                 )
             runs = [tracked.run_id]
-        if root is None:
-            from ferrotrack.core.settings.lookup import root_and_source
-
-            root, _ = root_and_source(None)
         data = collect_report(
             root,
             experiment=config.experiment,

@@ -100,7 +100,9 @@ function logsPanel(source, runId, streams) {
     if (atBottom) pre.scrollTop = pre.scrollHeight;
   }
   const tabs = h("div", { class: "tabs" }, streams.map((name) => h("button", { class: "tab", dataset: { stream: name },
-    onclick: () => { current = name; pull(); } }, name)));
+    onclick: () => { current = name; markTab(); pull(); } }, name)));
+  const markTab = () => { for (const t of tabs.children) t.classList.toggle("active", t.dataset.stream === current); };
+  markTab();
   return { el: h("div", {}, tabs, pre), pull };
 }
 
