@@ -280,7 +280,6 @@ def test_a_patch_by_another_tool_is_chained_and_named(
     assert calls == ["x"]
     assert points(run.run_id, "x") == [(0, 1.0)]
     assert tb_scalars(tmp_path / "tb", "x") == [(0, 1.0)]
-    monkeypatch.undo()
 
 
 def test_no_library_names_the_extras(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,9 +12,10 @@ import os
 import re
 import threading
 import warnings
+from collections.abc import Callable
 from importlib import import_module
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from ferrotrack.core.errors import MissingDependencyError, PluginWarning
 from ferrotrack.core.plugins.imports import require
@@ -28,9 +29,12 @@ __all__ = [
     "import_library",
     "require_version",
     "version_tuple",
+    "wrapper_like",
 ]
 
 DISTRIBUTION = "ferrotrack-frameworks"
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _VERSION = re.compile(r"\s*v?(\d+(?:\.\d+)*)")
 _warned_versions: set[tuple[str, str, str]] = set()
@@ -185,3 +189,14 @@ def foreign_patch(func: object, library: ModuleType) -> str | None:
     # the code's own name: a functools.wraps wrapper carries the wrapped function's names
     name = getattr(code, "co_qualname", code.co_name)
     return f"{name} ({code.co_filename}:{code.co_firstlineno})"
+
+
+def wrapper_like(wrapper: F, original: Callable[..., Any]) -> F:
+    """``wrapper`` named and documented as ``original``, which it keeps in ``__wrapped__``
+    (its module stays ours: :func:`foreign_patch` and tracebacks show who patched)."""
+    for attr in ("__name__", "__qualname__", "__doc__"):
+        value = getattr(original, attr, None)
+        if value is not None:
+            setattr(wrapper, attr, value)
+    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    return wrapper

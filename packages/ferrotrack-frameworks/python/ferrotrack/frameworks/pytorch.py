@@ -39,6 +39,7 @@ from ferrotrack.frameworks._support import (
     foreign_patch,
     import_library,
     require_version,
+    wrapper_like,
 )
 
 __all__ = ["PytorchConfig", "PytorchFramework"]
@@ -248,7 +249,7 @@ def _add_scalar(original: Wrapper, capture: _Capture) -> Wrapper:
                 capture.refused(run, tag, scalar_value, global_step, walltime, exc)
         return result
 
-    return _like(add_scalar, original)
+    return wrapper_like(add_scalar, original)
 
 
 def _add_scalars(original: Wrapper, capture: _Capture) -> Wrapper:
@@ -274,7 +275,7 @@ def _add_scalars(original: Wrapper, capture: _Capture) -> Wrapper:
                 capture.point(run, f"{main_tag}/{key}", value, global_step, walltime)
         return result
 
-    return _like(add_scalars, original)
+    return wrapper_like(add_scalars, original)
 
 
 def _add_hparams(original: Wrapper, capture: _Capture) -> Wrapper:
@@ -310,7 +311,7 @@ def _add_hparams(original: Wrapper, capture: _Capture) -> Wrapper:
             capture.point(run, str(key), value, step, None)
         return result
 
-    return _like(add_hparams, original)
+    return wrapper_like(add_hparams, original)
 
 
 def _add_text(original: Wrapper, capture: _Capture) -> Wrapper:
@@ -340,7 +341,7 @@ def _add_text(original: Wrapper, capture: _Capture) -> Wrapper:
                 )
         return result
 
-    return _like(add_text, original)
+    return wrapper_like(add_text, original)
 
 
 def _position(function: Wrapper, name: str, *, before: tuple[str, ...]) -> int | None:
@@ -368,16 +369,6 @@ def _param(value: Any) -> Any:
         if isinstance(value, bool | int | float | str):
             return value
     return str(value)
-
-
-def _like(wrapper: Wrapper, original: Wrapper) -> Wrapper:
-    """``wrapper`` named and documented as ``original``, which it keeps in ``__wrapped__``."""
-    for attr in ("__name__", "__qualname__", "__doc__"):
-        value = getattr(original, attr, None)
-        if value is not None:
-            setattr(wrapper, attr, value)
-    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
-    return wrapper
 
 
 _WRAPPERS: dict[str, Callable[[Wrapper, _Capture], Wrapper]] = {
