@@ -54,6 +54,27 @@ def test_charts_hold_the_runs_points(root: Path, page: Page) -> None:
         assert smoothed[1] != pytest.approx(loss[0]["y"])
         assert smoothed[1][0] == pytest.approx(loss[0]["y"][0])  # debiased: starts at the value
 
+        # x by wall-clock time (a date axis) and by seconds since the start
+        page.fill(".ctl-smoothing", "0")
+        page.select_option(".ctl-x", "wall")
+        wall = wait_js(
+            page,
+            "() => { const el = document.querySelector('.chart-plot');"
+            " return el.layout.xaxis.type === 'date' ? Array.from(el.data[0].x) : null; }",
+        )
+        assert len(wall) == 30
+        assert all(x.startswith(str(time.gmtime().tm_year)) for x in wall)  # ISO dates
+        page.select_option(".ctl-x", "relative")
+        rel = wait_js(
+            page,
+            "() => { const el = document.querySelector('.chart-plot');"
+            " return el.layout.xaxis.type === 'linear' ? Array.from(el.data[0].x) : null; }",
+        )
+        assert len(rel) == 30
+        assert 0 <= rel[0] <= rel[-1] < 60
+        assert rel == sorted(rel)
+        page.select_option(".ctl-x", "step")
+
         open_run(page, server, long.run_id)
         whole = chart_data(page, "loss")
         assert 0 < whole[0]["n"] <= 2000

@@ -20,6 +20,6 @@ def test_ui_page_examples_run(root: Path) -> None:
 
 def test_ui_page_images_exist() -> None:
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", PAGE.read_text())
-    assert len(images) == 6
+    assert len(images) == 7
     for image in images:
         assert (PAGE.parent / image).is_file(), image

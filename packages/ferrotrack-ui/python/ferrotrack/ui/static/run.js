@@ -131,7 +131,7 @@ export function runView(source, view, runId, { onLive }) {
   async function load() {
     const detail = await source.run(runId);
     const run = detail.run;
-    for (const problem of detail.problems || []) showBanner(problem, "error");
+    if ((detail.problems || []).length) showBanner(detail.problems.join("\n"), "error");
     const controls = chartControls(source, chartDefaults, (opts, what) => {
       Object.assign(chartDefaults, opts);
       for (const c of charts) { if (what === "x") c.reload(); else c.redraw(); }
