@@ -92,3 +92,33 @@ def test_dask_facts_inside_a_real_worker() -> None:
     assert got["scheduler.dask.task_key"] == "collect-task"
     outside = in_task()  # the driver is no worker
     assert outside == {"scheduler": "none"}
+
+
+@pytest.mark.slow
+def test_ray_facts_on_a_real_ray_driver(tmp_path: Any) -> None:
+    """A fresh interpreter starts a local Ray (1 CPU, no dashboard) and records its facts
+    as a driver (no task id there); the same collector in a Ray task sees the task."""
+    code = (
+        "import json, ray\n"
+        "from ferrotrack.collectors.scheduler import SchedulerCollector\n"
+        "def facts():\n"
+        "    c = SchedulerCollector(); c.initialize({'slurm': False, 'dask': False})\n"
+        "    return {m.name: m.value for m in c.collect()}\n"
+        "ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)\n"
+        "driver = facts()\n"
+        "task = ray.get(ray.remote(facts).remote())\n"
+        "print(json.dumps([driver, task, ray.get_runtime_context().get_job_id()]))\n"
+        "ray.shutdown()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    driver, task, job_id = json.loads(done.stdout.strip().splitlines()[-1])
+    assert driver["scheduler"] == "ray"
+    assert driver["scheduler.ray.job_id"] == job_id
+    assert driver["scheduler.ray.node_id"]
+    assert "scheduler.ray.task_id" not in driver
+    assert task["scheduler.ray.job_id"] == job_id
+    assert task["scheduler.ray.task_id"]

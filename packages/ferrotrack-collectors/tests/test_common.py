@@ -1,0 +1,62 @@
+"""What the collectors share: static facts flattened into dotted params that nest back to
+the same data, Slurm facts that keep each value, plugin modules that import nothing heavy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ferrotrack.collectors._common import facts
+from ferrotrack.collectors.scheduler import SLURM_VARIABLES, slurm_facts
+from ferrotrack.core.params import normalize
+from ferrotrack.core.plugins import MetricType
+
+keys = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
+leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=10)
+    | st.lists(st.integers(), max_size=3)
+)
+nested = st.recursive(leaves, lambda inner: st.dictionaries(keys, inner, min_size=1, max_size=4),
+                      max_leaves=20)  # fmt: skip
+
+
+@given(st.dictionaries(keys, nested, min_size=1, max_size=5))
+def test_facts_nest_back_to_what_was_given(values: dict[str, Any]) -> None:
+    items = facts("sys", values, "system")
+    assert all(m.type is MetricType.PARAMETER and m.source == "system" for m in items)
+    assert all(m.name.startswith("sys.") for m in items)
+    assert normalize({m.name: m.value for m in items}) == normalize({"sys": values})
+
+
+digits = st.integers(min_value=0, max_value=10**12).map(str)
+texts = st.text(alphabet="abcdefghijklmnopqrstuvwxyz[]-,0123456789/", min_size=1, max_size=12)
+
+
+@given(st.dictionaries(st.sampled_from(sorted(SLURM_VARIABLES)), digits | texts), digits)
+def test_slurm_facts_keep_every_value(env: dict[str, str], job_id: str) -> None:
+    env = {**env, "SLURM_JOB_ID": job_id}
+    got = slurm_facts(env)
+    assert set(got) == {SLURM_VARIABLES[v] for v in env}
+    for var, value in env.items():
+        assert str(got[SLURM_VARIABLES[var]]) == (str(int(value)) if value.isdigit() else value)
+    assert slurm_facts({k: v for k, v in env.items() if k != "SLURM_JOB_ID"}) == {}
+
+
+def test_plugin_modules_import_no_heavy_library() -> None:
+    code = (
+        "import sys, json\n"
+        "for m in ('system', 'gpu', 'git', 'environment', 'scheduler', 'container'):\n"
+        "    __import__('ferrotrack.collectors.' + m)\n"
+        "print(json.dumps(sorted(m for m in ('psutil', 'pynvml', 'ray', 'distributed',"
+        " 'torch', 'polars', 'pyarrow') if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
