@@ -1,21 +1,35 @@
 // The data source of a report: everything was embedded when the report was written, so
-// filtering, sorting and paging happen here, over the embedded rows.
+// filtering, sorting and paging happen here, over the embedded rows, as the server's
+// runs_page does them (test_report_query checks the two agree).
 
 /** A report's answer for a run, metric or experiment it does not hold. */
 export class ReportMissing extends Error {}
 
-/** The value a runs query sorts or filters by: a Row field, `params.<key>` or
- * `metrics.<name>.<stat>`. */
+const METRIC_STATS = ["last", "min", "max", "count", "last_step"];
+
+/** The value a runs query sorts by: a Row field, `params.<key>` or
+ * `metrics.<name>[.<stat>]` (the last value when no stat is named). */
 export function rowValue(row, key) {
   if (key.startsWith("params.")) return row.params ? row.params[key.slice(7)] : undefined;
   if (key.startsWith("metrics.")) {
-    const rest = key.slice(8);
-    const dot = rest.lastIndexOf(".");
-    const stats = row.metrics ? row.metrics[rest.slice(0, dot)] : undefined;
-    return stats ? stats[rest.slice(dot + 1)] : undefined;
+    let name = key.slice(8);
+    let stat = "last";
+    const dot = name.lastIndexOf(".");
+    if (dot > 0 && METRIC_STATS.includes(name.slice(dot + 1))) {
+      stat = name.slice(dot + 1);
+      name = name.slice(0, dot);
+    }
+    const stats = row.metrics ? row.metrics[name] : undefined;
+    return stats ? stats[stat] : undefined;
   }
   if (key === "duration") return row.duration_s;
   return row[key];
+}
+
+/** A non-number as the server compares it (Python's str of a bool is "True"). */
+function asText(value) {
+  if (typeof value === "boolean") return value ? "True" : "False";
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
 /** Orders values of mixed types: missing last, numbers before strings, then as text. */
@@ -26,8 +40,8 @@ export function compareValues(a, b) {
   if (typeof a === "number" && typeof b === "number") return a - b;
   if (typeof a === "number") return -1;
   if (typeof b === "number") return 1;
-  const ta = typeof a === "object" ? JSON.stringify(a) : String(a);
-  const tb = typeof b === "object" ? JSON.stringify(b) : String(b);
+  const ta = asText(a);
+  const tb = asText(b);
   return ta < tb ? -1 : ta > tb ? 1 : 0;
 }
 
@@ -42,8 +56,9 @@ function inRange(value, [lo, hi]) {
 export function rowMatches(row, query) {
   if (query.experiment && row.experiment !== query.experiment) return false;
   if (query.status && row.status !== query.status) return false;
+  const tags = row.tags || {};
   for (const [k, v] of Object.entries(query.tags || {})) {
-    if (!row.tags || String(row.tags[k]) !== String(v)) return false;
+    if (!Object.hasOwn(tags, k) || tags[k] !== String(v)) return false;
   }
   for (const [k, range] of Object.entries(query.params || {})) {
     if (!inRange(row.params ? row.params[k] : undefined, range)) return false;
@@ -53,10 +68,10 @@ export function rowMatches(row, query) {
     if (!inRange(stats ? stats.last : undefined, range)) return false;
   }
   if (query.q) {
-    const needle = query.q.toLowerCase();
-    const hay = [row.name, row.run_id, row.experiment, ...Object.entries(row.tags || {}).flat()]
-      .map((v) => String(v ?? "").toLowerCase());
-    if (!hay.some((v) => v.includes(needle))) return false;
+    // the server's text: name, id, experiment and each tag as key:value, lower case
+    const text = [row.name, row.run_id, row.experiment,
+      ...Object.entries(tags).map(([k, v]) => `${k}:${v}`)].join(" ").toLowerCase();
+    if (!text.includes(query.q.toLowerCase())) return false;
   }
   return true;
 }
