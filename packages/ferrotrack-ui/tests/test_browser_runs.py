@@ -152,3 +152,13 @@ def test_markup_in_names_params_and_tags_is_text(root: Path, page: Page) -> None
         assert f"m{HTML_TEXT}" in legend_or_title
         assert page.locator("#view img").count() == 0
         assert page.evaluate("() => window.__pwned") == 0
+
+
+def test_page_works_behind_a_token(root: Path, page: Page) -> None:
+    runs = make_runs(root, 2)
+    with UiServer(root, token="s3cret") as server:
+        page.goto(server.url + "/?token=s3cret")
+        loaded(page)
+        assert {r["id"] for r in rows(page)} == {r.run_id for r in runs}
+        page.locator(".run-link").first.click()
+        assert chart_data(page, "train/loss")[0]["n"] == 20
