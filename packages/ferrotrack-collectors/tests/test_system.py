@@ -3,6 +3,7 @@ children that end are dropped without a warning, CPU percent stays within 0–10
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -169,3 +170,44 @@ def test_cpu_percent_is_a_share_or_nothing(
         assert share is not None
         assert 0.0 <= share <= 100.0
     assert cpu_percent(None, b) is None
+
+
+# Run in a child interpreter: a grandchild made non-dumpable (its /proc/<pid>/fd then
+# belongs to root), and, when we are root, the sampling thread's filesystem uid set to
+# nobody (which drops the capabilities that would read it anyway): the kernel itself
+# refuses to list its files, so psutil raises a real AccessDenied on every sample.
+UNREADABLE = """
+import ctypes, json, logging, os, subprocess, sys
+logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(message)s")
+from ferrotrack.collectors.system import SystemCollector
+kid = subprocess.Popen([sys.executable, "-c",
+    "import ctypes, sys; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0); print(1, flush=True);"
+    " sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+kid.stdout.readline()
+c = SystemCollector(); c.initialize({"interval": 3600}); got = []; c.bind(got.append)
+c.sample()
+libc = ctypes.CDLL(None)
+if os.geteuid() == 0:
+    libc.setfsuid(65534)
+for _ in range(4):
+    c.sample()
+if os.geteuid() == 0:
+    libc.setfsuid(0)
+kid.kill()
+last = {m.name: m.value for m in got[-1]}
+print(json.dumps([c.errors, last["sys/proc/count"], c.samples]))
+"""
+
+
+def test_a_child_that_cannot_be_read_is_reported_once() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", UNREADABLE], capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    errors, count, samples = json.loads(done.stdout)
+    assert (errors, count, samples) == (4, 1, 5)  # the child left out, every sample taken
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1, done.stderr
+    assert "'system'" in warnings[0]
+    assert "cannot read process" in warnings[0]

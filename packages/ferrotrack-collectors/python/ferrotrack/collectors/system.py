@@ -205,11 +205,15 @@ class SystemCollector(CollectorPlugin):
         threads = files = processes = 0
         for pid, proc in list(current.items()):
             try:
-                with proc.oneshot():
-                    rss += proc.memory_info().rss
-                    cpu += proc.cpu_percent(None)
-                    threads += proc.num_threads()
-                    files += proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()
+                with proc.oneshot():  # all four read before any is counted
+                    p_rss = proc.memory_info().rss
+                    p_cpu = proc.cpu_percent(None)
+                    p_threads = proc.num_threads()
+                    p_files = proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()
+                rss += p_rss
+                cpu += p_cpu
+                threads += p_threads
+                files += p_files
                 processes += 1
             except (psutil.NoSuchProcess, psutil.ZombieProcess):
                 current.pop(pid, None)  # ended between listing and reading: not a problem
