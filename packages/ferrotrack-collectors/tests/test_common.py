@@ -12,7 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ferrotrack.collectors._common import facts
+from ferrotrack.collectors.git import RepoFacts, patch_text
 from ferrotrack.collectors.scheduler import SLURM_VARIABLES, slurm_facts
+from ferrotrack.collectors.system import _Rate
 from ferrotrack.core.params import normalize
 from ferrotrack.core.plugins import MetricType
 
@@ -60,3 +62,45 @@ def test_plugin_modules_import_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+@given(
+    st.binary(max_size=300),
+    st.integers(min_value=1, max_value=400),
+    st.lists(st.from_regex(r"[a-z0-9_./-]{1,12}", fullmatch=True), max_size=4),
+    st.one_of(st.none(), st.from_regex(r"[0-9a-f]{40}", fullmatch=True)),
+)
+def test_patch_text_is_a_header_then_the_diff_cut_at_the_limit(
+    patch: bytes, limit: int, untracked: list[str], commit: str | None
+) -> None:
+    found = RepoFacts("/repo")
+    found.patch, found.untracked, found.commit = patch, untracked, commit
+    data, cut = patch_text(found, limit)
+    assert cut is (len(patch) > limit)
+    lines = data.split(b"\n")
+    header = 1 + (len(untracked) + 1 if untracked else 0)
+    assert all(line.startswith(b"#") for line in lines[:header])
+    assert b"\n".join(lines[header:]) == patch[:limit]
+    for name in untracked:
+        assert f"#   {name}".encode() in lines[:header]
+
+
+counters = st.integers(min_value=0, max_value=2**40)
+steps = st.floats(min_value=0.001, max_value=100)
+
+
+@given(st.lists(st.tuples(counters, steps), min_size=1, max_size=20))
+def test_rates_are_never_negative_and_skip_resets(readings: list[tuple[int, float]]) -> None:
+    rate = _Rate("x")
+    now = 0.0
+    last: int | None = None
+    for value, step in readings:
+        now += step
+        got = rate.update(value, now)
+        if last is None or value < last:
+            assert got is None  # the first reading, or a counter that went back
+        else:
+            assert got is not None
+            assert got >= 0
+            assert abs(got * step - (value - last)) <= 1e-6 * max(1, value - last)
+        last = value

@@ -154,3 +154,25 @@ def git_at(path: Path) -> GitCollector:
     c = GitCollector()
     c.initialize({"path": str(path)})
     return c
+
+
+def test_without_nvidia_ml_py_the_error_names_the_extra() -> None:
+    code = (
+        "import sys; sys.modules['pynvml'] = None\n"
+        "import ferrotrack.core as ft\n"
+        "from ferrotrack.collectors.gpu import GpuCollector\n"
+        "from ferrotrack.core.errors import MissingDependencyError\n"
+        "print('reason:', GpuCollector.unavailable_reason())\n"
+        "try:\n"
+        "    ft.start_run('x', collectors=['gpu'])\n"
+        "except MissingDependencyError as exc:\n"
+        "    print('error:', exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, "FERROTRACK_ROOT": str(Path.cwd() / "store-nvml")},
+    )  # fmt: skip
+    reason, error = done.stdout.splitlines()
+    assert "pip install ferrotrack-collectors[gpu]" in reason
+    assert "'gpu'" in error
+    assert "pip install ferrotrack-collectors[gpu]" in error
