@@ -394,3 +394,67 @@ def test_run_and_postprocess_wheels_run_a_model_and_pull_nothing_heavy(
     assert rows["local"]["available"] is True
     assert rows["ray"]["available"] is False
     assert "pip install ferrotrack-run[ray]" in rows["ray"]["problem"]
+
+
+FACTS_PROBE = """
+import json, subprocess, sys
+import ferrotrack.core as ft
+
+subprocess.run(["git", "init", "-q", sys.argv[1]], check=True)
+with ft.start_run("facts", experiment="wheels",
+                  collectors=["system", "git", "environment", "scheduler", "container"]) as run:
+    run.log("loss", 0.5, step=1)
+(row,) = ft.runs(experiment="wheels").iter_rows(named=True)
+artifacts = sorted(p.relative_to(run.run_dir / "artifacts").as_posix()
+                   for p in (run.run_dir / "artifacts").rglob("*") if p.is_file())
+params = sorted(k for k in row if k.startswith("params."))
+print(json.dumps({"status": row["status"], "params": params, "artifacts": artifacts}))
+"""
+
+
+@pytest.mark.skipif(
+    not (REPO / "packages/ferrotrack-collectors/pyproject.toml").exists(),
+    reason="packages/ferrotrack-collectors is not in this checkout",
+)
+def test_collectors_frameworks_and_ui_wheels_pull_only_what_they_declare(
+    wheel_dir: Path, tmp_path: Path
+) -> None:
+    """Collectors (psutil), frameworks (nothing) and the UI (FastAPI, uvicorn, plotly) beside
+    core: the collectors record a run from the wheels, the plugins whose libraries are
+    extras name them, and `ferrotrack report` writes a page whose scripts came in the wheel."""
+    names = ("ferrotrack-core", "ferrotrack-collectors", "ferrotrack-frameworks", "ferrotrack-ui")
+    venv = _venv_with(tmp_path, [_wheel(wheel_dir, name) for name in names])
+    installed = _installed(venv)
+    assert {"psutil", "fastapi", "uvicorn", "plotly"} <= installed
+    heavy = installed & (HEAVY | {"lightning", "transformers", "nvidia-ml-py"})
+    assert not heavy, f"collectors/frameworks/ui pulled heavy libraries: {heavy}"
+    env = {**_clean_env(venv), "FERROTRACK_ROOT": str(tmp_path / "store")}
+    probe = tmp_path / "probe.py"
+    probe.write_text(FACTS_PROBE)
+    out = _timed("facts probe", [str(venv / "bin/python"), str(probe), str(tmp_path)],
+                 env=env, cwd=tmp_path)  # fmt: skip
+    facts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert facts["status"] == "finished"
+    assert facts["params"], "the collectors recorded no params"
+    assert "environment/requirements.txt" in facts["artifacts"]
+    listed = _timed("ferrotrack plugins list", [str(venv / "bin/ferrotrack"), "plugins", "list",
+                    "--json"], env=env)  # fmt: skip
+    rows = {(row["kind"], row["name"]): row for row in json.loads(listed.stdout)}
+    for kind, name, extra in [
+        ("collector", "gpu", "ferrotrack-collectors[gpu]"),
+        ("framework", "pytorch", "ferrotrack-frameworks[pytorch]"),
+        ("framework", "lightning", "ferrotrack-frameworks[lightning]"),
+        ("framework", "transformers", "ferrotrack-frameworks[transformers]"),
+    ]:
+        row = rows[(kind, name)]
+        assert row["available"] is False, name
+        assert f"pip install {extra}" in f"{row['install_hint']} {row['reason']}", row
+    assert rows[("collector", "system")]["available"] is True
+    report = tmp_path / "report.html"
+    _timed("ferrotrack report", [str(venv / "bin/ferrotrack"), "report", "-o", str(report)],
+           env=env)  # fmt: skip
+    page = report.read_text()
+    assert "facts" in page
+    assert "<script" in page
+    assert "plotly" in page.lower()
+    assert len(page) > 1_000_000, "plotly.js is missing from the report"
