@@ -51,7 +51,7 @@ def train(writer: Any, steps: int = 5) -> list[float]:
         loss = torch.nn.functional.mse_loss(model(x), 2 * x)
         loss.backward()  # type: ignore[no-untyped-call]
         optim.step()
-        writer.add_scalar("train/loss", loss.detach(), step)
+        writer.add_scalar("train/loss", loss, step)  # requires_grad: read without a warning
         losses.append(loss.item())
     return losses
 
@@ -88,7 +88,9 @@ def test_training_loop_lands_in_the_run_and_in_tensorboard(
     with ft.start_run("mlp", frameworks=["pytorch"]) as run:
         assert vars(writer_class)["add_scalar"] is not ORIGINALS[writer_class, "add_scalar"]
         writer = writer_class(str(logdir))
-        losses = train(writer)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            losses = train(writer)
         writer.close()
     expected = list(enumerate(losses))
     assert points(run.run_id, "train/loss") == approx(expected)

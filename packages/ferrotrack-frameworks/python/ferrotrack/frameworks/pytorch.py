@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from ferrotrack.core import active
-from ferrotrack.core.errors import InvalidValueError, MissingDependencyError
+from ferrotrack.core.errors import MissingDependencyError
 from ferrotrack.core.plugins import FrameworkPlugin, PluginMetadata, PluginType
 from ferrotrack.frameworks._support import (
     DISTRIBUTION,
@@ -96,49 +96,33 @@ class _Capture:
                 )
         return run
 
-    def point(self, run: Any, tag: str, value: Any, step: Any, walltime: Any) -> None:
-        """``run.log``, with the slow path (a value the native call refuses) kept apart."""
-        try:
-            run.log(tag, value, step, walltime)
-        except Exception as exc:
-            self.refused(run, tag, value, step, walltime, exc, stacklevel=5)
-
-    def refused(  # noqa: PLR0917
-        self,
-        run: Any,
-        tag: str,
-        value: Any,
-        step: Any,
-        walltime: Any,
-        exc: Exception,
-        stacklevel: int = 4,
+    def point(  # noqa: PLR0917
+        self, run: Any, tag: str, value: Any, step: Any, walltime: Any, stacklevel: int = 4
     ) -> None:
-        """Logs a value the native call refused as a number if it is one, else warns once."""
-        if isinstance(exc, InvalidValueError):
-            number = as_number(value)
-            if number is not None and _int_step(step):
-                try:
-                    run.log(tag, number, step, walltime)
-                    return
-                except Exception as again:
-                    exc = again
-            elif number is None:
-                self.warn(
-                    f"value:{tag}",
-                    f"tag {tag!r} got a {type(value).__name__} value, not a number: "
-                    "skipped (warned once per tag)",
-                    stacklevel=stacklevel,
-                )
-                return
+        """One point. A tensor is read with ``.item()`` (``float()`` would warn about
+        ``requires_grad``); a value that is not a number, or one the run refuses, is
+        skipped with one warning per tag."""
+        number = as_number(value)
+        if number is None:
+            self.warn(
+                f"value:{tag}",
+                f"tag {tag!r} got a {type(value).__name__} value, not a number: "
+                "skipped (warned once per tag)",
+                stacklevel=stacklevel,
+            )
+            return
+        try:
+            run.log(tag, number, step, walltime)
+        except Exception as exc:
+            self.refused(tag, exc, stacklevel + 1)
+
+    def refused(self, tag: str, exc: Exception, stacklevel: int = 4) -> None:
+        """Warns once per tag and kind of error that the run refused a point."""
         self.warn(
             f"refused:{tag}:{type(exc).__name__}",
             f"tag {tag!r} was not recorded: {exc}",
             stacklevel=stacklevel,
         )
-
-
-def _int_step(step: Any) -> bool:
-    return step is None or isinstance(step, int)
 
 
 class PytorchFramework(FrameworkPlugin):
@@ -242,11 +226,15 @@ def _add_scalar(original: Wrapper, capture: _Capture) -> Wrapper:
         if inside.depth:
             return result
         run = current() or capture.run("add_scalar")
-        if run is not None:
+        if run is None:
+            return result
+        if type(scalar_value) is float:  # the common case: straight to the native call
             try:
                 run.log(tag, scalar_value, global_step, walltime)
             except Exception as exc:
-                capture.refused(run, tag, scalar_value, global_step, walltime, exc)
+                capture.refused(tag, exc, 4)
+        else:
+            capture.point(run, tag, scalar_value, global_step, walltime, 4)
         return result
 
     return wrapper_like(add_scalar, original)
