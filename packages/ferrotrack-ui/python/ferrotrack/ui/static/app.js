@@ -6,6 +6,7 @@ import { runsView } from "./runs.js";
 import { makeSource } from "./source.js";
 
 const LIVE_MS = 1000;
+const IDLE_MS = 5000;  // nothing running: ask less often whether something started
 
 /** The view a location hash names: runs, a run, or compare with its run ids. */
 export function parseRoute(hash) {
@@ -31,12 +32,13 @@ function startApp() {
     document.title = `ferrotrack report${source.title ? ` — ${source.title}` : ""}`;
   }
 
-  /** A view registers one function, called every second while it says something is live. */
+  /** A view registers one function, called every second while it says something is live
+ * (it returns whether something is), every five seconds otherwise. */
   function onLive(fn) { tick = fn; schedule(); }
 
-  function schedule() {
+  function schedule(ms = LIVE_MS) {
     if (timer) clearTimeout(timer);
-    timer = setTimeout(runTick, LIVE_MS);
+    timer = setTimeout(runTick, ms);
   }
 
   async function runTick() {
@@ -56,7 +58,7 @@ function startApp() {
     if (mine !== tick) return;
     liveBadge.hidden = !live;
     document.body.dataset.live = live ? "true" : "false";
-    schedule();  // keep asking: a run may start logging later
+    schedule(live ? LIVE_MS : IDLE_MS);  // keep asking: a run may start logging later
   }
 
   function route() {
