@@ -155,3 +155,15 @@ def test_redact_url_leaves_clean_urls_alone(host: str, path: str) -> None:
 def test_redact_url_drops_secret_query_parameters() -> None:
     url = "https://h.example/r.git?access_token=abc&ref=main"
     assert redact_url(url) == "https://h.example/r.git?ref=main"
+
+
+def test_an_untracked_folder_is_one_entry(repo: Path) -> None:
+    venv = repo / "venv" / "lib"
+    venv.mkdir(parents=True)
+    for i in range(50):
+        (venv / f"m{i}.py").write_text("x\n")
+    facts, items = collect(repo)
+    assert facts["git.dirty"] is True
+    [artifact] = [m for m in items if m.type is MetricType.ARTIFACT]
+    header = [line for line in Path(artifact.value).read_text().splitlines() if line[:1] == "#"]
+    assert header[2:] == ["#   venv/"]

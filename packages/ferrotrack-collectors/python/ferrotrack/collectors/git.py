@@ -32,6 +32,10 @@ _ENV = {
 }
 
 
+_MAX_UNTRACKED = 1000
+"""Untracked names listed in the patch's header at most."""
+
+
 class GitConfig(CollectorConfig):
     """Where to look and how much to keep."""
 
@@ -121,7 +125,12 @@ def repo_facts(
         found.remote_url = redact_url(url)
     status = _git(["status", "--porcelain=v1", "-z", "--untracked-files=normal"], top, timeout)
     found.dirty = bool(status)
-    others = _git(["ls-files", "--others", "--exclude-standard", "-z"], top, timeout)
+    # an untracked folder is one entry (as `git status` shows it), not each of its files
+    others = _git(
+        ["ls-files", "--others", "--exclude-standard", "--directory", "--no-empty-directory", "-z"],
+        top,
+        timeout,
+    )
     found.untracked = [n for n in others.decode(errors="replace").split("\0") if n]
     if diff and found.dirty:
         if found.commit is not None:
@@ -139,7 +148,9 @@ def patch_text(found: RepoFacts, limit: int) -> tuple[bytes, bool]:
     lines = [f"# uncommitted changes of {found.root} against {found.commit or 'no commit'}"]
     if found.untracked:
         lines.append("# untracked files (not in the diff below):")
-        lines += [f"#   {name}" for name in found.untracked]
+        lines += [f"#   {name}" for name in found.untracked[:_MAX_UNTRACKED]]
+        if len(found.untracked) > _MAX_UNTRACKED:
+            lines.append(f"#   … and {len(found.untracked) - _MAX_UNTRACKED} more")
     head = ("\n".join(lines) + "\n").encode()
     cut = len(found.patch) > limit
     return head + (found.patch[:limit] if cut else found.patch), cut
