@@ -8,7 +8,9 @@ with ``ferrotrack import tensorboard``, runs a config-driven experiment (ferrotr
 ``examples/demo_experiment/``, a sweep of trials and repeats with early stopping and one trial
 that diverges), runs a model from YAML and sweeps it on a Dask cluster, with the summary
 and plots postprocessors (ferrotrack-run, ferrotrack-postprocess: ``examples/demo_model/``),
-then shows the events and the best run.
+trains a tiny PyTorch model whose ``SummaryWriter`` calls land in a run beside the machine's
+facts (ferrotrack-frameworks, ferrotrack-collectors), shows the events and the best run, and
+writes the HTML report of the sweep (ferrotrack-ui).
 """
 
 from __future__ import annotations
@@ -156,6 +158,50 @@ def model_runs() -> None:
     print(f"plots postprocessor: {plots['message']}")
 
 
+def captured_training() -> None:
+    """A tiny PyTorch model trained with only TensorBoard's ``SummaryWriter`` in its loop:
+    the pytorch framework plugin puts every ``add_scalar`` into the run as well, and the
+    collectors record the machine, the git commit and the environment beside it
+    (ferrotrack-frameworks, ferrotrack-collectors)."""
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    inputs = torch.randn(256, 8)
+    targets = inputs.sum(dim=1, keepdim=True)
+    collectors = ["system", "git", "environment", "container"]
+    with ft.start_run("tiny-mlp", experiment="demo-captured", root=ROOT, collectors=collectors,
+                      frameworks=["pytorch"]) as run:  # fmt: skip
+        writer = SummaryWriter(str(ROOT / "tensorboard-demo"))
+        for step in range(300):
+            loss = torch.nn.functional.mse_loss(model(inputs), targets)
+            optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            writer.add_scalar("train/loss", loss, step)  # TensorBoard's file, and the run
+        writer.add_hparams({"lr": 0.05, "hidden": 16}, {"hparam/final_loss": loss.item()})
+        writer.close()
+    (row,) = ft.runs(root=ROOT, experiment="demo-captured").iter_rows(named=True)
+    facts = sorted(k.removeprefix("params.") for k in row if k.startswith("params.") and row[k])
+    system = sorted(k for k in run.summary() if k.startswith("sys/"))
+    print(f"\ncaptured from SummaryWriter: train/loss last {row['train/loss.last']:.4f} "
+          f"({run.summary()['train/loss']['count']} points)")  # fmt: skip
+    print(f"collected: {len(facts)} params (e.g. {', '.join(facts[:4])}), "
+          f"{len(system)} system metrics (e.g. {', '.join(system[:3])})")  # fmt: skip
+
+
+def report() -> None:
+    """Every run of the demo in one HTML file that opens from disk (ferrotrack-ui); ``ferrotrack
+    ui --root ferrotrack-runs`` shows the same views live in a browser."""
+    out = ROOT / "report.html"
+    cli = [sys.executable, "-m", "ferrotrack.core.cli", "--root", str(ROOT)]
+    print(f"\n$ ferrotrack report --experiment {EXPERIMENT} -o {out}")
+    subprocess.run([*cli, "report", "--experiment", EXPERIMENT, "-o", str(out)], check=True)
+    print(f"open it from disk (no server, no network); live: ferrotrack ui --root {ROOT}")
+
+
 def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -165,6 +211,8 @@ def main() -> None:
     shutil.rmtree(ROOT / "experiment=demo-imported", ignore_errors=True)
     shutil.rmtree(ROOT / "experiment=demo-experiment", ignore_errors=True)
     shutil.rmtree(ROOT / "experiment=demo-model", ignore_errors=True)
+    shutil.rmtree(ROOT / "experiment=demo-captured", ignore_errors=True)
+    shutil.rmtree(ROOT / "tensorboard-demo", ignore_errors=True)
     (ROOT / "ferrotrack.sqlite").unlink(missing_ok=True)
     grid = [(lr, bs) for lr in (1e-3, 3e-3, 1e-2) for bs in (32, 128)]
     t0 = time.perf_counter()
@@ -198,6 +246,7 @@ def main() -> None:
     mirrored_run()
     experiment()
     model_runs()
+    captured_training()
     events = ft.events(experiment=EXPERIMENT, root=ROOT, kind="checkpoint")
     print(f"\n{events.height} checkpoint events, e.g. {events.row(0, named=True)['name']}")
     best = ft.best_run("val/acc", mode="max", root=ROOT, experiment=EXPERIMENT)
@@ -207,6 +256,7 @@ def main() -> None:
         f"  val/acc max {row['val/acc.max']:.4f}, last {row['val/acc.last']:.4f}; "
         f"params lr={row['params.optim.lr']:g}, batch_size={row['params.batch_size']}"
     )
+    report()
 
 
 if __name__ == "__main__":
