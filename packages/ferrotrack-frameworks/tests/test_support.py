@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import types
 import warnings
 
@@ -21,6 +22,7 @@ from ferrotrack.frameworks._support import (
     as_number,
     foreign_patch,
     import_library,
+    installed,
     require_version,
     version_tuple,
 )
@@ -106,3 +108,11 @@ def test_foreign_patch_sees_through_functools_wraps() -> None:
     assert "theirs" in who
     assert "test_support.py" in who
     assert foreign_patch(functools.partial(own), torch) == "a partial object"
+
+
+def test_installed_finds_without_importing(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert installed("colorsys")
+    assert not installed("no_such_module_here")
+    assert not installed("colorsys.no_such_submodule")  # a parent that is no package
+    monkeypatch.setitem(sys.modules, "colorsys", None)  # how tests hide an installed library
+    assert not installed("colorsys")

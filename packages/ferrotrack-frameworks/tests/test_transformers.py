@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
@@ -168,6 +169,40 @@ def test_strings_in_the_logs_are_skipped_with_one_warning(root: Path, tmp_path: 
     assert plugin_warnings(seen, r"'transformers'.*'phase'.*str.*not a number") == 1
     assert points(run.run_id, "custom") == [(0, 2.5), (0, 3.5)]
     assert points(run.run_id, "phase") == []
+
+
+def test_a_callback_given_a_finished_run_warns_once(root: Path, tmp_path: Path) -> None:
+    with ft.start_run("short") as run:
+        run.log("x", 1.0, 0)
+    trainer = make_trainer(tmp_path / "out", callbacks=[FerrotrackCallback(run)])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        trainer.train()  # training is not disturbed
+    assert plugin_warnings(seen, r"'transformers'.*run is finished") == 1
+    assert trainer.state.global_step == 5
+    assert points(run.run_id, "x") == [(0, 1.0)]  # what it held is intact
+    assert points(run.run_id, "loss") == []
+
+
+def test_without_accelerate_the_plugin_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert TransformersFramework.unavailable_reason() is None
+    monkeypatch.setitem(sys.modules, "accelerate", None)  # as if not installed
+    reason = TransformersFramework.unavailable_reason()
+    assert reason is not None
+    assert "accelerate" in reason
+    assert "ferrotrack-frameworks[transformers]" in reason
+
+
+def test_importing_the_plugin_imports_no_training_library() -> None:
+    code = (
+        "import sys, ferrotrack.frameworks.transformers as t\n"
+        "t.TransformersFramework.get_metadata(), t.TransformersFramework.unavailable_reason()\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'accelerate') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
 
 
 def test_only_the_main_process_logs(root: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ Kept free of torch and every other training library: the plugins import them ins
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import threading
@@ -27,6 +28,7 @@ __all__ = [
     "as_number",
     "foreign_patch",
     "import_library",
+    "installed",
     "require_version",
     "version_tuple",
     "wrapper_like",
@@ -55,6 +57,19 @@ def import_library(plugin: str, module: str, extra: str) -> ModuleType:
     'json'
     """
     return require(module, f"framework {plugin!r}", install=f"pip install {DISTRIBUTION}[{extra}]")
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (cheap enough for
+    ``unavailable_reason``).
+
+    >>> installed("json"), installed("no_such_module_here")
+    (True, False)
+    """
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent that is no package; sys.modules[m] = None
+        return False
 
 
 def version_tuple(text: str) -> tuple[int, ...]:

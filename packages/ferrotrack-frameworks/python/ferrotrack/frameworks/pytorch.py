@@ -20,7 +20,6 @@ The hot path (``add_scalar``) hands the value straight to the run's native ``log
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import threading
 from collections.abc import Callable, Mapping
@@ -30,7 +29,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from ferrotrack.core import active
-from ferrotrack.core.errors import MissingDependencyError
+from ferrotrack.core.errors import MissingDependencyError, RunClosedError
 from ferrotrack.core.plugins import FrameworkPlugin, PluginMetadata, PluginType
 from ferrotrack.frameworks._support import (
     DISTRIBUTION,
@@ -38,6 +37,7 @@ from ferrotrack.frameworks._support import (
     as_number,
     foreign_patch,
     import_library,
+    installed,
     require_version,
     wrapper_like,
 )
@@ -117,9 +117,11 @@ class _Capture:
             self.refused(tag, exc, stacklevel + 1)
 
     def refused(self, tag: str, exc: Exception, stacklevel: int = 4) -> None:
-        """Warns once per tag and kind of error that the run refused a point."""
+        """Warns that the run refused a point: once per tag and kind of error, and once in
+        all when the run was finished meanwhile."""
+        closed = isinstance(exc, RunClosedError)
         self.warn(
-            f"refused:{tag}:{type(exc).__name__}",
+            "closed" if closed else f"refused:{tag}:{type(exc).__name__}",
             f"tag {tag!r} was not recorded: {exc}",
             stacklevel=stacklevel,
         )
@@ -150,9 +152,9 @@ class PytorchFramework(FrameworkPlugin):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Neither ``torch`` with ``tensorboard`` nor ``tensorboardX`` is installed."""
-        if _found("torch") and _found("tensorboard"):
+        if installed("torch") and installed("tensorboard"):
             return None
-        if _found("tensorboardX"):
+        if installed("tensorboardX"):
             return None
         return (
             "neither torch.utils.tensorboard (torch and tensorboard) nor tensorboardX is "
@@ -166,7 +168,7 @@ class PytorchFramework(FrameworkPlugin):
         found: list[tuple[type, ModuleType]] = []
         missing: list[str] = []
         for module, root, extra, minimum, tested in self.writers:
-            if not (_found(root) and (root != "torch" or _found("tensorboard"))):
+            if not (installed(root) and (root != "torch" or installed("tensorboard"))):
                 missing.append(extra)
                 continue
             library = import_library(NAME, root, extra)
@@ -192,13 +194,6 @@ class PytorchFramework(FrameworkPlugin):
                         stacklevel=6,
                     )
                 self.patch(writer, method, _WRAPPERS[method](current, capture))
-
-
-def _found(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 Wrapper = Callable[..., Any]

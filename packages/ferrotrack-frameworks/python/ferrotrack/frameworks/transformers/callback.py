@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from ferrotrack.core.errors import RunClosedError
 from ferrotrack.core.run import Run
 from ferrotrack.frameworks._support import WarnOnce, as_number
 from ferrotrack.frameworks.transformers.plugin import NAME, check_version
@@ -136,7 +137,7 @@ class FerrotrackCallback(TrainerCallback):
         try:
             run.log_params(params)
         except Exception as exc:
-            self._warn(f"params:{type(exc).__name__}", f"params not recorded: {exc}")
+            self._refused("params", exc)
 
     def on_log(
         self,
@@ -168,12 +169,14 @@ class FerrotrackCallback(TrainerCallback):
         step = state.global_step
         try:
             run.log(points, step=step)
+        except RunClosedError as exc:
+            self._refused("logs", exc)
         except Exception:
             for key, number in points.items():  # one refused name must not lose the others
                 try:
                     run.log(key, number, step)
                 except Exception as exc:
-                    self._warn(f"refused:{key}", f"log {key!r} was not recorded: {exc}")
+                    self._refused(f"log {key!r}", exc)
 
     def on_train_end(
         self,
@@ -194,7 +197,18 @@ class FerrotrackCallback(TrainerCallback):
         try:
             run.log_event("train_end", step=state.global_step, data=data)
         except Exception as exc:
-            self._warn(f"event:{type(exc).__name__}", f"train_end not recorded: {exc}")
+            self._refused("the train_end event", exc)
+
+    def _refused(self, what: str, exc: Exception) -> None:
+        """Warns once per kind of refusal: once in all for a finished run, else once per
+        ``what`` and kind of error."""
+        if isinstance(exc, RunClosedError):
+            key = "closed"
+            message = f"the run is finished: {what} and what follows are not recorded ({exc})"
+        else:
+            key = f"{what}:{type(exc).__name__}"
+            message = f"{what} not recorded: {exc}"
+        self._warn(key, message, stacklevel=4)
 
 
 def json_ready(value: Any) -> Any:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from ferrotrack.core.plugins import FrameworkPlugin, PluginMetadata, PluginType
@@ -12,6 +11,7 @@ from ferrotrack.frameworks._support import (
     WarnOnce,
     foreign_patch,
     import_library,
+    installed,
     require_version,
     wrapper_like,
 )
@@ -51,7 +51,7 @@ class TransformersFramework(FrameworkPlugin):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """``Trainer`` needs torch and accelerate besides transformers."""
-        missing = [m for m in ("torch", "accelerate") if importlib.util.find_spec(m) is None]
+        missing = [m for m in ("torch", "accelerate") if not installed(m)]
         if missing:
             return (
                 f"transformers' Trainer needs {' and '.join(missing)}: "
