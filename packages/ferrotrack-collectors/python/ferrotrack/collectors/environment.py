@@ -198,7 +198,9 @@ class EnvironmentCollector(CollectorPlugin):
                 file.write_text(requirements(), encoding="utf-8")
             except OSError as exc:  # the facts are still recorded
                 self.errors += 1
-                self._report("artifact", f"could not write requirements.txt (left out): {exc}")
+                self.report_problem(
+                    "artifact", f"could not write requirements.txt (left out): {exc}"
+                )
                 return out
             out.append(
                 MetricData(

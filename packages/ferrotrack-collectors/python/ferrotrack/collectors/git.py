@@ -209,7 +209,7 @@ class GitCollector(CollectorPlugin):
             file.write_bytes(data)
         except OSError as exc:
             self.errors += 1
-            self._report("artifact", f"could not write {name} (left out of the run): {exc}")
+            self.report_problem("artifact", f"could not write {name} (left out of the run): {exc}")
             return None
         return str(file)
 

@@ -196,7 +196,7 @@ class GpuCollector(CollectorPlugin):
         except nvml.NVMLError as exc:
             self.errors += 1
             where = "NVML" if index < 0 else f"device {index}"
-            self._report(f"nvml:{field}", f"could not read {field} of {where}: {exc}")
+            self.report_problem(f"nvml:{field}", f"could not read {field} of {where}: {exc}")
         return None
 
     def _run_pids(self) -> set[int]:

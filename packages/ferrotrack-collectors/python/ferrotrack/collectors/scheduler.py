@@ -170,7 +170,9 @@ class SchedulerCollector(CollectorPlugin):
                 values = read()
             except Exception as exc:  # one scheduler's API failing must not hide the others
                 self.errors += 1
-                self._report(f"{name}:{type(exc).__name__}", f"could not read {name} facts: {exc}")
+                self.report_problem(
+                    f"{name}:{type(exc).__name__}", f"could not read {name} facts: {exc}"
+                )
                 continue
             if values:
                 found[name] = values

@@ -219,7 +219,7 @@ class SystemCollector(CollectorPlugin):
                 current.pop(pid, None)  # ended between listing and reading: not a problem
             except psutil.AccessDenied as exc:
                 self.errors += 1
-                self._report(
+                self.report_problem(
                     "access-denied",
                     f"cannot read process {pid} of the run's tree ({exc}); "
                     "it is left out of sys/proc/*",

@@ -103,22 +103,26 @@ class CollectorPlugin(PluginBase):
             result: object = self.collect()
         except Exception as exc:  # a collector must never break the run
             self.errors += 1
-            self._report(f"raised:{type(exc).__name__}", f"raised {type(exc).__name__}: {exc}")
+            self.report_problem(
+                f"raised:{type(exc).__name__}", f"raised {type(exc).__name__}: {exc}"
+            )
             return
         self.samples += 1
         metrics, bad = check_metrics([] if result is None else result)
         for key, message in bad:
             self.errors += 1
-            self._report(key, message)
+            self.report_problem(key, message)
         if metrics and self._sink is not None:
             try:
                 self._sink(metrics)
             except Exception as exc:
                 self.errors += 1
-                self._report(f"sink:{type(exc).__name__}", f"could not be recorded: {exc}")
+                self.report_problem(f"sink:{type(exc).__name__}", f"could not be recorded: {exc}")
 
-    def _report(self, key: str, message: str) -> None:
-        """Logs a problem the first time it happens; later ones are only counted."""
+    def report_problem(self, key: str, message: str) -> None:
+        """Logs a problem (``key`` names its kind) as a warning naming the collector the
+        first time it happens; later ones of the same key go to the debug log. Collectors
+        call it for what they skip without failing a sample (an unreadable field)."""
         reported = self.__dict__.setdefault("_reported", set())
         if key in reported:
             _log.debug("collector %r %s", self.name, message)
