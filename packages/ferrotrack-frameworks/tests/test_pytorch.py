@@ -20,7 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.utils.tensorboard import SummaryWriter
 
 import ferrotrack.core as ft
-from ferrotrack.core.errors import MissingDependencyError, PluginWarning
+from ferrotrack.core.errors import InvalidArgumentError, MissingDependencyError, PluginWarning
 from ferrotrack.core.plugins.framework import patch_holders
 from ferrotrack.frameworks import PytorchFramework
 from ferrotrack.frameworks._support import UnsupportedVersionError
@@ -306,3 +306,8 @@ def test_importing_the_plugin_imports_no_training_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_an_unknown_option_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"'pytorch'.*write_tensorbord"):
+        PytorchFramework().initialize({"write_tensorbord": False})
