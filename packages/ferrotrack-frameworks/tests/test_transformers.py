@@ -148,6 +148,22 @@ def test_callback_without_a_run_starts_its_own(root: Path, tmp_path: Path) -> No
     assert len(points(own.run_id, "eval_loss")) == 1
 
 
+def test_a_second_training_gets_a_fresh_run(root: Path, tmp_path: Path) -> None:
+    callback = FerrotrackCallback(run_name="twice")
+    trainer = make_trainer(tmp_path / "out", callbacks=[callback])
+    trainer.train()
+    first = callback.owned_run
+    trainer.train()
+    second = callback.owned_run
+    callback.finish()
+    assert first is not None
+    assert second is not None
+    assert first is not second
+    assert (first.status, second.status) == ("finished", "finished")
+    assert len(points(first.run_id, "loss")) == len(points(second.run_id, "loss")) == 5
+    assert ft.runs()["name"].to_list() == ["twice", "twice"]
+
+
 def test_callback_without_a_run_and_start_run_false_drops(root: Path, tmp_path: Path) -> None:
     callback = FerrotrackCallback(start_run=False)
     trainer = make_trainer(tmp_path / "out", callbacks=[callback])
