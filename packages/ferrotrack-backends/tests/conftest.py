@@ -1,16 +1,5 @@
 """Fixtures of the backends' tests: a fresh store root per test, no run left open."""
 
-from __future__ import annotations
+from ferrotrack.core.fixtures import root
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from ferrotrack.core.testing import isolated_root
-
-
-@pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An empty store root, set as ``FERROTRACK_ROOT``; settings files above are not read."""
-    yield from isolated_root(tmp_path, monkeypatch, chdir=True)
+__all__ = ["root"]

@@ -1,21 +1,7 @@
 """Fixtures of the postprocess package's tests: a fresh store root per test, no run left open."""
 
-from __future__ import annotations
+from ferrotrack.core.fixtures import root, tests_importable
 
-import sys
-from collections.abc import Iterator
-from pathlib import Path
+tests_importable(__file__)
 
-import pytest
-
-from ferrotrack.core.testing import isolated_root
-
-HERE = str(Path(__file__).parent)
-if HERE not in sys.path:  # --import-mode=importlib: else tests cannot import postprocess_fixtures
-    sys.path.insert(0, HERE)
-
-
-@pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An empty store root, set as ``FERROTRACK_ROOT``; the working folder is ``tmp_path``."""
-    yield from isolated_root(tmp_path, monkeypatch, chdir=True)
+__all__ = ["root"]
