@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ferrotrack.core.errors import RunClosedError
-from ferrotrack.core.run import Run
+from ferrotrack.core.run import Run, Status
 from ferrotrack.frameworks._support import WarnOnce, as_number
 from ferrotrack.frameworks.transformers.plugin import NAME, check_version
 
@@ -50,7 +50,8 @@ class FerrotrackCallback(TrainerCallback):
     ``experiment``; that run stays open after training so that ``trainer.evaluate()``
     lands in it too, and is finished by :meth:`finish`, by the next training of this
     callback, or at interpreter exit. Values arriving with no run are counted in
-    :attr:`dropped` and warned about once.
+    :attr:`dropped` (or in ``counter.dropped``: the plugin that added the callback) and
+    warned about once.
 
     >>> trainer = Trainer(model, args, callbacks=[FerrotrackCallback()])  # doctest: +SKIP
     """
@@ -101,11 +102,11 @@ class FerrotrackCallback(TrainerCallback):
         self.owned_run = ft.start_run(name or "transformers", **options)
         return self.owned_run
 
-    def finish(self, status: str = "finished") -> None:
+    def finish(self, status: Status = "finished") -> None:
         """Finishes the run this callback started, if any (``status`` as ``Run.finish``)."""
         run, self.owned_run = self.owned_run, None
         if run is not None:
-            run.finish(status)  # type: ignore[arg-type]
+            run.finish(status)
 
     # --- the Trainer's events ----------------------------------------------------------------
 
