@@ -1,4 +1,5 @@
-"""``docs/ui-api.md`` and the package README run as written and prints what it says (a fresh store per page)."""
+"""``docs/ui-api.md`` and the package README run as written and print what they say (a
+fresh store per page)."""
 
 from __future__ import annotations
 
