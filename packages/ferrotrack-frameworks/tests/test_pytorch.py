@@ -97,6 +97,10 @@ def test_training_loop_lands_in_the_run_and_in_tensorboard(
     assert tb_scalars(logdir, "train/loss") == approx(expected)  # float32 in the file
     row = ft.runs().row(0, named=True)
     assert row["train/loss.last"] == pytest.approx(losses[-1])
+    # what the points are, written off the training thread, complete once the run finished
+    assert ft.metric_info(run.run_dir) == {
+        "train/loss": {"type": "scalar", "source": "pytorch", "metadata": {}}
+    }
 
 
 @pytest.mark.parametrize("writer_class", WRITERS, ids=["torch", "tensorboardX"])
@@ -109,6 +113,7 @@ def test_scalars_hparams_and_text(root: Path, tmp_path: Path, writer_class: Any)
         writer.add_text("note", "first try", 4)
         writer.close()
     assert points(run.run_id, "loss/train") == [(3, 0.5)]
+    assert sorted(ft.metric_info(run.run_dir)) == ["hp/acc", "loss/train", "loss/val"]
     assert points(run.run_id, "loss/val") == [(3, 0.75)]
     # each writer's own layout: torch's folder loss_train, tensorboardX's loss/train
     sub = "loss_train" if writer_class is SummaryWriter else "loss/train"

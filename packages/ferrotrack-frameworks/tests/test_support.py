@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import sys
 import types
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch.utils.tensorboard import SummaryWriter
 
+import ferrotrack.core as ft
 from ferrotrack.core.errors import MissingDependencyError, PluginWarning
 from ferrotrack.frameworks._support import (
+    MetricSources,
     UnsupportedVersionError,
     WarnOnce,
     as_number,
@@ -24,6 +28,7 @@ from ferrotrack.frameworks._support import (
     import_library,
     installed,
     require_version,
+    settle,
     version_tuple,
 )
 
@@ -116,3 +121,30 @@ def test_installed_finds_without_importing(monkeypatch: pytest.MonkeyPatch) -> N
     assert not installed("colorsys.no_such_submodule")  # a parent that is no package
     monkeypatch.setitem(sys.modules, "colorsys", None)  # how tests hide an installed library
     assert not installed("colorsys")
+
+
+def test_metric_sources_describe_each_name_once_per_run(root: Path) -> None:
+    sources = MetricSources("demo", metadata={"unit": "s"})
+    fact = {"type": "scalar", "source": "demo", "metadata": {"unit": "s"}}
+    with ft.start_run("one") as one:
+        sources.note(one, "a", "b")
+        sources.note(one, "a")
+        assert sources.names == {"a", "b"}
+        assert settle()
+        assert ft.metric_info(one.run_dir) == {"a": fact, "b": fact}
+    with ft.start_run("two") as two:
+        sources.note(two, "a")  # a new run: described again, in its own folder
+        assert settle()
+        assert ft.metric_info(two.run_dir) == {"a": fact}
+    sources.note(object(), "c")  # something without a run folder: nothing to write
+    assert settle()
+
+
+def test_metric_facts_that_cannot_be_written_are_logged(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = types.SimpleNamespace(run_dir=root / "no-such-run")
+    with caplog.at_level(logging.WARNING, logger="ferrotrack.frameworks"):
+        MetricSources("demo").note(gone, "a")
+        assert settle()
+    assert "could not record metric facts" in caplog.text

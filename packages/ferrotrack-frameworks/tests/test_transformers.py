@@ -129,6 +129,9 @@ def test_callback_by_hand_logs_arguments_config_logs_and_final_metrics(
     assert end["step"] == 5
     assert end["data"]["global_step"] == 5
     assert ft.runs().height == 1  # the callback used the active run, started none
+    info = ft.metric_info(run.run_dir)
+    assert {"loss", "learning_rate", "train_runtime", "eval_loss"} <= set(info)
+    assert info["loss"] == {"type": "scalar", "source": "transformers", "metadata": {}}
 
 
 def test_callback_without_a_run_starts_its_own(root: Path, tmp_path: Path) -> None:

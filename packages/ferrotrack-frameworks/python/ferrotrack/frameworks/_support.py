@@ -8,7 +8,9 @@ Kept free of torch and every other training library: the plugins import them ins
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib.util
+import logging
 import os
 import re
 import threading
@@ -23,6 +25,7 @@ from ferrotrack.core.plugins.imports import require
 
 __all__ = [
     "DISTRIBUTION",
+    "MetricSources",
     "UnsupportedVersionError",
     "WarnOnce",
     "as_number",
@@ -30,6 +33,7 @@ __all__ = [
     "import_library",
     "installed",
     "require_version",
+    "settle",
     "version_tuple",
     "wrapper_like",
 ]
@@ -215,3 +219,77 @@ def wrapper_like(wrapper: F, original: Callable[..., Any]) -> F:
             setattr(wrapper, attr, value)
     wrapper.__wrapped__ = original  # type: ignore[attr-defined]
     return wrapper
+
+
+# --- what each captured metric is, recorded off the user's thread --------------------------
+
+_log = logging.getLogger("ferrotrack.frameworks")
+_writer_lock = threading.Lock()
+_writer: concurrent.futures.ThreadPoolExecutor | None = None
+_pending: set[concurrent.futures.Future[None]] = set()
+
+
+class MetricSources:
+    """Records once per run and name that a framework's points are ``type`` from
+    ``source`` (the run's ``metrics.json``, as :meth:`FrameworkPlugin.emit` would), on a
+    worker thread: the file is written with an fsync, which the training loop must not
+    wait for. A hot path checks ``run is not sources.run or name not in sources.names``
+    before calling :meth:`note`, so a known name costs one set lookup.
+    """
+
+    __slots__ = ("_lock", "info", "names", "run")
+
+    def __init__(self, source: str, *, metadata: dict[str, Any] | None = None) -> None:
+        self.info = {"type": "scalar", "source": source, "metadata": dict(metadata or {})}
+        self.run: object = None
+        self.names: set[str] = set()
+        self._lock = threading.Lock()
+
+    def note(self, run: object, *names: str) -> None:
+        """Hands the facts of ``names`` in ``run`` that are new to the worker thread."""
+        with self._lock:
+            if run is not self.run:
+                self.run, self.names = run, set()
+            fresh = [name for name in names if name not in self.names]
+            self.names.update(fresh)
+        run_dir = getattr(run, "run_dir", None)
+        if fresh and run_dir is not None:
+            _record_later(run_dir, {name: self.info for name in fresh})
+
+
+def _record_later(run_dir: Any, infos: dict[str, dict[str, Any]]) -> None:
+    global _writer  # one worker for the process, made on first use
+    with _writer_lock:
+        if _writer is None:
+            _writer = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="ferrotrack-frameworks-info"
+            )
+        future = _writer.submit(_record, run_dir, infos)
+        _pending.add(future)
+    future.add_done_callback(_done)
+
+
+def _done(future: concurrent.futures.Future[None]) -> None:
+    with _writer_lock:
+        _pending.discard(future)
+
+
+def _record(run_dir: Any, infos: dict[str, dict[str, Any]]) -> None:
+    from ferrotrack.core.plugins.metric_info import record_metric_info
+
+    try:
+        record_metric_info(run_dir, infos)
+    except Exception as exc:  # the points are in the store; only their description is lost
+        _log.warning("ferrotrack.frameworks: could not record metric facts in %s: %s", run_dir, exc)
+
+
+def settle(timeout: float = 5.0) -> bool:
+    """Waits (at most ``timeout`` seconds) until the metric facts handed over so far are
+    written; ``False`` if some are still pending. Plugins call it when they stop, so a
+    finished run's ``metrics.json`` is complete."""
+    with _writer_lock:
+        waiting = list(_pending)
+    if not waiting:
+        return True
+    _, late = concurrent.futures.wait(waiting, timeout)
+    return not late

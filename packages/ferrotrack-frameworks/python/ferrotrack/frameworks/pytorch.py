@@ -33,12 +33,14 @@ from ferrotrack.core.errors import MissingDependencyError, RunClosedError
 from ferrotrack.core.plugins import FrameworkPlugin, PluginMetadata, PluginType
 from ferrotrack.frameworks._support import (
     DISTRIBUTION,
+    MetricSources,
     WarnOnce,
     as_number,
     foreign_patch,
     import_library,
     installed,
     require_version,
+    settle,
     wrapper_like,
 )
 
@@ -71,13 +73,14 @@ class _Inside(threading.local):
 class _Capture:
     """What the patched methods share: where to count drops and the plugin's warnings."""
 
-    __slots__ = ("inside", "plugin", "warn", "write")
+    __slots__ = ("inside", "plugin", "sources", "warn", "write")
 
     def __init__(self, plugin: PytorchFramework, write: bool) -> None:
         self.plugin = plugin
         self.write = write
         self.warn = WarnOnce(NAME)
         self.inside = _Inside()
+        self.sources = MetricSources(NAME)
 
     def run(self, what: str) -> Any:
         """The active run, or ``None`` after counting ``what`` as dropped."""
@@ -115,6 +118,9 @@ class _Capture:
             run.log(tag, number, step, walltime)
         except Exception as exc:
             self.refused(tag, exc, stacklevel + 1)
+            return
+        if run is not self.sources.run or tag not in self.sources.names:
+            self.sources.note(run, tag)
 
     def refused(self, tag: str, exc: Exception, stacklevel: int = 4) -> None:
         """Warns that the run refused a point: once per tag and kind of error, and once in
@@ -161,6 +167,12 @@ class PytorchFramework(FrameworkPlugin):
             f"installed: pip install {DISTRIBUTION}[pytorch] or {DISTRIBUTION}[tensorboardx]"
         )
 
+    def stop(self) -> None:
+        """Restores the library (the last holder) and lets the metric facts handed to the
+        worker thread reach the run's ``metrics.json`` before its store closes."""
+        super().stop()
+        settle()
+
     def install(self) -> None:
         """Patches the ``SummaryWriter`` of every library that imports (at least one must)."""
         config = self.config if isinstance(self.config, PytorchConfig) else PytorchConfig()
@@ -202,6 +214,7 @@ Wrapper = Callable[..., Any]
 def _add_scalar(original: Wrapper, capture: _Capture) -> Wrapper:
     inside = capture.inside
     write = capture.write
+    sources = capture.sources
     current = active.current
 
     def add_scalar(
@@ -228,6 +241,9 @@ def _add_scalar(original: Wrapper, capture: _Capture) -> Wrapper:
                 run.log(tag, scalar_value, global_step, walltime)
             except Exception as exc:
                 capture.refused(tag, exc, 4)
+                return result
+            if run is not sources.run or tag not in sources.names:
+                sources.note(run, tag)  # once per run and tag, written off this thread
         else:
             capture.point(run, tag, scalar_value, global_step, walltime, 4)
         return result

@@ -5,8 +5,8 @@
 - ``on_log``: every number of the Trainer's logs as a point at ``state.global_step``; the
   Trainer also sends its final metrics (``train_runtime``, ``train_loss``...) and
   ``evaluate()``'s metrics (``eval_loss``...) through ``on_log``, so they arrive there and
-  ``on_evaluate`` adds nothing (it would log them twice); a value that is not a number is
-  skipped with one warning per key;
+  ``on_evaluate`` logs nothing more (it would log them twice); a value that is not a number
+  is skipped with one warning per key;
 - ``on_train_end``: a run event ``train_end`` with the final step, epoch and FLOs.
 
 Only the main process (``state.is_world_process_zero``) logs.
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from ferrotrack.core.errors import RunClosedError
 from ferrotrack.core.run import Run, Status
-from ferrotrack.frameworks._support import WarnOnce, as_number
+from ferrotrack.frameworks._support import MetricSources, WarnOnce, as_number, settle
 from ferrotrack.frameworks.transformers.plugin import NAME, check_version
 
 check_version()  # a missing library names the extra; an old one, the supported range
@@ -74,6 +74,7 @@ class FerrotrackCallback(TrainerCallback):
         self.dropped = 0
         self._counter: _Counter = self if counter is None else counter
         self._warn = WarnOnce(NAME)
+        self._sources = MetricSources(NAME)
 
     # --- where values go -------------------------------------------------------------------
 
@@ -106,6 +107,7 @@ class FerrotrackCallback(TrainerCallback):
         """Finishes the run this callback started, if any (``status`` as ``Run.finish``)."""
         run, self.owned_run = self.owned_run, None
         if run is not None:
+            settle()  # the metric facts in metrics.json before the run closes
             run.finish(status)
 
     # --- the Trainer's events ----------------------------------------------------------------
@@ -172,12 +174,27 @@ class FerrotrackCallback(TrainerCallback):
             run.log(points, step=step)
         except RunClosedError as exc:
             self._refused("logs", exc)
+            return
         except Exception:
-            for key, number in points.items():  # one refused name must not lose the others
+            for key, number in list(points.items()):  # one refused name must not lose others
                 try:
                     run.log(key, number, step)
                 except Exception as exc:
                     self._refused(f"log {key!r}", exc)
+                    del points[key]
+        self._sources.note(run, *points)
+
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        **kwargs: Any,
+    ) -> None:
+        """Nothing new to log (the metrics came through :meth:`on_log` just before); waits
+        for their facts to reach ``metrics.json``, so an evaluation ends complete."""
+        if state.is_world_process_zero:
+            settle()
 
     def on_train_end(
         self,
@@ -199,6 +216,7 @@ class FerrotrackCallback(TrainerCallback):
             run.log_event("train_end", step=state.global_step, data=data)
         except Exception as exc:
             self._refused("the train_end event", exc)
+        settle()
 
     def _refused(self, what: str, exc: Exception) -> None:
         """Warns once per kind of refusal: once in all for a finished run, else once per
