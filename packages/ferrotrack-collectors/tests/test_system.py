@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections import namedtuple
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -37,13 +37,6 @@ CHILD = (
 MIB = 1 << 20
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
 def values(batch: list[MetricData]) -> dict[str, float]:
     return {m.name: m.value for m in batch if m.type is MetricType.SYSTEM}
 
@@ -67,24 +60,73 @@ def spawn(kind: str) -> subprocess.Popen[bytes]:
     return child
 
 
-def test_the_process_tree_counts_children_and_grandchildren(
+# In a fresh interpreter (one thread, no other test's leftovers): the collector's own
+# process alone, then with a child and a grandchild under one child and a second child.
+TREE = """
+import json, subprocess, sys
+from ferrotrack.collectors.system import SystemCollector
+CHILD = sys.argv[1]
+c = SystemCollector(); c.initialize({"interval": 3600}); got = []; c.bind(got.append)
+def values():
+    c.sample()
+    return {m.name: m.value for m in got[-1] if m.type == "system"}
+alone = values()
+kids = []
+for kind in ("parent", "leaf"):
+    kid = subprocess.Popen([sys.executable, "-c", CHILD, kind, CHILD],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert kid.stdout.readline().strip() == b"ready"
+    kids.append(kid)
+tree = values()
+for kid in kids:
+    kid.kill(); kid.wait()
+print(json.dumps([alone, tree]))
+"""
+
+
+def test_the_process_tree_counts_children_and_grandchildren() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", TREE, CHILD], capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    alone, tree = json.loads(done.stdout)
+    assert tree["sys/proc/count"] == alone["sys/proc/count"] + 3 == 4
+    assert tree["sys/proc/rss_bytes"] >= alone["sys/proc/rss_bytes"] + 3 * 64 * MIB
+    assert tree["sys/proc/threads"] >= alone["sys/proc/threads"] + 3
+    assert tree["sys/proc/open_files"] > alone["sys/proc/open_files"]
+
+
+# Burns CPU until its own process time reaches the argument, says how much, then waits.
+BURN = (
+    "import sys, time\n"
+    "while time.process_time() < float(sys.argv[1]): pass\n"
+    "print(time.process_time(), flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def test_a_child_born_between_two_samples_counts_its_cpu(
     collector: tuple[SystemCollector, list[list[MetricData]]],
 ) -> None:
+    """A child started and busy within one window (a DataLoader worker of a short epoch)
+    counts all its CPU time in that window, not nothing (its first reading is no baseline)."""
     c, got = collector
+    began = time.monotonic()
     c.sample()
-    alone = values(got[-1])
-    kids = [spawn("parent"), spawn("leaf")]  # 3 more processes, 3 x 64 MiB
+    kid = subprocess.Popen([sys.executable, "-c", BURN, "0.5"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE)  # fmt: skip
     try:
+        assert kid.stdout is not None
+        burned = float(kid.stdout.readline())
         c.sample()
-        tree = values(got[-1])
-        assert tree["sys/proc/count"] == alone["sys/proc/count"] + 3
-        assert tree["sys/proc/rss_bytes"] >= alone["sys/proc/rss_bytes"] + 3 * 64 * MIB
-        assert tree["sys/proc/threads"] >= alone["sys/proc/threads"] + 3
-        assert tree["sys/proc/open_files"] > alone["sys/proc/open_files"]
+        ended = time.monotonic()
+        # the window is inside [began, ended]: the child's CPU alone gives at least this
+        floor = 100.0 * burned / (ended - began)
+        assert values(got[-1])["sys/proc/cpu_percent"] >= floor * 0.95
     finally:
-        for kid in kids:
-            kid.kill()
-            kid.wait()
+        kid.kill()
+        kid.wait()
 
 
 def test_children_that_end_are_dropped_quietly(
@@ -211,3 +253,90 @@ def test_a_child_that_cannot_be_read_is_reported_once() -> None:
     assert len(warnings) == 1, done.stderr
     assert "'system'" in warnings[0]
     assert "cannot read process" in warnings[0]
+
+
+LinuxTimes = namedtuple(
+    "LinuxTimes", "user nice system idle iowait irq softirq steal guest guest_nice"
+)
+
+
+@given(st.tuples(*[seconds] * 10), st.tuples(*[seconds] * 8), st.floats(0, 1), st.floats(0, 1))
+def test_cpu_percent_counts_a_vms_time_once(
+    before: tuple[float, ...], step: tuple[float, ...], guest: float, guest_nice: float
+) -> None:
+    """Linux's guest time is inside user (guest_nice inside nice): a host whose VMs keep
+    it busy is as busy as its user time says, not more."""
+    a = LinuxTimes(*before)
+    # the VMs' share of this window's user and nice time
+    d = LinuxTimes._make((*step, step[0] * guest, step[1] * guest_nice))
+    b = LinuxTimes(*(x + y for x, y in zip(a, d, strict=True)))
+    share = cpu_percent(a, b)
+    total = sum(step)
+    if total <= 0:
+        assert share is None
+        return
+    assert share is not None
+    busy = total - d.idle - d.iowait
+    assert abs(share - 100.0 * busy / total) <= 1e-6 * 100
+
+
+def test_cpu_percent_of_a_host_running_a_vm() -> None:
+    zero = LinuxTimes(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    vm_busy = LinuxTimes(10, 0, 0, 10, 0, 0, 0, 0, 10, 0)  # user 10 s, all of it the VM's
+    assert cpu_percent(zero, vm_busy) == 50.0
+
+
+def test_a_run_shorter_than_the_interval_gets_a_last_sample_at_stop(root: object) -> None:
+    """With a 1 h interval only the start's sample and the stop's are taken: the stop's
+    carries the CPU percentages the first one cannot have; stopping again takes none."""
+    import ferrotrack.core as ft
+
+    system = SystemCollector()
+    system.initialize({"interval": 3600})
+    with ft.start_run("short", experiment="tail", collectors=[system]) as run:
+        run.log("loss", 1.0, step=0)
+        busy_until = time.process_time() + 0.15  # CPU time, and more than the 0.1 s gap
+        while time.process_time() < busy_until:
+            pass
+    assert system.samples == 2
+    system.stop()
+    assert system.samples == 2
+    points = ft.metrics(experiment="tail").collect()
+    count = dict(points.group_by("name").len().iter_rows())
+    assert count["sys/mem/used_bytes"] == 2
+    assert count["sys/cpu/percent"] == 1
+    assert count["sys/proc/cpu_percent"] == 1
+    assert count["loss"] == 1
+    cpu = points.filter(points["name"] == "sys/proc/cpu_percent")["value"].item()
+    assert cpu > 0
+
+
+def test_stop_takes_no_last_sample_while_a_sample_still_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A sample stuck past stop's timeout (a hung /proc read): stop returns, says so once,
+    and takes no second sample beside it (the two would share the collector's state)."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    class Stuck(SystemCollector):
+        def collect(self) -> list[MetricData]:
+            if threading.current_thread().name.startswith("ferrotrack-collector"):
+                entered.set()
+                release.wait(60)
+            return super().collect()
+
+    c = Stuck()
+    c.initialize({"interval": 0.01})
+    c.start()  # one sample now, in this thread
+    assert entered.wait(30)
+    [thread] = [t for t in threading.enumerate() if t.name == "ferrotrack-collector-system"]
+    with caplog.at_level(logging.WARNING, logger="ferrotrack.collectors"):
+        c.stop(timeout=0.05)
+    assert c.samples == 1
+    assert [r.getMessage() for r in caplog.records if "still running" in r.getMessage()]
+    release.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert c.samples == 2  # the stuck one finished; the loop ended without another

@@ -1,14 +1,17 @@
 """The ``system`` collector: CPU, memory, swap, disk and network rates, and the run's own
 process tree, sampled with psutil every ``interval`` seconds on the collector's thread.
 
-Names are ``sys/…`` (``docs/collectors.md`` lists each with its unit); I/O counters are
-turned into rates from the difference between two samples, so the first sample has none.
+Names are ``sys/…`` (``docs/collectors.md`` lists each with its unit). Percentages and
+rates come from the difference between two readings, so the first sample (taken at start)
+has none; a last sample is taken when the run stops, so that a run shorter than
+``interval``, and the tail of every run, have them too.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -20,6 +23,16 @@ from ferrotrack.core.plugins.imports import require
 __all__ = ["SystemCollector", "SystemConfig", "cpu_percent"]
 
 _SYSTEM = MetricType.SYSTEM
+
+# One metadata dict per unit, shared by every point of that unit (a sample makes no dict of
+# its own); readers copy it (dispatch_metrics), nobody writes to it.
+_UNITS: dict[str, dict[str, Any]] = {
+    unit: {"unit": unit} for unit in ("%", "bytes", "bytes/s", "processes", "threads", "files")
+}
+
+_FINAL_GAP = 0.1
+"""The stop's last sample is skipped when the previous one is younger than this (seconds):
+the tail is recorded already, and CPU times tick in 10 ms steps."""
 
 
 class SystemConfig(CollectorConfig):
@@ -36,11 +49,17 @@ class SystemConfig(CollectorConfig):
 
 def cpu_percent(before: Any, after: Any) -> float | None:
     """Busy share of CPU time between two ``cpu_times()`` readings, in percent (0–100), or
-    ``None`` when there is no earlier reading or no time passed. Busy is everything but
-    idle and I/O wait, as in psutil."""
+    ``None`` when there is no earlier reading or no time passed.
+
+    Busy is everything but idle and I/O wait, as in psutil. Linux counts a VM's time twice
+    (``guest`` is inside ``user``, ``guest_nice`` inside ``nice``), so those two are left
+    out of the total: a host running VMs would otherwise look busier than it is.
+    """
     if before is None:
         return None
     total = sum(after) - sum(before)
+    total -= getattr(after, "guest", 0.0) - getattr(before, "guest", 0.0)
+    total -= getattr(after, "guest_nice", 0.0) - getattr(before, "guest_nice", 0.0)
     if total <= 0:
         return None
     idle = (after.idle - before.idle) + (
@@ -68,6 +87,9 @@ class _Rate:
         return (value - last) / (now - when)
 
 
+Point = Callable[[str, float, str], None]
+
+
 class SystemCollector(CollectorPlugin):
     """Samples the machine and the run's process tree (see the module docstring)."""
 
@@ -78,6 +100,7 @@ class SystemCollector(CollectorPlugin):
         self._psutil: Any = None
         self._self: Any = None
         self._tree: dict[int, Any] = {}
+        self._proc_cpu: dict[int, float | None] = {}
         self._core_names: list[str] = []
         self._rates = [
             _Rate("sys/disk/read_bytes_per_s"),
@@ -86,6 +109,7 @@ class SystemCollector(CollectorPlugin):
             _Rate("sys/net/recv_bytes_per_s"),
         ]
         self._first = True
+        self._when: float | None = None
         self._cpu_last: Any = None
         self._cores_last: list[Any] = []
 
@@ -112,13 +136,33 @@ class SystemCollector(CollectorPlugin):
         self._cpu_last = None
         self._cores_last = []
         self._tree = {self._self.pid: self._self}
+        self._proc_cpu = {}
         self._first = True
+        self._when = None
 
     def start(self) -> None:
-        """Records the machine's static facts and a first sample (at once, so that a run
-        shorter than ``interval`` has one), then samples on the collector's thread."""
+        """Records the machine's static facts and a first sample (at once, so that even a
+        very short run has its memory), then samples on the collector's thread."""
         self.sample()
         super().start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stops the thread, then takes a last sample (the run's tail; the only CPU and
+        rate values of a run shorter than ``interval``). Only the first stop of a started
+        collector samples, and only once the thread has ended, so two samples never run at
+        once; the run is still open then (``stop_sources`` precedes the store's close)."""
+        thread = self._thread
+        super().stop(timeout)
+        if thread is None:
+            return
+        if thread.is_alive():
+            self.report_problem(
+                "stop", f"a sample was still running {timeout} s after stop; no last sample"
+            )
+            return
+        last = self._when
+        if last is None or time.monotonic() - last >= _FINAL_GAP:
+            self.sample()
 
     def static_facts(self) -> dict[str, Any]:
         """CPU counts and memory totals: recorded once, as params under ``sys.``."""
@@ -140,9 +184,10 @@ class SystemCollector(CollectorPlugin):
         if first:
             self._first = False
             out.extend(facts("sys", self.static_facts(), "system"))
+        units = _UNITS
 
         def point(name: str, value: float, unit: str) -> None:
-            out.append(MetricData(name, value, _SYSTEM, None, stamp, "system", {"unit": unit}))
+            out.append(MetricData(name, value, _SYSTEM, None, stamp, "system", units[unit]))
 
         cpu = psutil.cpu_times()
         busy = cpu_percent(self._cpu_last, cpu)
@@ -178,55 +223,87 @@ class SystemCollector(CollectorPlugin):
                 if value is not None:
                     point(rate.name, value, "bytes/s")
         if self.config.process_tree:
-            self._sample_tree(point, baseline=first)
+            window = None if first or self._when is None else now - self._when
+            self._sample_tree(point, window)
+        self._when = now
         return out
 
-    def _sample_tree(self, point: Any, *, baseline: bool) -> None:
-        """RSS, CPU, threads and open files summed over this process and its descendants.
-
-        psutil.Process objects are kept from one sample to the next (CPU percent needs the
-        previous reading of the same object); a child that ended is dropped silently, one
-        that cannot be read (AccessDenied) is left out and reported once.
-        """
+    def _listed(self) -> dict[int, Any]:
+        """This process and its descendants, keeping the ``psutil.Process`` objects of the
+        last sample (same pid and creation time). A process new since then gets a CPU
+        baseline of 0: it started inside the window, so all of its CPU time belongs to it
+        (a DataLoader's workers, started again every epoch, would be missed otherwise)."""
         psutil = self._psutil
         me = self._self
-        current = {me.pid: me}
+        previous = self._tree
         try:
             children = me.children(recursive=True)
-        except psutil.Error:
-            children = []
+        except psutil.Error as exc:
+            # a tree we cannot list this time is the last one: dropping it would make every
+            # child look new at the next sample and count its whole life in one window
+            self.report_problem(
+                "children", f"cannot list the run's child processes ({exc}); keeping the last list"
+            )
+            return previous
+        current = {me.pid: me}
+        baselines = self._proc_cpu
         for child in children:
-            known = self._tree.get(child.pid)
-            # same pid and creation time: the object kept (a new one's first CPU percent is
-            # 0.0, its baseline)
-            current[child.pid] = known if known is not None and known == child else child
+            known = previous.get(child.pid)
+            if known is not None and known == child:
+                current[child.pid] = known
+            else:
+                current[child.pid] = child
+                baselines[child.pid] = 0.0 if self._when is not None else None
+        for pid in [pid for pid in baselines if pid not in current]:
+            del baselines[pid]
+        return current
+
+    def _sample_tree(self, point: Point, window: float | None) -> None:
+        """RSS, CPU, threads and open files summed over this process and its descendants.
+
+        CPU is each process's user + system time since the last sample over ``window``
+        (``None``: the first sample, baselines only). A child that ended is dropped
+        silently (what it used since the last sample is lost with it); one that cannot be
+        read (AccessDenied) is left out and reported once.
+        """
+        psutil = self._psutil
+        current = self._listed()
         self._tree = current
+        baselines = self._proc_cpu
         rss = cpu = 0.0
         threads = files = processes = 0
         for pid, proc in list(current.items()):
             try:
                 with proc.oneshot():  # all four read before any is counted
                     p_rss = proc.memory_info().rss
-                    p_cpu = proc.cpu_percent(None)
+                    times = proc.cpu_times()
                     p_threads = proc.num_threads()
                     p_files = proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()
-                rss += p_rss
-                cpu += p_cpu
-                threads += p_threads
-                files += p_files
-                processes += 1
             except (psutil.NoSuchProcess, psutil.ZombieProcess):
                 current.pop(pid, None)  # ended between listing and reading: not a problem
+                baselines.pop(pid, None)
+                continue
             except psutil.AccessDenied as exc:
+                baselines[pid] = None  # once readable, it starts from a fresh baseline
                 self.errors += 1
                 self.report_problem(
                     "access-denied",
                     f"cannot read process {pid} of the run's tree ({exc}); "
                     "it is left out of sys/proc/*",
                 )
+                continue
+            used = times.user + times.system
+            base = baselines.get(pid)
+            baselines[pid] = used
+            if base is not None:
+                cpu += max(0.0, used - base)
+            rss += p_rss
+            threads += p_threads
+            files += p_files
+            processes += 1
         point("sys/proc/count", processes, "processes")
         point("sys/proc/rss_bytes", rss, "bytes")
-        if not baseline:
-            point("sys/proc/cpu_percent", cpu, "%")
+        if window is not None and window > 0:
+            point("sys/proc/cpu_percent", 100.0 * cpu / window, "%")
         point("sys/proc/threads", threads, "threads")
         point("sys/proc/open_files", files, "files")
