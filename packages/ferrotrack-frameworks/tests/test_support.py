@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import sys
 import types
 import warnings
@@ -148,3 +149,20 @@ def test_metric_facts_that_cannot_be_written_are_logged(
         MetricSources("demo").note(gone, "a")
         assert settle()
     assert "could not record metric facts" in caplog.text
+
+
+def test_a_forked_child_records_with_a_worker_of_its_own(root: Path) -> None:
+    with ft.start_run("parent") as run:
+        MetricSources("demo").note(run, "before")
+        assert settle()
+        pid = os.fork()
+        if pid == 0:  # the child: note a name, wait for it, report through the exit code
+            ok = False
+            try:
+                MetricSources("demo").note(run, "child")
+                ok = settle(10.0)
+            finally:
+                os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert set(ft.metric_info(run.run_dir)) == {"before", "child"}

@@ -283,6 +283,17 @@ def _record(run_dir: Any, infos: dict[str, dict[str, Any]]) -> None:
         _log.warning("ferrotrack.frameworks: could not record metric facts in %s: %s", run_dir, exc)
 
 
+def _after_fork() -> None:
+    """A forked child (a DataLoader worker) has no worker thread: it makes its own."""
+    global _writer, _writer_lock
+    _writer, _writer_lock = None, threading.Lock()
+    _pending.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
 def settle(timeout: float = 5.0) -> bool:
     """Waits (at most ``timeout`` seconds) until the metric facts handed over so far are
     written; ``False`` if some are still pending. Plugins call it when they stop, so a
