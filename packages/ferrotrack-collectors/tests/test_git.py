@@ -5,7 +5,9 @@ outside a repository."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ferrotrack.collectors._common import redact_url
-from ferrotrack.collectors.git import GitCollector
+from ferrotrack.collectors.git import GitCollector, _untracked, repo_facts
 from ferrotrack.core.plugins import MetricData, MetricType
 
 
@@ -167,3 +169,104 @@ def test_an_untracked_folder_is_one_entry(repo: Path) -> None:
     [artifact] = [m for m in items if m.type is MetricType.ARTIFACT]
     header = [line for line in Path(artifact.value).read_text().splitlines() if line[:1] == "#"]
     assert header[2:] == ["#   venv/"]
+
+
+def test_the_users_git_config_does_not_change_the_patch(repo: Path, tmp_path: Path) -> None:
+    """An external diff tool (which makes a plain `git diff` fail), forced colours, no
+    a/ b/ prefixes: the patch is still git's own and applies."""
+    git(repo, "config", "diff.external", "/bin/false")
+    git(repo, "config", "color.diff", "always")
+    git(repo, "config", "diff.noprefix", "true")
+    (repo / "train.py").write_text("lr = 0.3\n")
+    facts, items = collect(repo)
+    assert facts["git.commit"] == git(repo, "rev-parse", "HEAD")
+    [artifact] = [m for m in items if m.type is MetricType.ARTIFACT]
+    patch = Path(artifact.value).read_bytes()
+    assert b"\x1b[" not in patch
+    assert b"--- a/train.py" in patch
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    git(clone, "apply", str(artifact.value))
+    assert (clone / "train.py").read_text() == "lr = 0.3\n"
+
+
+def test_a_diff_that_fails_keeps_the_commit_and_warns_once(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The base version of a changed file is missing from the object store: the diff
+    cannot be made, the commit, branch and dirty flag are still recorded."""
+    blob = git(repo, "rev-parse", "HEAD:train.py")
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    (repo / "train.py").write_text("lr = 0.4\n")
+    with caplog.at_level(logging.DEBUG, logger="ferrotrack.collectors"):
+        c = GitCollector()
+        KEEP.append(c)
+        c.initialize({"path": str(repo)})
+        items = c.collect()
+    facts = {m.name: m.value for m in items}
+    assert facts["git.commit"] == git(repo, "rev-parse", "HEAD")
+    assert facts["git.branch"] == "trunk"
+    assert facts["git.dirty"] is True
+    assert "git/diff.patch" not in facts
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1
+    assert "'git'" in warned[0]
+    assert "could not make git/diff.patch" in warned[0]
+    assert c.errors == 1
+
+
+def test_a_diff_is_read_no_further_than_the_limit(repo: Path) -> None:
+    """A huge change is never held in memory whole: git's output stops being read one
+    byte past ``max_diff_bytes``."""
+    (repo / "train.py").write_text("x = 1\n" * 200_000)  # a diff of more than 1 MB
+    found = repo_facts(repo, max_diff_bytes=1000)
+    assert len(found.patch) == 1001
+    assert found.patch.startswith(b"diff --git a/train.py b/train.py")
+    assert found.problems == []
+
+
+def test_a_hung_git_costs_at_most_the_timeout_and_keeps_what_was_read(
+    repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`git status` stuck in the repository's fsmonitor hook (a real hook blocked on a
+    FIFO): the look ends at the timeout with the commit and branch it had."""
+    fifo, log = tmp_path / "hold", tmp_path / "hook.log"
+    os.mkfifo(fifo)
+    hook = tmp_path / "fsmonitor.sh"
+    hook.write_text(f"#!/bin/sh\necho ran >> {log}\nexec cat {fifo}\n")
+    hook.chmod(0o755)
+    git(repo, "config", "core.fsmonitor", str(hook))
+    try:
+        with caplog.at_level(logging.WARNING, logger="ferrotrack.collectors"):
+            c = GitCollector()
+            KEEP.append(c)
+            c.initialize({"path": str(repo), "timeout": 3})
+            facts = {m.name: m.value for m in c.collect()}
+    finally:
+        release(fifo, log)
+    assert facts["git.commit"] == git(repo, "rev-parse", "HEAD")
+    assert facts["git.branch"] == "trunk"
+    assert facts["git.dirty"] is None
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1
+    assert "took longer than the 3 s for git" in warned[0]
+
+
+def release(fifo: Path, log: Path) -> None:
+    """Lets the hook's `cat` (left behind by the killed git) read EOF and end."""
+    if not log.exists():
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            return
+        except OSError:  # its reader has not opened the FIFO yet
+            time.sleep(0.02)
+
+
+def test_untracked_entries_of_git_status() -> None:
+    status = b" M a.py\0R  new.py\0?? old.py\0?? notes.txt\0?? venv/\0C  c.py\0b.py\0?? x\0"
+    # the field after a rename or copy is its old name, whatever it looks like
+    assert _untracked(status) == ["notes.txt", "venv/", "x"]
+    assert _untracked(b"") == []

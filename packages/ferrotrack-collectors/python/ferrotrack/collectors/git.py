@@ -13,6 +13,8 @@ import logging
 import os
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,18 @@ _ENV = {
     "LC_ALL": "C",
 }
 
+_DIFF = [
+    "diff",
+    "HEAD",
+    "--binary",
+    # the user's git config must not change what the patch is: an external diff tool
+    # (which also makes `git diff` fail), colours, textconv filters, other prefixes
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-color",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+]
 
 _MAX_UNTRACKED = 1000
 """Untracked names listed in the patch's header at most."""
@@ -47,7 +61,9 @@ class GitConfig(CollectorConfig):
     max_diff_bytes: int = Field(
         default=10_000_000, gt=0, description="Larger diffs are cut there (git.diff_truncated)."
     )
-    timeout: float = Field(default=30.0, gt=0, description="Seconds one git command may take.")
+    timeout: float = Field(
+        default=30.0, gt=0, description="Seconds all git commands of one look may take together."
+    )
 
 
 class GitError(Exception):
@@ -55,16 +71,18 @@ class GitError(Exception):
 
 
 class RepoFacts:
-    """What one look at a repository found."""
+    """What one look at a repository found; ``problems`` lists what could not be read
+    (the rest is still right)."""
 
     def __init__(self, root: str) -> None:
         self.root = root
         self.commit: str | None = None
         self.branch: str | None = None
         self.remote_url: str | None = None
-        self.dirty = False
+        self.dirty: bool | None = None
         self.untracked: list[str] = []
         self.patch = b""
+        self.problems: list[tuple[str, str]] = []
 
     def params(self) -> dict[str, Any]:
         """The facts recorded as params (under ``git.``)."""
@@ -77,67 +95,134 @@ class RepoFacts:
         }
 
 
-def _git(args: list[str], cwd: str, timeout: float) -> bytes:
-    env = {**os.environ, **_ENV}
-    if not os.path.isdir(cwd):
-        raise GitError(f"{cwd} is not a folder")
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except FileNotFoundError as exc:
-        raise GitError("git is not installed") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise GitError(f"git {args[0]} took longer than {timeout} s") from exc
-    if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(message[0] if message else f"git {args[0]} exited {done.returncode}")
-    return done.stdout
+class _Git:
+    """Runs git commands in one folder, all of them within one deadline (a look at a huge
+    or hung repository costs the run's start at most ``timeout`` seconds in all)."""
+
+    def __init__(self, cwd: str, timeout: float) -> None:
+        self.cwd = cwd
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.env = {**os.environ, **_ENV}
+
+    def __call__(self, args: list[str], limit: int | None = None) -> bytes:
+        """git's output, at most ``limit + 1`` bytes of it when ``limit`` is given (the
+        rest is never read into memory: the command is ended)."""
+        try:
+            return self._run(args, limit)
+        except OSError as exc:  # no temporary file, no process: as if git failed
+            raise GitError(f"git {args[0]} could not run: {exc}") from exc
+
+    def _run(self, args: list[str], limit: int | None) -> bytes:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise GitError(f"git {args[0]} not run: the {self.timeout:g} s for git are spent")
+        if not os.path.isdir(self.cwd):
+            raise GitError(f"{self.cwd} is not a folder")
+        # stderr to a file: a pipe left unread could fill (a warning per file) and stall git
+        with tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.Popen(
+                    ["git", *args],
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                )
+            except FileNotFoundError as exc:
+                raise GitError("git is not installed") from exc
+            late = threading.Event()
+
+            def expire() -> None:
+                late.set()
+                proc.kill()
+
+            timer = threading.Timer(left, expire)
+            timer.start()
+            try:
+                assert proc.stdout is not None
+                with proc.stdout:
+                    out = proc.stdout.read() if limit is None else proc.stdout.read(limit + 1)
+                    cut = limit is not None and len(out) > limit
+                    if cut:
+                        proc.kill()  # enough read: the rest of the diff is not wanted
+                code = proc.wait()
+            finally:
+                timer.cancel()
+            if cut:
+                return out
+            if late.is_set():
+                raise GitError(f"git {args[0]} took longer than the {self.timeout:g} s for git")
+            if code != 0:
+                err.seek(0)
+                message = err.read(4096).decode(errors="replace").strip().splitlines()
+                raise GitError(message[0] if message else f"git {args[0]} exited {code}")
+        return out
+
+
+def _untracked(status: bytes) -> list[str]:
+    """The untracked entries of ``git status --porcelain=v1 -z`` (an untracked folder is
+    one entry, ``venv/``, as git shows it)."""
+    names: list[str] = []
+    fields = status.split(b"\0")
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if entry[:3] == b"?? ":
+            names.append(entry[3:].decode(errors="replace"))
+        elif b"R" in entry[:2] or b"C" in entry[:2]:
+            i += 1  # a rename or copy: the next field is the old name
+    return names
 
 
 def repo_facts(
-    path: str | os.PathLike[str], *, remote: str = "origin", diff: bool = True, timeout: float = 30
+    path: str | os.PathLike[str],
+    *,
+    remote: str = "origin",
+    diff: bool = True,
+    timeout: float = 30,
+    max_diff_bytes: int | None = None,
 ) -> RepoFacts:
     """The facts of the repository containing ``path``; raises :class:`GitError` when there
-    is none (or git is missing)."""
-    cwd = str(path)
-    top = _git(["rev-parse", "--show-toplevel"], cwd, timeout).decode().strip()
+    is none (or git is missing). A later command that fails (a remote without a URL, a
+    diff that cannot be made, the time spent) leaves its fact empty and is listed in
+    ``problems``: the commit and branch of a repository are never lost to it."""
+    top = _Git(str(path), timeout)(["rev-parse", "--show-toplevel"]).decode().strip()
     found = RepoFacts(top)
+    git = _Git(top, timeout)
     try:
-        found.commit = _git(["rev-parse", "--verify", "-q", "HEAD"], top, timeout).decode().strip()
+        found.commit = git(["rev-parse", "--verify", "-q", "HEAD"]).decode().strip() or None
     except GitError:
         found.commit = None  # a repository without a commit yet
     try:
-        branch = _git(["symbolic-ref", "--short", "-q", "HEAD"], top, timeout).decode().strip()
-        found.branch = branch or None
+        found.branch = git(["symbolic-ref", "--short", "-q", "HEAD"]).decode().strip() or None
     except GitError:
         found.branch = None  # detached HEAD
-    remotes = _git(["remote"], top, timeout).decode().split()
-    chosen = remote if remote in remotes else (remotes[0] if remotes else None)
-    if chosen is not None:
-        url = _git(["remote", "get-url", chosen], top, timeout).decode().strip()
-        found.remote_url = redact_url(url)
-    status = _git(["status", "--porcelain=v1", "-z", "--untracked-files=normal"], top, timeout)
+    try:
+        remotes = git(["remote"]).decode().split()
+        chosen = remote if remote in remotes else (remotes[0] if remotes else None)
+        if chosen is not None:
+            found.remote_url = redact_url(git(["remote", "get-url", chosen]).decode().strip())
+    except GitError as exc:
+        found.problems.append(("remote", f"could not read the remote's URL: {exc}"))
+    try:
+        status = git(["status", "--porcelain=v1", "-z", "--untracked-files=normal"])
+    except GitError as exc:
+        found.problems.append(("status", f"could not tell whether the tree is dirty: {exc}"))
+        return found
     found.dirty = bool(status)
-    # an untracked folder is one entry (as `git status` shows it), not each of its files
-    others = _git(
-        ["ls-files", "--others", "--exclude-standard", "--directory", "--no-empty-directory", "-z"],
-        top,
-        timeout,
-    )
-    found.untracked = [n for n in others.decode(errors="replace").split("\0") if n]
+    found.untracked = _untracked(status)
     if diff and found.dirty:
-        if found.commit is not None:
-            found.patch = _git(["diff", "HEAD", "--binary"], top, timeout)
-        else:
-            staged = _git(["diff", "--cached", "--binary"], top, timeout)
-            found.patch = staged + _git(["diff", "--binary"], top, timeout)
+        try:
+            if found.commit is not None:
+                found.patch = git(_DIFF, max_diff_bytes)
+            else:  # no HEAD yet: what is staged, then what is not
+                staged = git(["diff", "--cached", *_DIFF[2:]], max_diff_bytes)
+                found.patch = staged + git(["diff", *_DIFF[2:]], max_diff_bytes)
+        except GitError as exc:
+            found.problems.append(("diff", f"could not make git/diff.patch: {exc}"))
     return found
 
 
@@ -185,13 +270,20 @@ class GitCollector(CollectorPlugin):
         where = config.path or os.getcwd()
         try:
             found = repo_facts(
-                where, remote=config.remote, diff=config.diff, timeout=config.timeout
+                where,
+                remote=config.remote,
+                diff=config.diff,
+                timeout=config.timeout,
+                max_diff_bytes=config.max_diff_bytes,
             )
         except GitError as exc:
             _log.info("collector 'git': %s is not in a git repository (%s)", where, exc)
             return [MetricData("git.repository", f"none: {exc}", MetricType.TEXT, source="git")]
+        for key, message in found.problems:
+            self.errors += 1
+            self.report_problem(key, message)
         out = facts("git", found.params(), "git")
-        if config.diff and found.dirty:
+        if config.diff and found.dirty and not any(k == "diff" for k, _ in found.problems):
             data, cut = patch_text(found, config.max_diff_bytes)
             out.append(MetricData("git.diff_truncated", cut, MetricType.PARAMETER, source="git"))
             file = self._write("diff.patch", data)
