@@ -34,7 +34,7 @@ def _pickle_save(obj: Any, path: str | Path) -> None:
 try:
     import torch  # type: ignore[import-not-found, unused-ignore]
 except ImportError:
-    torch = SimpleNamespace(save=_pickle_save)
+    torch = SimpleNamespace(save=_pickle_save)  # type: ignore[assignment, unused-ignore]
 
 
 class TinyModel:
