@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -37,9 +38,22 @@ def plotly_js() -> Path | None:
     return path if path.is_file() else None
 
 
-def create_app(root: str | os.PathLike[str] | None, token: str | None = None) -> FastAPI:
+def _warm(store: Path) -> None:
+    """Builds the runs index of ``store`` (a second of work for 10,000 runs)."""
+    from ferrotrack.ui.data.runs import index_for
+
+    try:
+        index_for(store).refresh()
+    except Exception:  # a store that cannot be read now is reported on request
+        return
+
+
+def create_app(
+    root: str | os.PathLike[str] | None, token: str | None = None, *, warm: bool = True
+) -> FastAPI:
     """The app serving store ``root`` (resolved as everywhere else); with ``token``, every
-    request must carry it (see :mod:`ferrotrack.ui.server.auth`)."""
+    request must carry it (see :mod:`ferrotrack.ui.server.auth`). With ``warm``, the runs
+    index is built on a thread right away, so the first page does not wait for it."""
     store = resolve_root(root)
     app = FastAPI(
         title="ferrotrack ui",
@@ -70,6 +84,10 @@ def create_app(root: str | os.PathLike[str] | None, token: str | None = None) ->
         return JSONResponse({"detail": f"{type(exc).__name__}: {exc}"}, status_code=409)
 
     app.include_router(build_router(store))
+    if warm:
+        threading.Thread(
+            target=_warm, args=(store,), name="ferrotrack-ui-warm", daemon=True
+        ).start()
 
     @app.get("/", include_in_schema=False)
     def index() -> Response:
