@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from ferrotrack.collectors.environment import EnvironmentCollector, requirements, selected_env
 from ferrotrack.core.plugins import MetricType
 
-SECRETS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+SECRETS = ("KEY", "TOKEN", "SECRET", "PASSWORD")  # what the issue names
+DROPPED = ("KEY", "TOKEN", "SECRET", "PASS", "CRED", "PRIVATE", "AUTH", "COOKIE")  # the docs'
 names = st.from_regex(r"[A-Z][A-Z0-9_]{0,15}", fullmatch=True)
 marked = st.builds(
     lambda a, s, b: f"{a}{s}{b}", st.from_regex(r"[A-Z_]{0,5}", fullmatch=True),
@@ -33,7 +34,7 @@ def test_only_allowed_names_and_never_a_secret(env: dict[str, str], allow: list[
         if "://" not in env[name]:
             assert value == env[name]
     for name in env:
-        if name in allow and not any(word in name.upper() for word in SECRETS):
+        if name in allow and not any(word in name.upper() for word in DROPPED):
             assert name in got
 
 
@@ -94,3 +95,42 @@ def test_the_collector_records_params_and_the_artifact(
     assert Path(artifact.value).read_text() == requirements()
     c.stop()
     assert not Path(artifact.value).exists()
+
+
+def test_the_dropped_words_are_the_documented_ones() -> None:
+    from ferrotrack.collectors._common import SECRET_WORDS
+
+    assert SECRET_WORDS == DROPPED
+    assert all(any(w in word for w in DROPPED) for word in SECRETS)
+    env = {"PGPASS": "a", "DB_PASSPHRASE": "b", "GH_AUTH": "c", "AWS_ACCESS_KEY_ID": "d",
+           "SESSION_COOKIE": "e", "GOOGLE_APPLICATION_CREDENTIALS": "f", "RANK": "0"}  # fmt: skip
+    assert selected_env(env, ["*"]) == {"RANK": "0"}
+
+
+def dist_info(where: Path, name: str, version: str, direct_url: str | None) -> None:
+    folder = where / f"{name.replace('-', '_')}-{version}.dist-info"
+    folder.mkdir()
+    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    if direct_url is not None:
+        (folder / "direct_url.json").write_text(direct_url)
+
+
+def test_broken_direct_url_files_do_not_cost_the_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real distributions on sys.path with a direct_url.json that is not what PEP 610 says:
+    each is listed as well as it can be, the others as usual, credentials removed."""
+    dist_info(tmp_path, "ft-odd-dir", "1.0",
+              '{"url": "https://tok@files.example.org/p.whl", "dir_info": "oops"}')  # fmt: skip
+    dist_info(tmp_path, "ft-a-list", "2.0", "[1, 2]")
+    dist_info(tmp_path, "ft-not-json", "3.0", "{oops")
+    dist_info(tmp_path, "ft-vcs", "4.0",
+              '{"url": "https://u:pw@github.com/o/r.git", '
+              '"vcs_info": {"vcs": "git", "commit_id": "abc123"}}')  # fmt: skip
+    monkeypatch.syspath_prepend(str(tmp_path))
+    lines = requirements().splitlines()
+    assert "ft-odd-dir @ https://files.example.org/p.whl" in lines
+    assert "ft-a-list==2.0" in lines
+    assert "ft-not-json==3.0" in lines
+    assert "ft-vcs @ git+https://github.com/o/r.git@abc123" in lines
+    assert f"psutil=={im.version('psutil')}" in lines

@@ -270,3 +270,9 @@ def test_untracked_entries_of_git_status() -> None:
     # the field after a rename or copy is its old name, whatever it looks like
     assert _untracked(status) == ["notes.txt", "venv/", "x"]
     assert _untracked(b"") == []
+
+
+def test_a_url_python_cannot_split_still_loses_its_credentials() -> None:
+    # urlsplit raises on the unclosed IPv6 bracket; the password must not come back
+    assert redact_url("https://alice:s3cr3t@[::1/team/x.git") == "https://[::1/team/x.git"
+    assert redact_url("https://[::1/x.git") == "https://[::1/x.git"

@@ -13,6 +13,7 @@ from ferrotrack.core.plugins import MetricData, MetricType, PluginMetadata, Plug
 
 __all__ = [
     "DISTRIBUTION",
+    "SECRET_WORDS",
     "CollectorConfig",
     "facts",
     "metadata",
@@ -22,12 +23,17 @@ __all__ = [
 
 DISTRIBUTION = "ferrotrack-collectors"
 
-_SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE", re.IGNORECASE)
-"""Names that are never recorded, whatever an allow-list says."""
+SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASS", "CRED", "PRIVATE", "AUTH", "COOKIE")
+"""A variable whose name holds one of these is never recorded, whatever an allow-list
+says. Broader than core's ``SECRET_KEY`` (which names config keys): ``PASS`` also catches
+``PGPASS``/``DB_PASS``, ``KEY`` also ``AWS_ACCESS_KEY_ID``, ``AUTH`` ``GH_AUTH``; a name
+dropped wrongly costs a fact, a secret kept would leak into every mirror of the run."""
 
-_SECRET_QUERY = re.compile(
-    r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|AUTH|SIG", re.IGNORECASE
-)
+_SECRET = re.compile("|".join(SECRET_WORDS), re.IGNORECASE)
+
+_SECRET_QUERY = re.compile("|".join((*SECRET_WORDS, "SIG")), re.IGNORECASE)
+
+_USERINFO = re.compile(r"://[^/?#]*@")
 
 
 class CollectorConfig(BaseModel):
@@ -94,8 +100,8 @@ def redact_url(url: str) -> str:
     """
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return url
+    except ValueError:  # not a URL Python can split ("[" in the host): drop any userinfo
+        return _USERINFO.sub("://", url, count=1)
     if not parts.scheme or not parts.netloc:
         return url
     netloc = parts.netloc

@@ -78,8 +78,8 @@ class EnvironmentConfig(CollectorConfig):
 
 def selected_env(environ: Mapping[str, str], allow: Iterable[str]) -> dict[str, str]:
     """The variables of ``environ`` that ``allow`` names (exactly or by shell pattern), minus
-    any whose name looks like a secret (KEY, TOKEN, SECRET, PASSWORD…), with credentials
-    removed from URL values.
+    any whose name looks like a secret (``SECRET_WORDS``: KEY, TOKEN, PASS…), with
+    credentials removed from URL values.
 
     >>> selected_env({"OMP_NUM_THREADS": "4", "HF_TOKEN": "x"}, ["OMP_*", "HF_TOKEN"])
     {'OMP_NUM_THREADS': '4'}
@@ -103,34 +103,50 @@ def _normalized(name: str) -> str:
 def requirements() -> str:
     """The installed distributions in ``pip freeze`` form, sorted by name: ``name==version``,
     ``name @ url`` for a direct install, ``-e url`` for an editable one (PEP 610's
-    ``direct_url.json``). The first of a name on ``sys.path`` wins, as for imports."""
+    ``direct_url.json``). The first of a name on ``sys.path`` wins, as for imports. A
+    distribution whose metadata is broken is listed as well as it can be (or left out when
+    it has no name or version): one bad folder in site-packages must not cost the run its
+    environment facts."""
     import importlib.metadata as im
 
     lines: dict[str, str] = {}
     for dist in im.distributions():
-        name = dist.metadata["Name"]
-        if not name:
+        try:
+            name, version = dist.metadata["Name"], dist.version
+        except (OSError, ValueError):
+            continue
+        if not name or not version:
             continue
         key = _normalized(name)
         if key in lines:
             continue
-        line = f"{name}=={dist.version}"
-        raw = dist.read_text("direct_url.json")
-        if raw:
-            try:
-                direct = json.loads(raw)
-            except ValueError:
-                direct = {}
-            url = redact_url(str(direct.get("url", "")))
-            vcs = direct.get("vcs_info")
-            if direct.get("dir_info", {}).get("editable") and url:
-                line = f"# editable install of {name}=={dist.version}\n-e {url}"
-            elif isinstance(vcs, dict) and url:
-                line = f"{name} @ {vcs.get('vcs', 'git')}+{url}@{vcs.get('commit_id', '')}"
-            elif url and not url.startswith("file:"):
-                line = f"{name} @ {url}"
-        lines[key] = line
+        try:
+            raw = dist.read_text("direct_url.json")
+        except (OSError, ValueError):
+            raw = None
+        lines[key] = (raw and _direct_line(name, version, raw)) or f"{name}=={version}"
     return "".join(lines[k] + "\n" for k in sorted(lines))
+
+
+def _direct_line(name: str, version: str, raw: str) -> str | None:
+    """The freeze line PEP 610's ``direct_url.json`` asks for (credentials removed from
+    its URL), or ``None`` when it asks for none or cannot be read."""
+    try:
+        direct = json.loads(raw)
+    except ValueError:
+        return None
+    url = direct.get("url") if isinstance(direct, dict) else None
+    if not isinstance(url, str) or not url:
+        return None
+    url = redact_url(url)
+    dir_info, vcs = direct.get("dir_info"), direct.get("vcs_info")
+    if isinstance(dir_info, dict) and dir_info.get("editable"):
+        return f"# editable install of {name}=={version}\n-e {url}"
+    if isinstance(vcs, dict):
+        return f"{name} @ {vcs.get('vcs', 'git')}+{url}@{vcs.get('commit_id', '')}"
+    if not url.startswith("file:"):
+        return f"{name} @ {url}"
+    return None
 
 
 def cpu_model() -> str:
