@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import store_fixtures as sf
+from hypothesis import given
+from hypothesis import strategies as st
 from ui_server import UiServer
 
 import ferrotrack.core as ft
+from ferrotrack.ui.data.runs import index_for
+from ferrotrack.ui.server import create_app
+from ferrotrack.ui.server.routes import RANGE_PATTERN, parse_range
 
 
 @pytest.fixture
@@ -156,3 +163,24 @@ def test_page_openapi_and_corrupt_run(root: Path, server: UiServer) -> None:
         detail = http.get(f"/api/runs/{built.run_id}").json()
         assert detail["problems"]
         assert http.get("/api/runs").json()["total"] == 1
+
+
+@given(
+    st.text(min_size=1).filter(lambda s: "\0" not in s),
+    st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+    st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+)
+def test_range_spec_round_trip(name: str, lo: float | None, hi: float | None) -> None:
+    spec = f"{name}:{'' if lo is None else repr(lo)}:{'' if hi is None else repr(hi)}"
+    assert re.match(RANGE_PATTERN, spec, re.S)
+    assert parse_range(spec, "param") == (name, (lo, hi))
+
+
+def test_index_is_warmed_when_the_app_is_created(root: Path) -> None:
+    sf.make_runs(root, 3)
+    create_app(root)
+    index = index_for(root)
+    deadline = time.monotonic() + 60
+    while len(index._entries) < 3:  # built by the app's thread, not by a request
+        assert time.monotonic() < deadline, "the runs index was not built"
+        time.sleep(0.01)

@@ -17,7 +17,7 @@ from ferrotrack.ui.data.files import artifact_file, log_chunk, preview
 from ferrotrack.ui.data.runs import RunsQuery
 from ferrotrack.ui.errors import NotFound
 
-__all__ = ["build_router"]
+__all__ = ["CURSOR_PATTERN", "RANGE_PATTERN", "build_router", "parse_range"]
 
 _INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"})
 _NUMBER = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
@@ -34,7 +34,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _SANDBOX = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
 
 
-def _range(spec: str, what: str) -> tuple[str, tuple[float | None, float | None]]:
+def parse_range(spec: str, what: str) -> tuple[str, tuple[float | None, float | None]]:
     """``name:lo:hi`` (either bound may be empty) as (name, (lo, hi))."""
     name, sep1, rest = spec.rpartition(":")
     name, sep2, lo = name.rpartition(":")
@@ -85,8 +85,8 @@ def build_router(root: Path) -> APIRouter:
             status=status,
             tags=dict(_tag(t) for t in tag or []),
             q=q,
-            params=dict(_range(p, "param") for p in param or []),
-            metrics=dict(_range(m, "metric") for m in metric or []),
+            params=dict(parse_range(p, "param") for p in param or []),
+            metrics=dict(parse_range(m, "metric") for m in metric or []),
             sort=sort,
             desc=desc,
             offset=offset,
