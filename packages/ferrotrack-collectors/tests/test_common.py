@@ -40,16 +40,32 @@ def test_facts_nest_back_to_what_was_given(values: dict[str, Any]) -> None:
 
 digits = st.integers(min_value=0, max_value=10**12).map(str)
 texts = st.text(alphabet="abcdefghijklmnopqrstuvwxyz[]-,0123456789/", min_size=1, max_size=12)
+odd = st.text(min_size=1, max_size=6).filter(lambda t: "\0" not in t)  # "²", "٣", "0042"
+NUMBERS = {"job_id", "array_job_id", "array_task_id", "array_task_count", "num_nodes", "ntasks",
+           "procid", "localid", "nodeid", "cpus_per_task", "cpus_on_node", "mem_per_node_mb",
+           "mem_per_cpu_mb", "gpus_on_node", "restart_count"}  # fmt: skip
 
 
-@given(st.dictionaries(st.sampled_from(sorted(SLURM_VARIABLES)), digits | texts), digits)
+@given(st.dictionaries(st.sampled_from(sorted(SLURM_VARIABLES)), digits | texts | odd), digits)
 def test_slurm_facts_keep_every_value(env: dict[str, str], job_id: str) -> None:
+    """Counts and ids that are ASCII numbers become numbers; everything else (names,
+    lists, any other text, however odd) is kept exactly, and nothing raises."""
     env = {**env, "SLURM_JOB_ID": job_id}
     got = slurm_facts(env)
     assert set(got) == {SLURM_VARIABLES[v] for v in env}
     for var, value in env.items():
-        assert str(got[SLURM_VARIABLES[var]]) == (str(int(value)) if value.isdigit() else value)
+        key = SLURM_VARIABLES[var]
+        if key in NUMBERS and value.isascii() and value.isdigit():
+            assert got[key] == int(value)
+        else:
+            assert got[key] == value
     assert slurm_facts({k: v for k, v in env.items() if k != "SLURM_JOB_ID"}) == {}
+
+
+def test_slurm_names_that_look_like_numbers_stay_text() -> None:
+    env = {"SLURM_JOB_ID": "7", "SLURM_JOB_NAME": "0042", "SLURM_JOB_GPUS": "0",
+           "SLURM_NTASKS": "²"}  # fmt: skip
+    assert slurm_facts(env) == {"job_id": 7, "job_name": "0042", "job_gpus": "0", "ntasks": "²"}
 
 
 def test_plugin_modules_import_no_heavy_library() -> None:

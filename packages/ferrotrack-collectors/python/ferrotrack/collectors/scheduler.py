@@ -59,6 +59,29 @@ SLURM_VARIABLES = {
 }
 """The Slurm variables recorded, and the param each becomes."""
 
+_SLURM_NUMBERS = frozenset(
+    {
+        "job_id",
+        "array_job_id",
+        "array_task_id",
+        "array_task_count",
+        "num_nodes",
+        "ntasks",
+        "procid",
+        "localid",
+        "nodeid",
+        "cpus_per_task",
+        "cpus_on_node",
+        "mem_per_node_mb",
+        "mem_per_cpu_mb",
+        "gpus_on_node",
+        "restart_count",
+    }
+)
+"""The Slurm facts that are counts or ids: recorded as numbers when they are one. The
+others (a job name ``0042``, a GPU list ``0``) stay text, so that one param keeps one type
+across runs and ``0042`` keeps its zeros."""
+
 
 class SchedulerConfig(CollectorConfig):
     """Which schedulers to look for."""
@@ -68,9 +91,12 @@ class SchedulerConfig(CollectorConfig):
     dask: bool = Field(default=True, description="Record Dask worker facts inside a Dask task.")
 
 
-def _value(text: str) -> int | str:
-    """A number stays a number (``SLURM_NTASKS=4``); anything else stays text."""
-    return int(text) if text.isdigit() and len(text) < 19 else text
+def _value(key: str, text: str) -> int | str:
+    """A count or id that is a number becomes one (``SLURM_NTASKS=4``); anything else
+    stays text (``isdecimal`` alone would pass ``"²"``, which ``int`` refuses)."""
+    if key in _SLURM_NUMBERS and text.isascii() and text.isdigit() and len(text) < 19:
+        return int(text)
+    return text
 
 
 def slurm_facts(environ: Mapping[str, str]) -> dict[str, int | str]:
@@ -81,7 +107,9 @@ def slurm_facts(environ: Mapping[str, str]) -> dict[str, int | str]:
     """
     if "SLURM_JOB_ID" not in environ:
         return {}
-    return {key: _value(environ[var]) for var, key in SLURM_VARIABLES.items() if environ.get(var)}
+    return {
+        key: _value(key, environ[var]) for var, key in SLURM_VARIABLES.items() if environ.get(var)
+    }
 
 
 def ray_facts() -> dict[str, Any]:
