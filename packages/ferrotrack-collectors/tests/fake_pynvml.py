@@ -4,6 +4,7 @@ plain dicts. Only for tests named ``*_fake_*``."""
 
 from __future__ import annotations
 
+import threading
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,9 @@ class Device:
     mem_mhz: int = 1593
     processes: list[tuple[int, int | None]] = field(default_factory=list)
     fail: dict[str, NVMLError] = field(default_factory=dict)
+    hold: threading.Event | None = None
+    """When set: a utilization query from a collector's thread waits for it (a hung call)."""
+    held: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -87,6 +91,9 @@ def make(devices: list[Device], *, init_error: NVMLError | None = None) -> Any:
 
     def utilization(d: Device) -> _Util:
         check(d, "utilization")
+        if d.hold is not None and threading.current_thread().name.startswith("ferrotrack-"):
+            d.held.set()
+            d.hold.wait(60)
         return _Util(d.util, d.mem_util)
 
     def memory(d: Device) -> _Mem:

@@ -7,8 +7,9 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import fake_pynvml  # tests/ is on sys.path (conftest)
 import pytest
@@ -111,7 +112,7 @@ def test_fake_nvml_a_failing_query_is_reported_once_and_the_rest_goes_on(
     assert all("gpu/0/util_percent" in {m.name for m in batch} for batch in got)
 
 
-def test_fake_nvml_without_a_driver_the_run_goes_on_with_a_warning(
+def test_fake_nvml_without_a_driver_it_is_unavailable_and_initialize_says_why(
     root: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     missing = fake_pynvml.NVMLError_LibraryNotFound("NVML Shared Library Not Found")
@@ -129,3 +130,55 @@ def test_fake_nvml_devices_option(monkeypatch: pytest.MonkeyPatch) -> None:
     c.stop()
     with pytest.raises(GpuUnavailableError, match="no device to sample"):
         started(monkeypatch, [Device()], devices=[3])
+
+
+def test_fake_nvml_a_non_number_is_left_out_and_reported_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A driver answering text where a number belongs: that point is dropped (a warning
+    naming the collector and the metric, once), every other point of the sample lands."""
+    device = Device(temperature=cast(Any, "N/A"))
+    with caplog.at_level(logging.DEBUG, logger="ferrotrack.collectors"):
+        c, got, _ = started(monkeypatch, [device])
+        for _ in range(3):
+            c.sample()
+        c.stop()
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1
+    assert "'gpu'" in warned[0]
+    assert "'gpu/0/temperature_c'" in warned[0]
+    assert len(got) == 4
+    for batch in got:
+        names = {m.name for m in batch}
+        assert "gpu/0/temperature_c" not in names
+        assert {"gpu/0/util_percent", "gpu/0/power_watts"} <= names
+
+
+def test_fake_nvml_is_not_shut_down_under_a_hung_sample(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sample stuck inside NVML past stop's timeout: stop returns and warns, and does not
+    call nvmlShutdown under the running call."""
+    hold = threading.Event()
+    device = Device(hold=hold)
+    c, _, module = started(monkeypatch, [device], interval=0.01)
+    assert device.held.wait(30)
+    [thread] = [t for t in threading.enumerate() if t.name == "ferrotrack-collector-gpu"]
+    with caplog.at_level(logging.WARNING, logger="ferrotrack.collectors"):
+        c.stop(timeout=0.05)
+    hold.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert module.state == {"init": 1, "shutdown": 0}
+    assert [r for r in caplog.records if "NVML left running" in r.getMessage()]
+
+
+def test_fake_nvml_devices_that_do_not_exist_are_reported(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="ferrotrack.collectors"):
+        c, got, _ = started(monkeypatch, [Device()], devices=[0, 5])
+    c.stop()
+    assert "gpu/0/util_percent" in {m.name for m in got[0]}
+    [warned] = [r.getMessage() for r in caplog.records]
+    assert "has no device [5] (1 found); sampling [0]" in warned

@@ -115,6 +115,11 @@ class GpuCollector(CollectorPlugin):
                 raise GpuUnavailableError(
                     f"collector 'gpu': no device to sample ({count} found, asked for {wanted})"
                 )
+            absent = sorted(set(wanted or ()) - set(indices))
+            if absent:
+                self.report_problem(
+                    "devices", f"has no device {absent} ({count} found); sampling {indices}"
+                )
             self._handles = [(i, nvml.nvmlDeviceGetHandleByIndex(i)) for i in indices]
         except BaseException:
             self._shutdown()
@@ -148,8 +153,16 @@ class GpuCollector(CollectorPlugin):
         super().start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stops sampling and shuts NVML down."""
+        """Stops sampling and shuts NVML down, unless a sample is still inside NVML after
+        ``timeout`` seconds (a hung driver): shutting NVML down under a running call could
+        crash the process, so NVML is then left initialized, with a warning."""
+        thread = self._thread
         super().stop(timeout)
+        if thread is not None and thread.is_alive():
+            self.report_problem(
+                "stop", f"a sample was still running {timeout} s after stop; NVML left running"
+            )
+            return
         self._shutdown()
 
     def _shutdown(self) -> None:
