@@ -176,3 +176,80 @@ def test_without_nvidia_ml_py_the_error_names_the_extra() -> None:
     assert "pip install ferrotrack-collectors[gpu]" in reason
     assert "'gpu'" in error
     assert "pip install ferrotrack-collectors[gpu]" in error
+
+
+def test_collectors_named_in_the_environment(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FERROTRACK_COLLECTORS picks them and FERROTRACK_COLLECTOR_CONFIGS__<NAME>__<KEY>
+    configures them: start_run names none."""
+    monkeypatch.setenv("FERROTRACK_COLLECTORS", "system,scheduler")
+    monkeypatch.setenv("FERROTRACK_COLLECTOR_CONFIGS__SYSTEM__PER_CORE", "false")
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    with ft.start_run("from-env", experiment="settings") as run:
+        run.log("loss", 0.5, step=0)
+        busy_until = time.process_time() + 0.15  # the stop's sample then has CPU values
+        while time.process_time() < busy_until:
+            pass
+        run_dir = run.run_dir
+    names = set(ft.metrics(experiment="settings").collect()["name"].to_list())
+    assert {"loss", "sys/mem/used_bytes", "sys/cpu/percent"} <= names  # the stop's sample
+    assert not [n for n in names if n.startswith("sys/cpu/0/")]  # per_core = false
+    assert json.loads((run_dir / "run.json").read_text())["tags"]["scheduler"] == "none"
+
+
+def test_collectors_named_in_ferrotrack_toml(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FERROTRACK_COLLECTORS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    monkeypatch.setenv("MKL_NUM_THREADS", "6")
+    (Path.cwd() / "ferrotrack.toml").write_text(
+        'collectors = ["environment"]\n\n'
+        "[collector_configs.environment]\n"
+        'env_vars = ["OMP_NUM_THREADS"]\n'
+        "packages = false\n"
+    )
+    with ft.start_run("from-file") as run:
+        run_dir = run.run_dir
+    params = json.loads((run_dir / "params.json").read_text())
+    assert params["env"]["vars"] == {"OMP_NUM_THREADS": "5"}
+    assert not (run_dir / "artifacts/environment").exists()
+
+
+def test_a_part_that_raises_warns_once_and_the_run_keeps_its_points(
+    root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """psutil failing on every sample (as where /proc/swaps cannot be read, injected
+    here): one warning naming the collector over many samples; the other parts of each
+    sample, what the run logs and the other collectors' facts are all there."""
+    import psutil
+
+    def unreadable() -> object:
+        raise OSError(13, "Permission denied", "/proc/swaps")
+
+    monkeypatch.setattr(psutil, "swap_memory", unreadable)
+    system = SystemCollector()
+    system.initialize({"interval": 0.02})
+    with (
+        caplog.at_level(logging.DEBUG, logger="ferrotrack.collectors"),
+        ft.start_run("raising", experiment="raising", collectors=[system, "scheduler"]) as run,
+    ):
+        for step in range(3):
+            run.log("loss", 1.0 / (step + 1), step=step)
+        deadline = time.monotonic() + 30
+        while system.errors < 5:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        run.log("loss", 0.2, step=3)
+        run_dir = run.run_dir
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1
+    assert "'system'" in warned[0]
+    assert "could not read swap (PermissionError" in warned[0]
+    assert system.get_status()["errors"] >= 5
+    names = set(ft.metrics(experiment="raising").collect()["name"].to_list())
+    assert {"sys/mem/used_bytes", "sys/cpu/percent", "sys/proc/rss_bytes"} <= names
+    assert not [n for n in names if n.startswith("sys/swap/")]
+    params = json.loads((run_dir / "params.json").read_text())
+    assert params["sys"]["cpu_count"] == os.cpu_count()
+    assert "swap_total_bytes" not in params["sys"]
+    loss = ft.metrics(experiment="raising", names=["loss"]).collect()["value"].to_list()
+    assert loss == [1.0, 0.5, 1.0 / 3, 0.2]
+    assert "scheduler" in json.loads((run_dir / "run.json").read_text())["tags"]

@@ -112,6 +112,13 @@ class SystemCollector(CollectorPlugin):
         self._when: float | None = None
         self._cpu_last: Any = None
         self._cores_last: list[Any] = []
+        self._parts: tuple[tuple[str, Callable[[Point, float], None]], ...] = (
+            ("cpu", self._cpu),
+            ("mem", self._mem),
+            ("swap", self._swap),
+            ("disk", self._disk),
+            ("net", self._net),
+        )
 
     @classmethod
     def get_metadata(cls) -> PluginMetadata:
@@ -165,18 +172,26 @@ class SystemCollector(CollectorPlugin):
             self.sample()
 
     def static_facts(self) -> dict[str, Any]:
-        """CPU counts and memory totals: recorded once, as params under ``sys.``."""
+        """CPU counts and memory totals: recorded once, as params under ``sys.`` (one that
+        cannot be read is left out, reported once)."""
         psutil = self._psutil
-        return {
-            "cpu_count": psutil.cpu_count(),
-            "cpu_count_physical": psutil.cpu_count(logical=False),
-            "mem_total_bytes": int(psutil.virtual_memory().total),
-            "swap_total_bytes": int(psutil.swap_memory().total),
-        }
+        found: dict[str, Any] = {}
+        for part, key, read in (  # a part's failure is the one its samples report
+            ("cpu", "cpu_count", psutil.cpu_count),
+            ("cpu", "cpu_count_physical", lambda: psutil.cpu_count(logical=False)),
+            ("mem", "mem_total_bytes", lambda: int(psutil.virtual_memory().total)),
+            ("swap", "swap_total_bytes", lambda: int(psutil.swap_memory().total)),
+        ):
+            try:
+                found[key] = read()
+            except Exception as exc:
+                self._unreadable(part, exc)
+        return found
 
     def collect(self) -> list[MetricData]:
-        """One sample (the first also carries the static facts as params)."""
-        psutil = self._psutil
+        """One sample (the first also carries the static facts as params). Each part (CPU,
+        memory, swap, disk, network, process tree) is read on its own: one that raises
+        (a /proc file a container hides) is left out and reported once, the others land."""
         stamp = time.time_ns()
         now = time.monotonic()
         out: list[MetricData] = []
@@ -189,6 +204,29 @@ class SystemCollector(CollectorPlugin):
         def point(name: str, value: float, unit: str) -> None:
             out.append(MetricData(name, value, _SYSTEM, None, stamp, "system", units[unit]))
 
+        for part, read in self._parts:
+            try:
+                read(point, now)
+            except Exception as exc:
+                self._unreadable(part, exc)
+        if self.config.process_tree:
+            window = None if first or self._when is None else now - self._when
+            try:
+                self._sample_tree(point, window)
+            except Exception as exc:
+                self._unreadable("proc", exc)
+        self._when = now
+        return out
+
+    def _unreadable(self, part: str, exc: Exception) -> None:
+        self.errors += 1
+        self.report_problem(
+            f"read:{part}:{type(exc).__name__}",
+            f"could not read {part} ({type(exc).__name__}: {exc}); left out, the rest goes on",
+        )
+
+    def _cpu(self, point: Point, now: float) -> None:
+        psutil = self._psutil
         cpu = psutil.cpu_times()
         busy = cpu_percent(self._cpu_last, cpu)
         self._cpu_last = cpu
@@ -202,31 +240,35 @@ class SystemCollector(CollectorPlugin):
                 if busy is not None:
                     point(name, busy, "%")
             self._cores_last = cores
-        mem = psutil.virtual_memory()
+
+    def _mem(self, point: Point, now: float) -> None:
+        mem = self._psutil.virtual_memory()
         point("sys/mem/used_bytes", mem.used, "bytes")
         point("sys/mem/available_bytes", mem.available, "bytes")
         point("sys/mem/percent", mem.percent, "%")
-        swap = psutil.swap_memory()
+
+    def _swap(self, point: Point, now: float) -> None:
+        swap = self._psutil.swap_memory()
         point("sys/swap/used_bytes", swap.used, "bytes")
         point("sys/swap/percent", swap.percent, "%")
-        disk = psutil.disk_io_counters()
-        net = psutil.net_io_counters()
-        readings = (
-            disk.read_bytes if disk else None,
-            disk.write_bytes if disk else None,
-            net.bytes_sent if net else None,
-            net.bytes_recv if net else None,
-        )
-        for rate, reading in zip(self._rates, readings, strict=True):
-            if reading is not None:
-                value = rate.update(reading, now)
-                if value is not None:
-                    point(rate.name, value, "bytes/s")
-        if self.config.process_tree:
-            window = None if first or self._when is None else now - self._when
-            self._sample_tree(point, window)
-        self._when = now
-        return out
+
+    def _disk(self, point: Point, now: float) -> None:
+        disk = self._psutil.disk_io_counters()  # None on a machine without disks
+        if disk:
+            self._rate(point, 0, disk.read_bytes, now)
+            self._rate(point, 1, disk.write_bytes, now)
+
+    def _net(self, point: Point, now: float) -> None:
+        net = self._psutil.net_io_counters()
+        if net:
+            self._rate(point, 2, net.bytes_sent, now)
+            self._rate(point, 3, net.bytes_recv, now)
+
+    def _rate(self, point: Point, which: int, reading: int, now: float) -> None:
+        rate = self._rates[which]
+        value = rate.update(reading, now)
+        if value is not None:
+            point(rate.name, value, "bytes/s")
 
     def _listed(self) -> dict[int, Any]:
         """This process and its descendants, keeping the ``psutil.Process`` objects of the
