@@ -156,3 +156,19 @@ def test_cpu_list_count_counts_the_cpus_of_a_kernel_cpu_list(cpus: set[int]) -> 
         else:
             ranges.append(str(cpu))
     assert cpu_list_count(",".join(ranges) + "\n") == len(cpus)
+
+
+def test_a_mount_point_with_a_space_is_found(tmp_path: Path) -> None:
+    """mountinfo writes a space in a path as \\040: the folder is still found."""
+    root = write(
+        tmp_path,
+        {
+            "proc/self/cgroup": "0::/job\n",
+            "proc/self/mountinfo": mountinfo(
+                "30 23 0:26 / /sys/fs/my\\040cgroup rw - cgroup2 cgroup2 rw"
+            ),
+            "sys/fs/my cgroup/cgroup.controllers": "cpu memory\n",
+            "sys/fs/my cgroup/job/memory.max": "1073741824\n",
+        },
+    )
+    assert read_cgroup_limits(root) == CgroupLimits(2, "/job", None, 1073741824, None)

@@ -9,6 +9,7 @@ elsewhere. The limit that applies is the smallest along the cgroup's path up to 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ __all__ = [
     "cpu_list_count",
     "read_cgroup_limits",
 ]
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
 
 _UNLIMITED = 1 << 60
 """cgroup v1 writes 'no limit' as a huge page-aligned number (9223372036854771712)."""
@@ -108,9 +111,16 @@ def _mounts(root: Path) -> list[_Mount] | None:
         fields, tail = left.split(), right.split()
         if not sep or len(fields) < 5 or len(tail) < 3 or not tail[0].startswith("cgroup"):
             continue
-        point = root / fields[4].lstrip("/")
-        mounts.append(_Mount(fields[3], point, tail[0], frozenset(tail[2].split(","))))
+        point = root / _unescape(fields[4]).lstrip("/")
+        options = frozenset(tail[2].split(","))
+        mounts.append(_Mount(_unescape(fields[3]), point, tail[0], options))
     return mounts
+
+
+def _unescape(field: str) -> str:
+    r"""A mountinfo path as it is: the kernel writes space, tab, newline and backslash as
+    octal escapes (``/sys/fs/cgroup/my\040slice``)."""
+    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field) if "\\" in field else field
 
 
 def _dirs(mount: _Mount, path: str) -> list[Path]:
