@@ -206,3 +206,45 @@ def test_hyperparams_from_a_namespace_nested_and_odd_values(root: Path) -> None:
 def test_bad_options_are_refused_naming_the_option(options: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidArgumentError, match=f"invalid option {field}"):
         FerrotrackLogger(**options)  # type: ignore[arg-type]
+
+
+def test_a_name_the_store_refuses_is_warned_about_once_and_the_rest_logged(root: Path) -> None:
+    logger = FerrotrackLogger()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in range(3):
+            logger.log_metrics({"": 1.0, "fine": float(step)}, step=step)
+    messages = [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]
+    assert len(messages) == 1
+    assert "metric '' refused" in messages[0]
+    assert "must not be empty" in messages[0]
+    logger.finalize("success")
+    assert names_and_steps(logger.version) == {"fine": [0, 1, 2]}
+
+
+def test_a_checkpoint_gone_before_the_end_warns_once_and_the_run_finishes(
+    root: Path, tmp_path: Path
+) -> None:
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    saved = ckpt / "epoch=0-step=5.ckpt"
+    saved.write_bytes(b"weights")
+    callback = ModelCheckpoint(dirpath=ckpt, monitor="val/loss")
+    callback.best_k_models = {str(saved): torch.tensor(0.5)}
+    callback.best_model_path = str(saved)
+    logger = FerrotrackLogger()  # "last": copied at the end
+    logger.after_save_checkpoint(callback)
+    saved.unlink()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logger.finalize("success")
+    messages = [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]
+    assert len(messages) == 1
+    assert "could not be copied" in messages[0]
+    assert saved.name in messages[0]
+    run = logger.experiment
+    assert run_json(run.run_dir)["status"] == "finished"
+    events = ft.events(run_id=run.run_id, kind="checkpoint")
+    assert events["name"].to_list() == [saved.name]
+    data = json.loads(events["data"][0])
+    assert (data["monitor"], data["score"], data["artifact"]) == ("val/loss", 0.5, None)

@@ -102,3 +102,20 @@ def test_per_rank_on_rank_one_without_a_shared_id_says_what_to_pass(
     monkeypatch.delenv(RUN_ID_ENV, raising=False)
     with pytest.raises(InvalidArgumentError, match=r"rank 1.*pass run_id="):
         FerrotrackLogger(per_rank=True)
+
+
+def test_a_pickled_logger_keeps_its_run_id_not_its_open_run(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``ddp_spawn`` does with the trainer's loggers: each process opens its own."""
+    import pickle
+
+    monkeypatch.setenv(RUN_ID_ENV, "stale")  # rank 0 makes a fresh id and hands it on
+    logger = FerrotrackLogger("spawned", per_rank=True)
+    assert os.environ[RUN_ID_ENV] == logger.version != "stale"
+    logger.log_metrics({"a": 1.0}, step=0)
+    copy = pickle.loads(pickle.dumps(logger))
+    assert copy.version == logger.version
+    assert copy._run is None
+    logger.finalize("success")
+    assert copy.options == logger.options

@@ -316,4 +316,9 @@ class FerrotrackLogger(Logger):
         """Pickled (``ddp_spawn``) without the open run: each process opens its own."""
         state = self.__dict__.copy()
         state["_run"], state["_owns"] = None, False
+        del state["warn"]  # holds a lock; each process warns on its own
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.warn = WarnOnce(_library.PLUGIN)
