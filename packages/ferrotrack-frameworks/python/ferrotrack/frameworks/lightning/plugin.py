@@ -18,6 +18,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ferrotrack.core.plugins import FrameworkPlugin, PluginMetadata, PluginType
+from ferrotrack.core.run import active_run
 from ferrotrack.frameworks._support import WarnOnce, as_number, foreign_patch
 from ferrotrack.frameworks.lightning import _library
 
@@ -83,9 +84,7 @@ class LightningFramework(FrameworkPlugin):
         if number is None:  # a torchmetrics Metric: Lightning computes it for its loggers
             self.skipped += 1
             return
-        import ferrotrack.core as ft
-
-        run = ft.active_run()
+        run = active_run()
         if run is None:
             self.dropped += 1
             return
