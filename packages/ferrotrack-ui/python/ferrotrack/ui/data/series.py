@@ -59,6 +59,7 @@ class _Cached:
     y: np.ndarray
     rows: dict[int, int] = field(default_factory=dict)
     stamp: tuple[Any, ...] = ()
+    has_nan: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -107,7 +108,7 @@ def _read_new(
         now[rank] = start + table.height
         if table.height == 0:
             continue
-        part = table.filter(pl.col("name").cast(pl.String) == name)
+        part = table.filter(pl.col("name") == name)  # on the codes: no string per row
         xs.append(part.get_column(column).to_physical().to_numpy())
         ys.append(part.get_column("value").to_numpy())
     if not xs:
@@ -140,7 +141,7 @@ def _load(folder: str, name: str, column: str) -> _Cached:
         else:
             x, y = entry.x, entry.y
     x, y = _sorted(x, y)
-    fresh = _Cached(x, y, now, stamp)
+    fresh = _Cached(x, y, now, stamp, bool(np.isnan(y).any()))
     with _cache_lock:
         _cache[key] = fresh
         _cache.move_to_end(key)
@@ -236,7 +237,7 @@ def series(
         try:
             if cursor is None:
                 cached = _load(ref.folder, name, column)
-                xs, ys, rows = cached.x, cached.y, cached.rows
+                xs, ys, rows, nan = cached.x, cached.y, cached.rows, cached.has_nan
                 lo, hi = _x_in(x_min, x, origin), _x_in(x_max, x, origin)
                 a = 0 if lo is None else int(np.searchsorted(xs, lo, side="left"))
                 b = xs.size if hi is None else int(np.searchsorted(xs, hi, side="right"))
@@ -244,13 +245,14 @@ def series(
                 found = found or cached.x.size > 0
             else:
                 xs, ys, rows = _read_new(ref.folder, name, column, decode_cursor(cursor))
+                nan = None
                 xs, ys = _sorted(xs, ys)
                 found = found or xs.size > 0
         except StoreCorruptError as exc:
-            xs, ys, rows = np.empty(0, np.int64), np.empty(0), {}
+            xs, ys, rows, nan = np.empty(0, np.int64), np.empty(0), {}, False
             entry["problem"] = str(exc)
             found = True
-        keep = minmax_indices(xs, ys, points)
+        keep = minmax_indices(xs, ys, points, has_nan=nan)
         entry.update(
             total=int(xs.size),
             returned=int(keep.size),
