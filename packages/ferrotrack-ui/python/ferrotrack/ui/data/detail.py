@@ -51,12 +51,17 @@ def list_artifacts(folder: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda a: a["path"])
 
 
-def _row(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
-    ref = locate_run(root, run_id)
-    for e in index_for(root).refresh():
-        if e.row["run_id"] == ref.run_id and e.row["experiment"] == ref.experiment:
-            return e.row
-    raise NotFound(f"no run {run_id!r}")
+def _rows(root: str | os.PathLike[str], run_ids: list[str]) -> list[dict[str, Any]]:
+    """The index's rows of these runs, in order (the index refreshed once)."""
+    refs = [locate_run(root, r) for r in run_ids]
+    rows = {(e.row["experiment"], e.row["run_id"]): e.row for e in index_for(root).refresh()}
+    out = []
+    for given, ref in zip(run_ids, refs, strict=True):
+        row = rows.get((ref.experiment, ref.run_id))
+        if row is None:  # deleted between the two looks
+            raise NotFound(f"no run {given!r}")
+        out.append(row)
+    return out
 
 
 def run_detail(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
@@ -67,7 +72,7 @@ def run_detail(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     problems: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        row = _row(root, ref.run_id)
+        [row] = _rows(root, [ref.run_id])
         meta = read_json(Path(ref.folder) / "run.json")
         try:
             params = read_json(Path(ref.folder) / "params.json")
@@ -98,7 +103,7 @@ def run_detail(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
 
 def compare(root: str | os.PathLike[str], run_ids: list[str]) -> dict[str, Any]:
     """Rows of the runs, each param's value per run, and the params whose values differ."""
-    rows = [_row(root, r) for r in run_ids]
+    rows = _rows(root, run_ids)
     keys = sorted({k for row in rows for k in row["params"]})
     params = {k: [row["params"].get(k) for row in rows] for k in keys}
     differing = [k for k, values in params.items() if any(v != values[0] for v in values)]
