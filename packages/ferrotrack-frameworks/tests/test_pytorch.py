@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -316,3 +318,158 @@ def test_importing_the_plugin_imports_no_training_library() -> None:
 def test_an_unknown_option_is_refused_naming_it() -> None:
     with pytest.raises(InvalidArgumentError, match=r"'pytorch'.*write_tensorbord"):
         PytorchFramework().initialize({"write_tensorbord": False})
+
+
+def test_an_int_or_numpy_walltime_is_seconds(root: Path, tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    with ft.start_run("walltime-int", frameworks=["pytorch"]) as run:
+        writer = SummaryWriter(str(tmp_path / "tb"))
+        writer.add_scalar("x", 1.0, 1, walltime=1_700_000_000)  # int(time.time()): seconds
+        writer.add_scalar("x", 2.0, 2, walltime=np.float64(1_700_000_001.5))
+        writer.add_scalars("g", {"a": 3.0}, 3, walltime=1_700_000_002)
+        writer.close()
+    frame = ft.metrics(runs=[run.run_id]).collect().sort("step")
+    seconds = [ns / 1e9 for ns in frame["timestamp"].dt.epoch("ns").to_list()]
+    assert seconds == pytest.approx([1_700_000_000, 1_700_000_001.5, 1_700_000_002], abs=1e-6)
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    assert [e.wall_time for e in acc.Scalars("x")] == [1_700_000_000, 1_700_000_001.5]
+
+
+@pytest.mark.parametrize("writer_class", WRITERS, ids=["torch", "tensorboardX"])
+def test_bools_are_recorded_as_tensorboard_writes_them(
+    root: Path, tmp_path: Path, writer_class: Any
+) -> None:
+    np = pytest.importorskip("numpy")
+    with ft.start_run("bools", frameworks=["pytorch"]) as run:
+        writer = writer_class(str(tmp_path / "tb"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            writer.add_scalar("done", True, 0)
+            writer.add_scalar("done", np.bool_(False), 1)
+            writer.add_scalar("done", torch.tensor(True), 2)
+        writer.close()
+    assert points(run.run_id, "done") == [(0, 1.0), (1, 0.0), (2, 1.0)]
+    assert tb_scalars(tmp_path / "tb", "done") == [(0, 1.0), (1, 0.0), (2, 1.0)]
+
+
+def test_no_global_step_takes_the_runs_next_step(root: Path, tmp_path: Path) -> None:
+    with ft.start_run("no-step", frameworks=["pytorch"]) as run:
+        writer = SummaryWriter(str(tmp_path / "tb"))
+        for value in (1.0, 2.0, 3.0):
+            writer.add_scalar("x", value)
+        writer.close()
+    assert points(run.run_id, "x") == [(0, 1.0), (1, 2.0), (2, 3.0)]
+    assert tb_scalars(tmp_path / "tb", "x") == [(0, 1.0), (0, 2.0), (0, 3.0)]  # TensorBoard's 0
+
+
+def test_calls_from_other_threads_land_in_the_run(root: Path, tmp_path: Path) -> None:
+    with ft.start_run("threads", frameworks=["pytorch"]) as run:
+        writer = SummaryWriter(str(tmp_path / "tb"))
+
+        def log(first: int) -> None:
+            for step in range(first, first + 50):
+                writer.add_scalar("x", float(step), step)
+
+        threads = [threading.Thread(target=log, args=(first,)) for first in (0, 50, 100, 150)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        writer.close()
+    assert points(run.run_id, "x") == [(step, float(step)) for step in range(200)]
+    assert ft.metric_info(run.run_dir) == {
+        "x": {"type": "scalar", "source": "pytorch", "metadata": {}}
+    }
+
+
+class _Logging(torch.utils.data.Dataset[torch.Tensor]):
+    """A dataset whose items log to a SummaryWriter (as some augmentation code does); each
+    item also says what the capture did in the worker: its dropped count, its warnings."""
+
+    def __init__(self, writer: Any, plugin: PytorchFramework) -> None:
+        self.writer = writer
+        self.plugin = plugin
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            self.writer.add_scalar("worker/item", float(i), i)
+        warned = plugin_warnings(seen, r"'pytorch'.*forked child process.*parent process")
+        return torch.tensor([float(i), float(self.plugin.dropped), float(warned)])
+
+
+def test_a_dataloader_worker_records_nothing_into_the_parents_run(
+    root: Path, tmp_path: Path
+) -> None:
+    plugin = PytorchFramework()
+    with ft.start_run("loader", frameworks=[plugin]) as run:
+        writer = SummaryWriter(str(tmp_path / "tb"))
+        writer.add_scalar("main/loss", 0.5, 0)
+        loader = torch.utils.data.DataLoader(
+            _Logging(writer, plugin), batch_size=4, num_workers=1, multiprocessing_context="fork"
+        )
+        (batch,) = list(loader)
+        writer.add_scalar("main/loss", 0.25, 1)
+        writer.close()
+    # in the worker: each call dropped, one warning in all
+    assert batch.tolist() == [[0.0, 1.0, 1.0], [1.0, 2.0, 0.0], [2.0, 3.0, 0.0], [3.0, 4.0, 0.0]]
+    assert plugin.dropped == 0  # nothing dropped in the parent
+    assert points(run.run_id, "main/loss") == [(0, 0.5), (1, 0.25)]
+    assert set(ft.metric_info(run.run_dir)) == {"main/loss"}  # no facts for the child's names
+
+
+def test_a_forked_child_captures_into_a_run_of_its_own(root: Path, tmp_path: Path) -> None:
+    with ft.start_run("parent", frameworks=["pytorch"]) as parent:
+        writer = SummaryWriter(str(tmp_path / "tb"))
+        writer.add_scalar("x", 1.0, 0)
+        pid = os.fork()
+        if pid == 0:  # the child: a run of its own; the exit code says whether all went well
+            code = 1
+            try:
+                with ft.start_run("child") as child:
+                    writer.add_scalar("x", 2.0, 0)
+                code = 0 if child.summary()["x"]["count"] == 1 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        writer.close()
+    assert os.waitstatus_to_exitcode(status) == 0
+    runs = ft.runs().select("name", "run_id").rows()
+    child_id = next(run_id for name, run_id in runs if name == "child")
+    assert points(parent.run_id, "x") == [(0, 1.0)]
+    assert points(child_id, "x") == [(0, 2.0)]
+
+
+def test_capture_after_its_run_finished_drops_and_keeps_the_run(root: Path, tmp_path: Path) -> None:
+    writer = SummaryWriter(str(tmp_path / "tb"))
+    with PytorchFramework() as plugin:
+        with ft.start_run("short") as run:
+            writer.add_scalar("x", 1.0, 0)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            writer.add_scalar("x", 2.0, 1)
+            writer.add_text("t", "late", 1)
+        assert plugin_warnings(seen, r"'pytorch'.*no active run") == 1
+        assert plugin.dropped == 2
+    writer.close()
+    assert run.status == "finished"
+    assert points(run.run_id, "x") == [(0, 1.0)]
+    assert tb_scalars(tmp_path / "tb", "x") == [(0, 1.0), (1, 2.0)]
+
+
+def test_frameworks_named_in_the_settings(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FERROTRACK_FRAMEWORKS", "pytorch")  # as docs/frameworks/README.md says
+    monkeypatch.setenv("FERROTRACK_FRAMEWORK_CONFIGS__PYTORCH__WRITE_TENSORBOARD", "false")
+    with ft.start_run("from-settings") as run:
+        assert vars(SummaryWriter)["add_scalar"] is not ORIGINALS[SummaryWriter, "add_scalar"]
+        writer = SummaryWriter(str(tmp_path / "tb"))
+        writer.add_scalar("x", 1.0, 0)
+        writer.close()
+    assert points(run.run_id, "x") == [(0, 1.0)]
+    assert tb_scalars(tmp_path / "tb", "x") == []  # the option from the settings applied

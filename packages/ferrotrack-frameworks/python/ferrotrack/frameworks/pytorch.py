@@ -8,7 +8,8 @@ writes the TensorBoard files unless the config says ``write_tensorboard: false``
 What goes where (the run active at the time of the call, :func:`ferrotrack.core.active_run`):
 
 - ``add_scalar(tag, value, step, walltime)``: ``run.log(tag, value, step)``, at ``walltime``
-  when given;
+  (seconds, as TensorBoard reads it, int or float) when given; a bool is 1.0 or 0.0, as
+  TensorBoard writes it;
 - ``add_scalars(main, {k: v}, step)``: one point ``main/k`` per entry;
 - ``add_hparams(hparams, metrics)``: ``hparams`` as params, ``metrics`` as points;
 - ``add_text(tag, text, step)``: a run event of kind ``text`` named ``tag`` (text is a
@@ -16,11 +17,18 @@ What goes where (the run active at the time of the call, :func:`ferrotrack.core.
 
 The hot path (``add_scalar``) hands the value straight to the run's native ``log``: no
 :class:`~ferrotrack.core.plugins.MetricData` per call.
+
+A forked child (a DataLoader worker) records nothing into a run it inherited: that run
+belongs to the parent process, and a child's copy of it is never written (its points would
+vanish in silence, and its metric-facts thread could deadlock on a lock held at the fork,
+hanging the worker's exit). Such calls are counted as dropped with one warning, in the
+child. A run the child starts itself is captured as usual.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -63,6 +71,34 @@ class PytorchConfig(BaseModel):
     write_tensorboard: bool = True
 
 
+# What the hot path asks for the run: the registry's current run, except in a forked child
+# where that run was inherited from the parent (see the module's docstring); a run the child
+# starts itself is captured as usual. A module global rather than a closure cell, so that
+# the fork hook can swap it for every wrapper at once.
+_current: Callable[[], Any] = active.current
+_inherited: tuple[Any, ...] = ()  # the runs open when this process was forked
+
+
+def _inherited_run(run: Any) -> bool:
+    return any(run is parent for parent in _inherited)
+
+
+def _current_in_a_child() -> Any:
+    run = active.current()
+    return None if run is not None and _inherited_run(run) else run
+
+
+def _after_fork_in_child() -> None:
+    global _current, _inherited
+    _inherited = tuple(active.open_runs())
+    if _inherited:
+        _current = _current_in_a_child
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class _Inside(threading.local):
     """Set while a patched ``add_hparams`` runs: its own inner ``add_scalar`` calls must
     not log the metrics a second time."""
@@ -85,6 +121,16 @@ class _Capture:
     def run(self, what: str) -> Any:
         """The active run, or ``None`` after counting ``what`` as dropped."""
         run = active.current()
+        if run is not None and _inherited_run(run):
+            self.plugin.dropped += 1
+            self.warn(
+                "child",
+                f"{what} was called in a forked child process (pid {os.getpid()}): not "
+                "recorded, the active run belongs to the parent process (counted in the "
+                "plugin's 'dropped'; log from the main process)",
+                stacklevel=4,
+            )
+            return None
         if run is None:
             import ferrotrack.core as ft
 
@@ -105,7 +151,7 @@ class _Capture:
         """One point. A tensor is read with ``.item()`` (``float()`` would warn about
         ``requires_grad``); a value that is not a number, or one the run refuses, is
         skipped with one warning per tag."""
-        number = as_number(value)
+        number = _number(value)
         if number is None:
             self.warn(
                 f"value:{tag}",
@@ -115,7 +161,7 @@ class _Capture:
             )
             return
         try:
-            run.log(tag, number, step, walltime)
+            run.log(tag, number, step, None if walltime is None else float(walltime))
         except Exception as exc:
             self.refused(tag, exc, stacklevel + 1)
             return
@@ -215,7 +261,6 @@ def _add_scalar(original: Wrapper, capture: _Capture) -> Wrapper:
     inside = capture.inside
     write = capture.write
     sources = capture.sources
-    current = active.current
 
     def add_scalar(
         self: Any,
@@ -233,12 +278,12 @@ def _add_scalar(original: Wrapper, capture: _Capture) -> Wrapper:
         )
         if inside.depth:
             return result
-        run = current() or capture.run("add_scalar")
+        run = _current() or capture.run("add_scalar")
         if run is None:
             return result
-        if type(scalar_value) is float:  # the common case: straight to the native call
+        if type(scalar_value) is float and walltime is None:  # the common case: straight on
             try:
-                run.log(tag, scalar_value, global_step, walltime)
+                run.log(tag, scalar_value, global_step)
             except Exception as exc:
                 capture.refused(tag, exc, 4)
                 return result
@@ -341,6 +386,21 @@ def _add_text(original: Wrapper, capture: _Capture) -> Wrapper:
         return result
 
     return wrapper_like(add_text, original)
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as :func:`as_number` reads it, and a bool (Python, numpy, a one-element
+    tensor) as 1.0 or 0.0: TensorBoard writes those, and the run holds the same scalars."""
+    number = as_number(value)
+    if number is not None:
+        return number
+    item = getattr(value, "item", None)
+    if callable(item) and type(value) is not bool:
+        try:
+            value = item()
+        except (ValueError, RuntimeError, TypeError):
+            return None
+    return float(value) if type(value) is bool else None
 
 
 def _position(function: Wrapper, name: str, *, before: tuple[str, ...]) -> int | None:
