@@ -6,7 +6,9 @@ in the same run, in alternating rounds (the first of each discarded as warm-up),
    against the same steps with only the ``SummaryWriter`` (target ≤ 1.05×);
 2. a Lightning ``Trainer.fit`` of a small CPU model logging every step, with
    ``FerrotrackLogger`` against the same fit with Lightning's ``CSVLogger`` (≤ 1.05×);
-3. for scale, the same fit with MLflow's ``MLFlowLogger`` (SQLite tracking URI in a
+3. the same fit with no logger, with and without ``start_run(frameworks=["lightning"])``
+   (the ``self.log`` capture), both inside an open run (no target: for the record);
+4. for scale, the same fit with MLflow's ``MLFlowLogger`` (SQLite tracking URI in a
    temporary folder) and W&B's ``WandbLogger`` (offline), when installed.
 
 Run: ``.venv/bin/python bench/frameworks.py [--quick]``. Writes the ``frameworks`` section of
@@ -133,6 +135,7 @@ def lightning_fits(root: Path, rounds: int, peer_rounds: int, batches: int) -> d
     from lightning.pytorch.loggers import CSVLogger
     from torch.utils.data import DataLoader, TensorDataset
 
+    import ferrotrack.core as ft
     from ferrotrack.frameworks.lightning import FerrotrackLogger
 
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -188,6 +191,18 @@ def lightning_fits(root: Path, rounds: int, peer_rounds: int, batches: int) -> d
         lambda i: fit(FerrotrackLogger("bench", root=root / "store")),
         lambda i: fit(CSVLogger(save_dir=str(root / "csv"), name=f"r{i}")),
     )
+
+    def in_run(frameworks: list[str]) -> Callable[[int], float]:
+        def measure(i: int) -> float:
+            with ft.start_run(root=root / "store", frameworks=frameworks) as run:
+                seconds = fit(False)
+            if frameworks and run.summary()["train/loss"]["count"] != batches:
+                raise RuntimeError("the self.log capture did not record every step")
+            return seconds
+
+        return measure
+
+    result["capture"] = paired(rounds, in_run(["lightning"]), in_run([]))
     for name, make in available_peers(root).items():  # for scale: fewer rounds
 
         def peer(i: int, make: Any = make) -> float:
@@ -235,6 +250,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print, leave the docs alone")
     args = parser.parse_args()
     rounds, peer_rounds = (3, 1) if args.quick else (31, 3)
+    torch_rounds = 5 if args.quick else 101  # cheap rounds: many, for a steadier median
     steps, batches = (200, 50) if args.quick else (200, 200)
     import torch
 
@@ -244,7 +260,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ferrotrack-bench-frameworks-") as name:
         tmp = Path(name)
         os.chdir(tmp)
-        torch_result = attempt("1. pytorch", lambda: pytorch_steps(tmp / "pt", rounds, steps))
+        torch_result = attempt("1. pytorch", lambda: pytorch_steps(tmp / "pt", torch_rounds, steps))
         fits = attempt(
             "2. lightning", lambda: lightning_fits(tmp / "pl", rounds, peer_rounds, batches)
         )
@@ -277,9 +293,16 @@ def main() -> None:
             f"| {fits['ours']:.3f} s | `CSVLogger`: {fits['bare']:.3f} s | {ratio:.3f}× "
             f"| ≤ {TARGET}× | {verdict(ratio <= TARGET)} |"
         )
+        capture = fits["capture"]
+        rows.append(
+            f"| (3) the same fit with no logger, `self.log` captured by "
+            f'`start_run(frameworks=["lightning"])` (both inside an open run) '
+            f"| {capture['ours']:.3f} s | not captured: {capture['bare']:.3f} s "
+            f"| {capture['ratio']:.3f}× | for the record | |"
+        )
         labels = {
-            "mlflow": "(3) the same fit with MLflow's `MLFlowLogger` (SQLite, for scale)",
-            "wandb": "(3) the same fit with W&B's `WandbLogger` (offline, incl. "
+            "mlflow": "(4) the same fit with MLflow's `MLFlowLogger` (SQLite, for scale)",
+            "wandb": "(4) the same fit with W&B's `WandbLogger` (offline, incl. "
             "`wandb.finish`, for scale)",
         }
         for peer, label in labels.items():
@@ -297,8 +320,9 @@ def main() -> None:
             "## Frameworks (`bench/frameworks.py`)",
             "",
             f"Reproduce: `.venv/bin/python bench/frameworks.py{quick}` ({machine()}). "
-            f"(1): time per step over {steps} steps; (1) and (2): {rounds} rounds after a "
-            f"warm-up, (3): {peer_rounds}; each round measures ours and the baseline once, "
+            f"(1): time per step over {steps} steps, {torch_rounds} rounds after a warm-up; "
+            f"(2), (3): {rounds} rounds, (4): {peer_rounds}, also after a warm-up; "
+            "each round measures ours and the baseline once, "
             "in swapped order every round. Times are medians; the ratio is the median of "
             "the rounds' own ratios (a change of load between rounds cancels out). CPU "
             "only, one process, torch on one thread.",
