@@ -344,3 +344,44 @@ def test_json_ready_gives_json_and_is_idempotent(value: Any) -> None:
 )
 def test_json_ready_keeps_json_values_as_they_are(value: Any) -> None:
     assert json_ready(value) == value
+
+
+def test_a_run_started_after_the_callbacks_own_gets_the_next_training(
+    root: Path, tmp_path: Path
+) -> None:
+    callback = FerrotrackCallback(run_name="own")
+    trainer = make_trainer(tmp_path / "out", callbacks=[callback])
+    trainer.train()
+    own = callback.owned_run
+    assert own is not None
+    with ft.start_run("mine") as mine:  # the user's run: the next training belongs there
+        trainer.train()
+        assert callback.owned_run is None
+    assert own.status == "finished"
+    assert len(points(own.run_id, "loss")) == 5
+    assert len(points(mine.run_id, "loss")) == 5
+    assert sorted(ft.runs()["name"].to_list()) == ["mine", "own"]  # no third run
+
+
+def test_the_callbacks_own_run_is_finished_at_exit(root: Path, tmp_path: Path) -> None:
+    code = (
+        "import gc, sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from test_transformers import make_trainer\n"
+        "from ferrotrack.frameworks import FerrotrackCallback\n"
+        "trainer = make_trainer(sys.argv[2], callbacks=[FerrotrackCallback(run_name='bye')])\n"
+        "trainer.train()\n"
+        "del trainer\n"
+        "gc.collect()\n"  # the Trainer and its callback gone; the run is still open
+    )
+    here = str(Path(__file__).parent)
+    subprocess.run(
+        [sys.executable, "-c", code, here, str(tmp_path / "out")],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    runs = ft.runs()
+    assert runs["name"].to_list() == ["bye"]
+    assert runs["status"].to_list() == ["finished"]
+    assert len(points(runs["run_id"][0], "loss")) == 5

@@ -49,7 +49,8 @@ class FerrotrackCallback(TrainerCallback):
     own, named ``run_name`` or ``args.run_name`` or the output folder's name, in
     ``experiment``; that run stays open after training so that ``trainer.evaluate()``
     lands in it too, and is finished by :meth:`finish`, by the next training of this
-    callback, or at interpreter exit. Values arriving with no run are counted in
+    callback, or at interpreter exit. A next training with a run of the user's active
+    logs into that one. Values arriving with no run are counted in
     :attr:`dropped` (or in ``counter.dropped``: the plugin that added the callback) and
     warned about once.
 
@@ -126,8 +127,11 @@ class FerrotrackCallback(TrainerCallback):
         if self.run is None and self.start_run:
             import ferrotrack.core as ft
 
-            if ft.active_run() is None or self.owned_run is not None:
-                self._open(args)
+            active = ft.active_run()
+            if active is None or active is self.owned_run:
+                self._open(args)  # a fresh run per training; finishes the previous own one
+            else:
+                self.finish()  # a run the user started since: the training goes there
         run = self._target("on_train_begin")
         if run is None:
             return
