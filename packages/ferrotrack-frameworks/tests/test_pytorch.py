@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import tensorboardX
 import torch
@@ -207,7 +208,6 @@ def test_a_non_number_is_skipped_with_one_warning(root: Path, tmp_path: Path) ->
 
 
 def test_numpy_values_and_one_element_arrays(root: Path, tmp_path: Path) -> None:
-    np = pytest.importorskip("numpy")
     with ft.start_run("numpy", frameworks=["pytorch"]) as run:
         writer = tensorboardX.SummaryWriter(str(tmp_path / "tb"))
         writer.add_scalar("x", np.float32(0.5), 0)
@@ -321,7 +321,6 @@ def test_an_unknown_option_is_refused_naming_it() -> None:
 
 
 def test_an_int_or_numpy_walltime_is_seconds(root: Path, tmp_path: Path) -> None:
-    np = pytest.importorskip("numpy")
     with ft.start_run("walltime-int", frameworks=["pytorch"]) as run:
         writer = SummaryWriter(str(tmp_path / "tb"))
         writer.add_scalar("x", 1.0, 1, walltime=1_700_000_000)  # int(time.time()): seconds
@@ -340,7 +339,6 @@ def test_an_int_or_numpy_walltime_is_seconds(root: Path, tmp_path: Path) -> None
 def test_bools_are_recorded_as_tensorboard_writes_them(
     root: Path, tmp_path: Path, writer_class: Any
 ) -> None:
-    np = pytest.importorskip("numpy")
     with ft.start_run("bools", frameworks=["pytorch"]) as run:
         writer = writer_class(str(tmp_path / "tb"))
         with warnings.catch_warnings():
