@@ -6,6 +6,7 @@ open run. Kept apart from :mod:`ferrotrack.core.run` so both can use it without 
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -41,3 +42,17 @@ def open_runs() -> list[Run]:
     """Every open run, most recent first (the order in which they are finished at exit)."""
     with _lock:
         return list(reversed(_active))
+
+
+def _forget_inherited() -> None:
+    """In a forked child (a DataLoader worker, a ``multiprocessing`` fork), the parent's open
+    runs belong to the parent: the child has a copy of their writers with no flush thread,
+    so logging there would be lost, and its exit hooks would mark the parent's runs
+    finished. The child starts with no active run (and a fresh lock: the parent's may have
+    been held by another thread at the fork)."""
+    global _lock
+    _lock = threading.Lock()
+    _active.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited)

@@ -129,6 +129,7 @@ class Run:
         "_lock",
         "_meta",
         "_params",
+        "_pid",
         "_session",
         "_sigterm",
         "_writer",
@@ -175,6 +176,7 @@ class Run:
         self._events: EventLog | None = None
         self._sigterm: SigtermClaim | None = None
         self._session: PluginSession | None = None
+        self._pid = os.getpid()
 
     # --- what the run is ---------------------------------------------------------------
 
@@ -304,7 +306,8 @@ class Run:
     ) -> None:
         """Closes the store and records the final status, then lets the mirrors catch up.
 
-        Idempotent. The status is in ``run.json`` before any backend drains. If the store
+        Idempotent, and a no-op in a forked child (the run is its parent's). The status is
+        in ``run.json`` before any backend drains. If the store
         cannot be written (full disk), the error is raised and the run stays open, so
         nothing is lost: free space and call ``finish`` again.
         """
@@ -314,6 +317,8 @@ class Run:
             )
         if self._writer.closed:
             return
+        if os.getpid() != self._pid:
+            return  # a forked child unwinding the parent's `with`: the run is the parent's
         self._notify_stop_sources()
         self._writer.close()
         if self._events is not None:

@@ -25,6 +25,16 @@ METRIC_INFO_FILE = "metrics.json"
 
 _lock = threading.Lock()
 _written: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+def _fresh_lock_in_child() -> None:
+    """A forked child gets a free lock: another thread of the parent may have held it at
+    the fork, and no thread of the child would ever release it."""
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_lock_in_child)
 """Per run folder, what this process already wrote (so a known name costs a dict lookup)."""
 
 
