@@ -55,11 +55,13 @@ def _tag(spec: str) -> tuple[str, str]:
 
 def build_router(root: Path) -> APIRouter:
     """The ``/api`` routes over store ``root``."""
+    # Answers go out as JSONResponse (json.dumps): FastAPI's own encoding walks every value
+    # in Python and cost ~40 ms on a 2,000-point series here.
     api = APIRouter(prefix="/api", responses=_ERRORS)
 
     @api.get("/experiments", summary="Experiments with their counts of runs")
-    def experiments() -> dict[str, Any]:
-        return data.list_experiments(root)
+    def experiments() -> Response:
+        return JSONResponse(data.list_experiments(root))
 
     @api.get("/runs", summary="A page of the runs table, filtered and sorted")
     def runs(
@@ -79,7 +81,7 @@ def build_router(root: Path) -> APIRouter:
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
         since: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         query = RunsQuery(
             experiment=experiment,
             status=status,
@@ -93,11 +95,11 @@ def build_router(root: Path) -> APIRouter:
             limit=limit,
             since=since,
         )
-        return data.runs_page(root, query)
+        return JSONResponse(data.runs_page(root, query))
 
     @api.get("/runs/{run_id}", summary="A run: params, events, metrics, artifacts, logs")
-    def run(run_id: str) -> dict[str, Any]:
-        return data.run_detail(root, run_id)
+    def run(run_id: str) -> Response:
+        return JSONResponse(data.run_detail(root, run_id))
 
     @api.get("/series", summary="A metric of some runs, downsampled; or only new points")
     def series(
@@ -111,23 +113,23 @@ def build_router(root: Path) -> APIRouter:
         after: Annotated[
             list[Cursor] | None, Query(description="one cursor, or one per run")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         cursors: list[str | None] | None = None
         if after:
             cursors = [*after] * len(run) if len(after) == 1 else [*after]
-        return data.series(
-            root, run, name, x=x, x_min=x_min, x_max=x_max, points=points, after=cursors
+        return JSONResponse(
+            data.series(
+                root, run, name, x=x, x_min=x_min, x_max=x_max, points=points, after=cursors
+            )
         )
 
     @api.get("/compare", summary="Runs side by side: params per run and those that differ")
-    def compare(run: Annotated[list[str], Query(min_length=1, max_length=100)]) -> dict[str, Any]:
-        return data.compare(root, run)
+    def compare(run: Annotated[list[str], Query(min_length=1, max_length=100)]) -> Response:
+        return JSONResponse(data.compare(root, run))
 
     @api.get("/experiments/{name}/parallel", summary="Params against a metric, per run")
-    def parallel(
-        name: str, metric: str, agg: Literal["last", "min", "max"] = "last"
-    ) -> dict[str, Any]:
-        return data.parallel(root, name, metric, agg)
+    def parallel(name: str, metric: str, agg: Literal["last", "min", "max"] = "last") -> Response:
+        return JSONResponse(data.parallel(root, name, metric, agg))
 
     @api.get(
         "/runs/{run_id}/artifacts/{path:path}",
@@ -159,7 +161,7 @@ def build_router(root: Path) -> APIRouter:
         stream: str,
         offset: Annotated[int | None, Query(ge=0)] = None,
         limit: Annotated[int, Query(ge=1, le=1024 * 1024)] = 64 * 1024,
-    ) -> dict[str, Any]:
-        return log_chunk(root, run_id, stream, offset, limit)
+    ) -> Response:
+        return JSONResponse(log_chunk(root, run_id, stream, offset, limit))
 
     return api
