@@ -2,7 +2,8 @@
 
 Lightning's launcher starts rank 1 by running this script again. Two loggers are attached:
 one with ``per_rank=True`` (experiment ``per-rank``) and one in the default rank-0 mode
-(experiment ``rank-zero``). Usage: ``python lightning_ddp.py <store root>``.
+(experiment ``rank-zero``); then a second fit with a new per_rank logger
+(``per-rank-second``). Usage: ``python lightning_ddp.py <store root>``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def main(root: str) -> None:
     )
     fit.fit(RankModel(), loader(batches=6))
     print(f"rank {fit.global_rank} ids {[lg.version for lg in loggers]}", flush=True)
+    # a second fit in the same script, as a sweep does: Lightning does not start rank 1 again
+    second = FerrotrackLogger("per-rank-second", root=root, per_rank=True)
+    again = trainer(second, strategy="ddp", devices=2, limit_train_batches=2, limit_val_batches=0)
+    again.fit(RankModel(), loader(batches=4))
 
 
 if __name__ == "__main__":

@@ -122,9 +122,56 @@ def test_with_only_pytorch_lightning_the_logger_is_a_pytorch_lightning_logger(
                        enable_checkpointing=False).fit(M(), data)
             frame = ft.metrics(runs=[logger.version], root="store").collect()
             print(sorted(set(frame["name"].to_list())), logger.experiment.status)
+
+            # on a rank that does not log: pytorch_lightning's stand-in, not lightning's
+            from lightning_utilities.core.rank_zero import rank_zero_only
+            rank_zero_only.rank = 1
+            print(type(FerrotrackLogger(root="store").experiment).__module__)
             """
         ),
         tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "['epoch', 'loss'] finished"
+    assert done.stdout.strip().splitlines()[-2:] == [
+        "['epoch', 'loss'] finished",
+        "lightning_fabric.loggers.logger",
+    ]
+
+
+def test_the_loggers_version_check_names_the_supported_range(tmp_path: Path) -> None:
+    """Older than 2.1: the logger's import raises naming the range; newer than tested: one
+    warning naming it, and the logger works."""
+    code = textwrap.dedent(
+        """
+        import sys, warnings
+        import lightning
+        lightning.__version__ = sys.argv[1]
+        from ferrotrack.core.errors import MissingDependencyError, PluginWarning
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                from ferrotrack.frameworks.lightning import FerrotrackLogger
+            except MissingDependencyError as exc:
+                print(type(exc).__name__, exc)
+                raise SystemExit
+            logger = FerrotrackLogger(root="store")
+            logger.log_metrics({"a": 1.0}, step=0)
+            logger.finalize("success")
+        print([str(w.message) for w in caught if issubclass(w.category, PluginWarning)])
+        print(logger.experiment.status)
+        """
+    )
+    old = subprocess.run(
+        [sys.executable, "-c", code, "2.0.9"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert old.returncode == 0, old.stderr
+    assert old.stdout.startswith("UnsupportedVersionError framework 'lightning' supports")
+    assert "lightning 2.1 to 2.6.x, found lightning 2.0.9" in old.stdout
+    new = subprocess.run(
+        [sys.executable, "-c", code, "2.7.0"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert new.returncode == 0, new.stderr
+    [warned, status] = new.stdout.strip().splitlines()
+    assert warned.count("lightning 2.1 to 2.6.x") == 1
+    assert "2.7.0 is newer" in warned
+    assert status == "finished"

@@ -248,3 +248,52 @@ def test_a_checkpoint_gone_before_the_end_warns_once_and_the_run_finishes(
     assert events["name"].to_list() == [saved.name]
     data = json.loads(events["data"][0])
     assert (data["monitor"], data["score"], data["artifact"]) == ("val/loss", 0.5, None)
+
+
+def test_a_fit_resumed_from_its_checkpoint_continues_the_run_named_by_run_id(
+    root: Path, tmp_path: Path
+) -> None:
+    """What ``MLFlowLogger(run_id=...)`` does: the same id later continues that run (it
+    raised RunExistsError in the Trainer's setup). Checkpoints land in
+    ``<default_root_dir>/<experiment>/<run id>/checkpoints``, from ``name`` and ``version``."""
+    first = FerrotrackLogger("resumed", run_id="run-42")
+    trainer(first, enable_checkpointing=True, default_root_dir=tmp_path).fit(TinyModel(), loader())
+    folder = tmp_path / "resumed" / "run-42" / "checkpoints"
+    [saved] = list(folder.iterdir())
+    assert run_json(first.experiment.run_dir)["status"] == "finished"
+
+    again = FerrotrackLogger("resumed", run_id="run-42", tags={"leg": "2"})
+    trainer(again, epochs=2, enable_checkpointing=True, default_root_dir=tmp_path).fit(
+        TinyModel(), loader(), ckpt_path=saved
+    )
+    assert again.version == first.version == "run-42"
+    meta = run_json(again.experiment.run_dir)
+    assert meta["status"] == "finished"
+    assert meta["tags"] == {"leg": "2"}
+    assert names_and_steps("run-42")["train/loss"] == list(range(10))  # 0-4, then 5-9
+    assert again.experiment.params["hidden"] == 4
+
+
+def test_last_copies_a_checkpoint_once_not_again_at_each_finalize(
+    root: Path, tmp_path: Path
+) -> None:
+    """``trainer.test`` after ``fit`` calls ``finalize`` again: the newest checkpoint, a
+    file of any size, was copied into the run a second time. Removing the first copy shows
+    whether a second is made."""
+
+    class Tested(TinyModel):
+        def test_step(self, batch: object, batch_idx: int) -> None:
+            self.log("test/x", 1.0)
+
+    logger = FerrotrackLogger()
+    callback = ModelCheckpoint(dirpath=tmp_path / "ckpt")
+    fit = trainer(logger, enable_checkpointing=True, callbacks=[callback])
+    model = Tested()
+    fit.fit(model, loader())
+    copy = logger.experiment.run_dir / "artifacts" / "checkpoints" / "epoch=0-step=5.ckpt"
+    assert copy.read_bytes() == (tmp_path / "ckpt" / "epoch=0-step=5.ckpt").read_bytes()
+    copy.unlink()
+    fit.test(model, loader(2))
+    assert run_json(logger.experiment.run_dir)["status"] == "finished"
+    assert not copy.exists()
+    assert "test/x" in names_and_steps(logger.version)

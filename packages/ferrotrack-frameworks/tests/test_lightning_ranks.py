@@ -14,10 +14,16 @@ from lightning_utilities.core.rank_zero import rank_zero_only  # the one Lightni
 
 import ferrotrack.core as ft
 from ferrotrack.core.errors import InvalidArgumentError
-from ferrotrack.frameworks.lightning import FerrotrackLogger
+from ferrotrack.frameworks.lightning import FerrotrackLogger, _logger
 from ferrotrack.frameworks.lightning._logger import RUN_ID_ENV
 
 HERE = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test as a fresh process: no per_rank logger made in it yet."""
+    monkeypatch.setattr(_logger, "_shared_ids", [])
 
 
 def names_by_rank(root: Path, experiment: str) -> tuple[str, dict[int, set[str]]]:
@@ -64,6 +70,12 @@ def test_ddp_on_two_cpu_processes_per_rank_and_rank_zero(tmp_path: Path) -> None
     ids = [line for line in done.stdout.splitlines() if line.startswith("rank ")]
     assert len(ids) == 2
     assert all(per_rank_id in line for line in ids)
+    # a second fit with a new per_rank logger: rank 1 (started once, at the first fit,
+    # with the first id in its environment) joins the second run, not the first
+    second_id, second = names_by_rank(root, "per-rank-second")
+    assert second_id == f"{per_rank_id}-1"
+    assert sorted(second) == [0, 1]
+    assert "rank1/seen" in second[1]
 
 
 @pytest.fixture
@@ -104,6 +116,18 @@ def test_per_rank_on_rank_one_without_a_shared_id_says_what_to_pass(
         FerrotrackLogger(per_rank=True)
 
 
+def test_later_per_rank_loggers_of_a_process_agree_across_ranks_without_the_environment(
+    root: Path, rank_one: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rank 1 inherits the variable once; its n-th per_rank logger takes ``<id>-<n>``, as
+    rank 0's does (rank 0's side: the test below and the DDP test)."""
+    monkeypatch.setenv(RUN_ID_ENV, "launch")
+    ids = [FerrotrackLogger("ranks", per_rank=True).version for _ in range(3)]
+    assert ids == ["launch", "launch-1", "launch-2"]
+    assert FerrotrackLogger("ranks", per_rank=True, run_id="given").version == "given"
+    assert FerrotrackLogger("ranks", per_rank=True).version == "launch-3"
+
+
 def test_a_pickled_logger_keeps_its_run_id_not_its_open_run(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -113,6 +137,8 @@ def test_a_pickled_logger_keeps_its_run_id_not_its_open_run(
     monkeypatch.setenv(RUN_ID_ENV, "stale")  # rank 0 makes a fresh id and hands it on
     logger = FerrotrackLogger("spawned", per_rank=True)
     assert os.environ[RUN_ID_ENV] == logger.version != "stale"
+    assert FerrotrackLogger("spawned", per_rank=True).version == f"{logger.version}-1"
+    assert os.environ[RUN_ID_ENV] == logger.version  # what the ranks inherited stays
     logger.log_metrics({"a": 1.0}, step=0)
     copy = pickle.loads(pickle.dumps(logger))
     assert copy.version == logger.version

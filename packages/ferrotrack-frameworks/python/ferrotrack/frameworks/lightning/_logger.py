@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ferrotrack.core as ft
 from ferrotrack.core.errors import InvalidArgumentError, RunExistsError
 from ferrotrack.core.store import layout
-from ferrotrack.frameworks._support import WarnOnce, as_number
+from ferrotrack.frameworks._support import MetricSources, WarnOnce, as_number, settle
 from ferrotrack.frameworks.lightning import _library
 from ferrotrack.frameworks.lightning.checkpoints import CheckpointTracker
 from ferrotrack.frameworks.lightning.options import checked_options
@@ -35,6 +35,8 @@ else:
     Logger = _pl.loggers.Logger
     rank_zero_only = _pl.utilities.rank_zero.rank_zero_only
     ModelCheckpoint = Any
+# The package in use's own (pytorch_lightning re-exports lightning_fabric's, not lightning's)
+_DummyExperiment = _pl.loggers.logger.DummyExperiment
 
 __all__ = ["RUN_ID_ENV", "FerrotrackLogger"]
 
@@ -45,8 +47,10 @@ _started_by_loggers: weakref.WeakSet[Run] = weakref.WeakSet()
 """Runs a FerrotrackLogger started: active, but never adopted by another logger (two
 loggers on one trainer each keep their own run)."""
 
+_shared_ids: list[str] = []
+"""The per_rank run ids this process has handed out, in the order its loggers were made."""
+
 _log = logging.getLogger("ferrotrack.frameworks.lightning")
-_DESCRIBED = {"type": "scalar", "source": _library.PLUGIN, "metadata": {"via": "FerrotrackLogger"}}
 
 
 class FerrotrackLogger(Logger):
@@ -90,27 +94,37 @@ class FerrotrackLogger(Logger):
         self._run: Run | None = None
         self._owns = False
         self._run_id = run_id if run_id is not None else self._shared_run_id()
-        self._described: set[str] = set()
+        self._sources = MetricSources(_library.PLUGIN, metadata={"via": "FerrotrackLogger"})
         self._checkpoints = CheckpointTracker()
+        self._copied: tuple[Path, int, int] | None = None  # the "last" copy: path, mtime, size
         self.warn = WarnOnce(_library.PLUGIN)
         self.dropped = 0
 
     def _shared_run_id(self) -> str | None:
         """With ``per_rank``, the id all ranks share: made by the launching process (rank
-        0) and inherited by the ranks Lightning starts from it through the environment."""
+        0) and inherited by the ranks Lightning starts from it through the environment.
+
+        Lightning starts those ranks once, at the first ``fit``, by running the script
+        again; they inherit the variable as it was then. So only the first per_rank logger
+        of a process takes the variable's id; the n-th after it takes ``<that id>-<n>``, on
+        every rank alike, instead of a later logger on rank 1 joining the first run.
+        """
         if not self.options.per_rank:
             return None
-        if self.rank > 0:
-            inherited = os.environ.get(RUN_ID_ENV)
-            if not inherited:
+        if _shared_ids:
+            made = f"{_shared_ids[0]}-{len(_shared_ids)}"
+        elif self.rank > 0:
+            made = os.environ.get(RUN_ID_ENV, "")
+            if not made:
                 raise InvalidArgumentError(
                     f"FerrotrackLogger(per_rank=True) on rank {self.rank}: the run id of rank "
                     f"0 is unknown here (${RUN_ID_ENV} is not set); pass run_id=, the same on "
                     "every rank (for example from $TORCHELASTIC_RUN_ID or $SLURM_JOB_ID)"
                 )
-            return inherited
-        made = layout.new_run_id()
-        os.environ[RUN_ID_ENV] = made
+        else:  # a value inherited by the launching process is someone else's: a fresh id
+            made = layout.new_run_id()
+            os.environ[RUN_ID_ENV] = made
+        _shared_ids.append(made)
         return made
 
     # ---- what Lightning asks ---------------------------------------------------------------
@@ -142,8 +156,6 @@ class FerrotrackLogger(Logger):
         still this run after it finished: only logging resumes it); Lightning's do-nothing
         stand-in on ranks that do not log."""
         if not self._logs_here():
-            from lightning.fabric.loggers.logger import _DummyExperiment
-
             return _DummyExperiment()
         if self._run is not None:
             return self._run  # finished or not: reading it never resumes it
@@ -176,16 +188,19 @@ class FerrotrackLogger(Logger):
                     f"log:{name}", f"FerrotrackLogger: metric {name!r} refused: {exc}", stacklevel=4
                 )
                 continue
-            if name not in self._described:
-                self._describe(run, name)
+            sources = self._sources
+            if run is not sources.run or name not in sources.names:
+                sources.note(run, name)  # once per run and name, written off this thread
 
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
         """``params`` (dict, ``AttributeDict`` or ``Namespace``) as the run's params, nested;
         values JSON cannot hold are stored as the nearest JSON value
         (:func:`~ferrotrack.frameworks.lightning.params.to_params`). Rank 0 only: params
         belong to the run, not to a rank."""
+        if self.rank != 0:
+            return
         converted = to_params(params)
-        if self.rank != 0 or not converted:
+        if not converted:
             return
         run = self._target()
         if run is None:
@@ -227,9 +242,9 @@ class FerrotrackLogger(Logger):
         run = self._run
         if run is None or not self._logs_here() or run.status != "running":
             return
-        latest = self._checkpoints.latest
-        if self.options.log_checkpoints == "last" and latest is not None and self.rank == 0:
-            self._copy(run, latest.path)
+        if self.options.log_checkpoints == "last" and self.rank == 0:
+            self._copy_latest(run)
+        settle()  # the metric facts in metrics.json before the run closes
         if not self._owns:
             return
         if status == "success":
@@ -285,19 +300,32 @@ class FerrotrackLogger(Logger):
         if resume:
             _log.info("FerrotrackLogger: resuming run %s", common["run_id"])
             return ft.start_run(options.run_name, resume=True, **common)
-        if rank > 0:  # rank 0 may or may not have created the run yet
-            try:
-                return ft.start_run(options.run_name, **common)
-            except RunExistsError:
-                return ft.start_run(options.run_name, resume=True, **common)
-        return ft.start_run(options.run_name, params=options.params, tags=options.tags, **common)
+        if rank == 0:  # params and tags belong to the run: rank 0 writes them
+            common.update(params=options.params, tags=options.tags)
+        try:
+            return ft.start_run(options.run_name, **common)
+        except RunExistsError:
+            # A run_id given on purpose (a fit resumed from its checkpoint, a requeued Slurm
+            # job, rank 0 of per_rank having made the run first): continue that run, as
+            # MLFlowLogger(run_id=...) does, rather than failing the Trainer's setup.
+            _log.info("FerrotrackLogger: run %s exists; resuming it", common["run_id"])
+            return ft.start_run(options.run_name, resume=True, **common)
 
-    def _describe(self, run: Run, name: str) -> None:
-        """Records once per name that the metric came through this logger."""
-        from ferrotrack.core.plugins.metric_info import record_metric_info
-
-        self._described.add(name)
-        record_metric_info(run.run_dir, {name: _DESCRIBED})
+    def _copy_latest(self, run: Run) -> None:
+        """Copies the newest checkpoint unless that very file is already in the run (each
+        ``finalize``, after ``fit`` and again after ``test``, would copy it again)."""
+        latest = self._checkpoints.latest
+        if latest is None:
+            return
+        try:
+            stat = latest.path.stat()
+            signature = (latest.path, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            signature = None  # gone: _copy says so
+        if signature is not None and signature == self._copied:
+            return
+        if self._copy(run, latest.path) is not None:
+            self._copied = signature
 
     def _copy(self, run: Run, path: Path) -> str | None:
         name = f"checkpoints/{path.name}"
@@ -316,9 +344,10 @@ class FerrotrackLogger(Logger):
         """Pickled (``ddp_spawn``) without the open run: each process opens its own."""
         state = self.__dict__.copy()
         state["_run"], state["_owns"] = None, False
-        del state["warn"]  # holds a lock; each process warns on its own
+        del state["warn"], state["_sources"]  # hold locks; each process has its own
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.warn = WarnOnce(_library.PLUGIN)
+        self._sources = MetricSources(_library.PLUGIN, metadata={"via": "FerrotrackLogger"})
