@@ -122,3 +122,34 @@ def test_an_unsupported_version_sets_the_plugin_aside_naming_the_range(
     assert any("lightning 2.1 to 2.6.x" in m and "2.0.9" in m for m in messages), messages
     assert pl.LightningModule.__dict__["log"] is ORIGINAL_LOG
     assert points(run) == {"still": [(0, 1.0)]}
+
+
+def test_under_fabric_self_log_lands_at_the_runs_next_step(root: Path) -> None:
+    """A LightningModule run by Fabric has no Trainer; Fabric hands its loggers no step, so
+    the capture logs at the run's next step for the name (it left these values out)."""
+    from lightning.fabric import Fabric
+
+    fabric = Fabric(accelerator="cpu", devices=1)
+    model, optimizer = fabric.setup(TinyModel(), TinyModel().configure_optimizers())
+    with ft.start_run("fabric", frameworks=["lightning"]) as run:
+        for index, batch in enumerate(loader(3)):
+            loss = model.training_step(batch, index)
+            fabric.backward(loss)
+            optimizer.step()
+    got = points(run)
+    assert [s for s, _ in got["train/loss"]] == [0, 1, 2]
+    assert [v for _, v in got["train/batch"]] == [0.0, 1.0, 2.0]  # log_dict, once each
+    assert "train/hidden" not in got  # logger=False
+
+
+def test_under_fabric_with_a_ferrotrack_logger_the_logger_alone_records(root: Path) -> None:
+    from lightning.fabric import Fabric
+
+    logger = FerrotrackLogger()
+    fabric = Fabric(accelerator="cpu", devices=1, loggers=[logger])
+    model = fabric.setup(TinyModel())
+    with ft.start_run("fabric-logger", frameworks=["lightning"]) as run:
+        for index, batch in enumerate(loader(2)):
+            model.training_step(batch, index)
+        assert logger.experiment is run
+    assert [s for s, _ in points(run)["train/loss"]] == [0, 1]  # not twice

@@ -4,26 +4,23 @@ the active run, with no Lightning logger configured.
 Start it with ``ft.start_run(..., frameworks=["lightning"])``. The patch is process-wide and
 idempotent, and stop puts back the very functions it found (core's
 :class:`~ferrotrack.core.plugins.FrameworkPlugin`). Each call's value is logged at
-``trainer.global_step``, as it was passed (not Lightning's epoch reductions).
+``trainer.global_step``, as it was passed (not Lightning's epoch reductions); under Fabric,
+which has no global step, at the run's next step for the name, as Fabric's loggers get it.
 
-No double logging: while a trainer has a :class:`FerrotrackLogger` attached, the capture
-stays out of that trainer's calls, because the logger already records them (after
+No double logging: while a trainer (or Fabric) has a :class:`FerrotrackLogger` attached, the
+capture stays out of its calls, because the logger already records them (after
 Lightning's reductions, the values its other loggers see).
 """
 
 from __future__ import annotations
 
 import threading
-import weakref
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 from ferrotrack.core.plugins import FrameworkPlugin, PluginMetadata, PluginType
 from ferrotrack.core.run import active_run
-from ferrotrack.frameworks._support import WarnOnce, as_number, foreign_patch
+from ferrotrack.frameworks._support import MetricSources, WarnOnce, as_number, foreign_patch, settle
 from ferrotrack.frameworks.lightning import _library
-
-if TYPE_CHECKING:
-    from ferrotrack.core.run import Run
 
 __all__ = ["LOGGER_MARK", "LightningFramework"]
 
@@ -34,13 +31,12 @@ LOGGER_MARK = "_ferrotrack_logger"
 class LightningFramework(FrameworkPlugin):
     """Captures ``LightningModule.log`` and ``log_dict`` into the active run."""
 
-    _seen: ClassVar[weakref.WeakKeyDictionary[Run, set[str]]] = weakref.WeakKeyDictionary()
-
     def __init__(self) -> None:
         super().__init__()
         self.captured = 0
         self.skipped = 0
         self.warn = WarnOnce(_library.PLUGIN)
+        self.sources = MetricSources(_library.PLUGIN, metadata={"via": "self.log"})
 
     @classmethod
     def get_metadata(cls) -> PluginMetadata:
@@ -69,15 +65,29 @@ class LightningFramework(FrameworkPlugin):
         self.patch(module_class, "log", _log_wrapper(self, module_class.log))
         self.patch(module_class, "log_dict", _log_dict_wrapper(self, module_class.log_dict))
 
+    def stop(self) -> None:
+        """Restores the patches (the last holder) and lets the metric facts handed to the
+        worker thread reach the run's ``metrics.json`` before its store closes."""
+        super().stop()
+        settle()
+
     # ---- the capture (user's thread) ------------------------------------------------------
 
     def capture(self, module: Any, name: str, value: Any, logger: bool | None) -> None:
         """Logs one ``self.log`` value to the active run, if it should be captured."""
         trainer = getattr(module, "_trainer", None)
-        if trainer is None or logger is False or trainer.sanity_checking:
-            self.skipped += 1
-            return
-        for attached in trainer.loggers:
+        if trainer is not None:
+            if logger is False or trainer.sanity_checking:
+                self.skipped += 1
+                return
+            loggers, step = trainer.loggers, trainer.global_step
+        else:
+            fabric = getattr(module, "_fabric", None)  # Lightning 2.1+: a module run by Fabric
+            if fabric is None or logger is False:  # no Trainer, no Fabric: Lightning dropped it
+                self.skipped += 1
+                return
+            loggers, step = fabric.loggers, None
+        for attached in loggers:
             if getattr(attached, LOGGER_MARK, False):
                 return  # the logger records it: see the module docstring
         number = as_number(value)
@@ -89,7 +99,7 @@ class LightningFramework(FrameworkPlugin):
             self.dropped += 1
             return
         try:
-            run.log(name, number, trainer.global_step)
+            run.log(name, number, step)
         except Exception as exc:  # the training loop must not break on our account
             self.warn(
                 f"log:{type(exc).__name__}",
@@ -98,22 +108,9 @@ class LightningFramework(FrameworkPlugin):
             )
             return
         self.captured += 1
-        self._describe(run, name)
-
-    def _describe(self, run: Run, name: str) -> None:
-        """Records once per run and name that the metric came from Lightning's ``self.log``."""
-        seen = self._seen.get(run)
-        if seen is None:
-            seen = self._seen.setdefault(run, set())
-        if name in seen:
-            return
-        seen.add(name)
-        from ferrotrack.core.plugins.metric_info import record_metric_info
-
-        record_metric_info(
-            run.run_dir,
-            {name: {"type": "scalar", "source": _library.PLUGIN, "metadata": {"via": "self.log"}}},
-        )
+        sources = self.sources
+        if run is not sources.run or name not in sources.names:
+            sources.note(run, name)  # once per run and name, written off this thread
 
     def get_status(self) -> dict[str, Any]:
         """The framework status plus values captured and skipped."""
