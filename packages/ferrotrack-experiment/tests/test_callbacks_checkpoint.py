@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,21 @@ def checkpoint_events(run: ft.Run) -> list[dict[str, Any]]:
     return [{**row, "data": json.loads(row["data"])} for row in rows]
 
 
+@pytest.fixture
+def without_torch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """torch cannot be imported (a ``None`` entry in ``sys.modules`` makes the import raise
+    ImportError), as on a machine without it; the cached lookup forgets it before and after."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    checkpoint._torch.cache_clear()
+    yield
+    checkpoint._torch.cache_clear()
+
+
+@pytest.mark.usefixtures("without_torch")
 def test_without_torch_the_network_is_pickled_every_interval_as_an_artifact(
     env: Environment,
 ) -> None:
-    assert checkpoint._torch() is None  # torch is not installed in this environment
+    assert checkpoint._torch() is None
     pipeline = Training(env)
     callback = CheckpointCallback(interval=2)
     pipeline.register_callback(callback)
