@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,19 @@ def test_charts_hold_the_runs_points(root: Path, page: Page) -> None:
             " return el.layout.xaxis.type === 'date' ? Array.from(el.data[0].x) : null; }",
         )
         assert len(wall) == 30
-        assert all(x.startswith(str(time.gmtime().tm_year)) for x in wall)  # ISO dates
+        # the server's milliseconds since the epoch, drawn as local dates (the runs table's)
+        answer = page.request.get(
+            f"{server.url}/api/series?run={runs[2].run_id}&name=train/loss&x=wall"
+        ).json()
+        local = [
+            (
+                datetime.fromtimestamp(int(ms) // 1000) + timedelta(milliseconds=int(ms) % 1000)
+            ).isoformat(timespec="milliseconds")
+            for ms in answer["series"][0]["x"]
+        ]
+        assert wall == local
+        title = "() => document.querySelector('.chart-plot').layout.xaxis.title.text"
+        assert page.evaluate(title) == "wall time (local)"
         page.select_option(".ctl-x", "relative")
         rel = wait_js(
             page,
@@ -73,6 +86,7 @@ def test_charts_hold_the_runs_points(root: Path, page: Page) -> None:
         assert len(rel) == 30
         assert 0 <= rel[0] <= rel[-1] < 60
         assert rel == sorted(rel)
+        assert page.evaluate(title) == "seconds since start"
         page.select_option(".ctl-x", "step")
 
         open_run(page, server, long.run_id)
@@ -235,3 +249,21 @@ def chart_data_within(page: Page, metric: str, points: int, *, seconds: float) -
     }"""
     result: list[dict] = wait_js(page, script, [metric, points], timeout=seconds)  # type: ignore[type-arg]
     return result
+
+
+def test_a_long_log_shows_its_tail(root: Path, page: Page) -> None:
+    run = make_runs(root, 1)[0]
+    (run.folder / "logs").mkdir(exist_ok=True)
+    lines = [f"line {i:07d} {'x' * 40}\n" for i in range(60_000)]  # 3 MiB
+    (run.folder / "logs" / "stdout.txt").write_text("".join(lines))
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/logs/" in r.url else None)
+    with UiServer(root) as server:
+        open_run(page, server, run.run_id)
+        wait_js(page, "(last) => document.querySelector('#log-text')?.textContent.endsWith(last)",
+                lines[-1])  # fmt: skip
+        text = page.locator("#log-text").text_content() or ""
+        assert text.startswith("… (")  # what came before the tail is said, not read
+        assert lines[0] not in text
+        assert len(text) < 300 * 1024
+        assert "offset=" not in asked[0]  # the tail, asked as the server reads it

@@ -2,6 +2,7 @@
 // log scale, zoom that asks the server for the finer points of the zoomed range, and live
 // appends of only the points written since the last answer.
 import { h, plotlyText, showBanner } from "./dom.js";
+import { localToWall, reducePoints, wallToLocal } from "./points.js";
 
 export const CHART_POINTS = 2000;
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -24,31 +25,18 @@ export function smooth(ys, weight) {
   return out;
 }
 
-/** Wall-clock x values from the server (epoch numbers in s, ms, µs or ns, or ISO text) as
- * what plotly draws on a date axis, and back. */
-function wallScale(sample) {
-  if (typeof sample !== "number") return null;
-  const abs = Math.abs(sample);
-  if (abs > 1e17) return 1e-6;
-  if (abs > 1e14) return 1e-3;
-  if (abs > 1e11) return 1;
-  return 1e3;
-}
-
+/** x values as plotly draws them: wall time (ms since the epoch) as local dates. */
 function toPlotX(xs, mode) {
-  if (mode !== "wall" || xs.length === 0) return xs;
-  const scale = wallScale(xs[0]);
-  if (scale === null) return xs;
-  return xs.map((v) => new Date(v * scale).toISOString());
+  return mode === "wall" ? xs.map(wallToLocal) : xs;
 }
 
-function fromPlotX(value, mode, sample) {
-  if (mode !== "wall") return Number(value);
-  const ms = Date.parse(String(value).replace(" ", "T") + (String(value).includes("Z") ? "" : "Z"));
-  const scale = wallScale(sample);
-  if (scale === null) return new Date(ms).toISOString();
-  return ms / scale;
+/** A zoom bound plotly reports, in the server's unit for `mode`. */
+function fromPlotX(value, mode) {
+  return mode === "wall" ? localToWall(value) : Number(value);
 }
+
+/** The x axis' title: what the numbers are, with their unit. */
+export const X_TITLES = { step: "step", wall: "wall time (local)", relative: "seconds since start" };
 
 let chartCount = 0;
 
@@ -68,20 +56,23 @@ export function metricChart(source, { runIds, name, labels, options }) {
   let loading = null;
   let xMode = null;
   let rev = 0;
+  let generation = 0;  // bumped by every full fetch: an older answer is dropped
+
+  function entry(s) {
+    return { x: s.x.slice(), y: s.y.slice(), cursor: s.cursor, downsampled: s.downsampled,
+      total: s.total, problem: s.problem || null };
+  }
 
   async function fetchAll(range) {
     const opts = options();
-    xMode = opts.x;
+    const mine = ++generation;
     const answer = await source.series(runIds, name, {
       x: opts.x, points: CHART_POINTS,
       xMin: range ? range[0] : null, xMax: range ? range[1] : null,
     });
-    const next = new Map();
-    for (const s of answer.series) {
-      next.set(s.run_id, { x: s.x.slice(), y: s.y.slice(), cursor: s.cursor,
-        downsampled: s.downsampled, total: s.total, problem: s.problem || null });
-    }
-    raw = next;
+    if (mine !== generation) return;  // a newer fetch (zoom, x change) was made meanwhile
+    xMode = opts.x;
+    raw = new Map(answer.series.map((s) => [s.run_id, entry(s)]));
     redraw();
   }
 
@@ -126,8 +117,7 @@ export function metricChart(source, { runIds, name, labels, options }) {
       datarevision: rev, uirevision: "keep", height: 300,
       margin: { l: 55, r: 10, t: 10, b: 40 }, showlegend: runIds.length > 1,
       legend: { orientation: "h", y: -0.2 },
-      xaxis: { title: { text: opts.x === "relative" ? "seconds" : opts.x },
-        type: xMode === "wall" ? "date" : "linear" },
+      xaxis: { title: { text: X_TITLES[xMode] || "" }, type: xMode === "wall" ? "date" : "linear" },
       yaxis: { type: opts.logY ? "log" : "linear" },
     };
     const config = { responsive: true, displaylogo: false };
@@ -152,39 +142,41 @@ export function metricChart(source, { runIds, name, labels, options }) {
     if (lo === undefined || hi === undefined) return;
     const anyDown = [...raw.values()].some((s) => s.downsampled) || zoom !== null;
     if (!anyDown) return;
-    const sample = [...raw.values()].map((s) => s.x[0]).find((v) => v !== undefined);
-    zoom = [fromPlotX(lo, xMode, sample), fromPlotX(hi, xMode, sample)];
+    zoom = [fromPlotX(lo, xMode), fromPlotX(hi, xMode)];
     fetchAll(zoom).catch(reportError);
   }
 
   function reportError(err) { showBanner(`${name}: ${err.message}`); }
 
-  /** Appends the points written since the last answer (nothing while zoomed in). */
+  /** Appends the points written since the last answer, every run in one request with its
+   * own cursor (nothing while zoomed in). A series past twice CHART_POINTS is reduced
+   * here, as the server would, so a run logging for hours keeps the page's memory flat. */
   async function poll() {
-    if (!drawn || zoom || loading) return;
-    const opts = options();
+    if (!drawn || zoom || loading || xMode !== options().x) return;
+    const mine = generation;
+    const cursors = {};
+    for (const [id, s] of raw) cursors[id] = s.cursor;
+    const answer = await source.series(runIds, name, { x: xMode, points: CHART_POINTS, after: cursors });
+    if (mine !== generation || zoom) return;  // a zoom or a new x axis replaced the points
     let changed = false;
-    for (const id of runIds) {
-      const s = raw.get(id);
-      const answer = await source.series([id], name, { x: opts.x, points: CHART_POINTS,
-        after: s ? s.cursor : null });
-      const got = answer.series[0];
-      if (!got) continue;
-      if (!s) {
-        raw.set(id, { x: got.x.slice(), y: got.y.slice(), cursor: got.cursor,
-          downsampled: got.downsampled, total: got.total });
-        changed = true;
-        continue;
-      }
+    for (const got of answer.series) {
+      const s = raw.get(got.run_id);
+      if (!s) { raw.set(got.run_id, entry(got)); changed = true; continue; }
       s.cursor = got.cursor;
-      if (got.x.length) {
-        for (let i = 0; i < got.x.length; i += 1) { s.x.push(got.x[i]); s.y.push(got.y[i]); }
-        changed = true;
+      s.problem = got.problem || null;
+      if (!got.x.length) continue;
+      for (let i = 0; i < got.x.length; i += 1) { s.x.push(got.x[i]); s.y.push(got.y[i]); }
+      s.downsampled = s.downsampled || got.downsampled;
+      s.total += got.total;
+      if (s.x.length > 2 * CHART_POINTS) {
+        const kept = reducePoints(s.x, s.y, CHART_POINTS);
+        s.x = kept.x;
+        s.y = kept.y;
+        s.downsampled = true;
       }
+      changed = true;
     }
-    const tooMany = [...raw.values()].some((s) => s.x.length > 2 * CHART_POINTS);
-    if (tooMany) await fetchAll(null);  // downsample again: the page's memory stays flat
-    else if (changed) redraw();
+    if (changed) redraw();
   }
 
   function destroy() {

@@ -4,6 +4,7 @@ import { chartControls, lazyCharts, metricChart } from "./chart.js";
 import { fill, fmtBytes, fmtDuration, fmtTime, fmtValue, h, plotlyText, showBanner, statusBadge } from "./dom.js";
 
 const LOG_CHUNK = 65536;
+const LOG_TAIL = 256 * 1024;  // what the page keeps of a log
 const chartDefaults = { x: "step", smoothing: 0, logY: false };
 
 /** Nested params as a tree of definition lists. */
@@ -77,24 +78,34 @@ function artifactsPanel(source, runId, artifacts) {
     h("tbody", {}, rows)), preview);
 }
 
+/** The tail of a log: the first read asks for the last LOG_TAIL bytes, later ones for what
+ * was written since; a log growing faster than the page reads it jumps to its tail again. */
 function logsPanel(source, runId, streams) {
   const state = {};
   const pre = h("pre", { class: "log-text", id: "log-text" });
   let current = streams[0];
   async function pull() {
-    const s = state[current] || (state[current] = { offset: 0, text: "" });
+    const name = current;
+    const s = state[name] || (state[name] = { offset: null, text: "" });
     try {
       for (let i = 0; i < 16; i += 1) {  // at most 1 MiB per pull
-        const answer = await source.logs(runId, current, s.offset, LOG_CHUNK);
-        if (!answer.text) break;
-        s.text += answer.text;
+        const tail = s.offset === null;
+        const answer = await source.logs(runId, name, s.offset, tail ? LOG_TAIL : LOG_CHUNK);
+        if (tail) {
+          const before = answer.offset > 0 ? `… (${fmtBytes(answer.offset)} before)\n` : "";
+          s.text = before + answer.text;
+        } else {
+          s.text += answer.text;
+        }
         s.offset = answer.next_offset;
-        if (s.text.length > 4 * LOG_CHUNK * 16) s.text = s.text.slice(-2 * LOG_CHUNK * 16);  // keep the tail
-        if (answer.next_offset >= answer.size) break;
+        if (s.text.length > 2 * LOG_TAIL) s.text = s.text.slice(-LOG_TAIL);  // keep the tail
+        if (answer.size - answer.next_offset > 4 * LOG_TAIL) { s.offset = null; continue; }  // far behind
+        if (!answer.text || answer.next_offset >= answer.size) break;
       }
     } catch (err) {
       s.text = `${err.message}`;
     }
+    if (name !== current) return;  // the other tab was chosen meanwhile
     const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
     pre.textContent = s.text;
     if (atBottom) pre.scrollTop = pre.scrollHeight;
@@ -181,7 +192,10 @@ export function runView(source, view, runId, { onLive }) {
       const badge = view.querySelector(".run-status .status");
       if (badge && detail.run.status !== badge.dataset.status) {
         badge.replaceWith(statusBadge(detail.run.status));
-        if (detail.run.status !== "running") for (const c of charts) await c.poll();
+        if (detail.run.status !== "running") {  // its last points and lines
+          for (const c of charts) await c.poll();
+          if (logs) await logs.pull();
+        }
       }
       wasRunning = detail.run.status === "running";
       return wasRunning;

@@ -5,6 +5,7 @@ import { debounce, fill, fmtDuration, fmtTime, fmtValue, h, safeClass, showBanne
 
 const STATUSES = ["running", "finished", "failed", "killed", "crashed"];
 const PAGE_SIZES = [50, 100, 200, 500];
+const STABLE_SORTS = new Set(["start", "name", "experiment", "run_id"]);  // a change keeps the order
 const FIXED = [
   { key: "name", label: "Name" }, { key: "experiment", label: "Experiment" },
   { key: "status", label: "Status" }, { key: "start", label: "Start" },
@@ -188,6 +189,9 @@ export function runsView(source, view, { onLive }) {
   }
 
   let generation = 0;
+  let cursor = null;  // the runs index's cursor of the page drawn: the live tick asks since it
+  let shown = [];
+  let body = null;
   async function refresh() {
     renderChips();
     const mine = ++generation;
@@ -199,13 +203,15 @@ export function runsView(source, view, { onLive }) {
       return false;
     }
     if (mine !== generation) return false;  // a newer request was made meanwhile
+    cursor = answer.cursor || null;
+    shown = answer.runs;
     const signature = JSON.stringify([answer, state.columns]);
     if (signature === lastSignature) return answer.runs.some((r) => r.status === "running");
     lastSignature = signature;
     columnsKnown = answer.columns || columnsKnown;
     renderColumnChooser(columnsKnown);
     const cols = chosenColumns(columnsKnown);
-    const body = h("tbody", {}, answer.runs.map((run) => row(run, cols)));
+    body = h("tbody", {}, answer.runs.map((run) => row(run, cols)));
     if (answer.runs.length === 0) {
       body.append(h("tr", { class: "empty-row" }, h("td", { colspan: String(6 + cols.tags.length + cols.params.length + cols.metrics.length) },
         answer.total === 0 && !q.q && !q.status && !q.experiment ? "No runs in this store yet." : "No run matches these filters.")));
@@ -226,13 +232,46 @@ export function runsView(source, view, { onLive }) {
     return answer.runs.some((r) => r.status === "running");
   }
 
+  /** Whether a change to `rows` can be drawn in place: each is on the page, has no column
+   * the page does not know, and no filter or sort but the experiment could move it. */
+  function patchable(rows) {
+    const filtered = q.status || q.q || Object.keys(q.tags).length || Object.keys(q.params).length
+      || Object.keys(q.metrics).length || !STABLE_SORTS.has(q.sort);
+    if (filtered || !body) return false;
+    const ids = new Set(shown.map((r) => r.run_id));
+    const known = (kind, row) => Object.keys(row[kind] || {}).every((k) => columnsKnown[kind].includes(k));
+    return rows.every((r) => ids.has(r.run_id) && known("params", r) && known("metrics", r) && known("tags", r));
+  }
+
+  /** The live tick: only the runs changed since the page was drawn travel; those on the page
+   * are redrawn in place, anything else (a new run, a filter a change may affect) reads the
+   * page again. */
+  async function liveTick() {
+    const anyRunning = await loadExperiments();
+    if (!cursor) return (await refresh()) || anyRunning;
+    const mine = generation;
+    const answer = await source.runs({ since: cursor, experiment: q.experiment, sort: "start", desc: true,
+      offset: 0, limit: 500 });
+    if (mine !== generation) return true;  // the person changed the query meanwhile
+    const changed = answer.runs;
+    if ((answer.removed || []).length || changed.length >= 500 || !patchable(changed)) {
+      return (await refresh()) || anyRunning;
+    }
+    cursor = answer.cursor || cursor;
+    if (changed.length) {
+      const cols = chosenColumns(columnsKnown);
+      const byId = new Map(changed.map((r) => [r.run_id, r]));
+      shown = shown.map((r) => byId.get(r.run_id) || r);
+      for (const tr of [...body.children]) {
+        const fresh = byId.get(tr.dataset.runId);
+        if (fresh) tr.replaceWith(row(fresh, cols));
+      }
+      lastSignature = "";
+    }
+    return anyRunning || shown.some((r) => r.status === "running");
+  }
+
   loadExperiments();
   refresh();
-  if (source.live) {
-    onLive(async () => {
-      const anyRunning = await loadExperiments();
-      const pageRunning = await refresh();
-      return anyRunning || pageRunning;
-    });
-  }
+  if (source.live) onLive(liveTick);
 }

@@ -30,6 +30,7 @@ export function runsParams(query) {
   for (const [k, [lo, hi]] of Object.entries(query.metrics || {})) {
     p.append("metric", `${k}:${lo ?? ""}:${hi ?? ""}`);
   }
+  if (query.since) p.set("since", query.since);
   if (query.sort) p.set("sort", query.sort);
   p.set("desc", query.desc ? "true" : "false");
   p.set("offset", String(query.offset || 0));
@@ -73,7 +74,8 @@ function apiSource() {
       if (opts.xMin !== undefined && opts.xMin !== null) p.set("x_min", String(opts.xMin));
       if (opts.xMax !== undefined && opts.xMax !== null) p.set("x_max", String(opts.xMax));
       if (opts.points) p.set("points", String(opts.points));
-      if (opts.after) p.set("after", opts.after);
+      // one cursor per run, in the runs' order ("c": nothing read yet, the whole series)
+      if (opts.after) for (const id of ids) p.append("after", opts.after[id] || "c");
       return get("/series", p);
     },
     compare(ids) {
@@ -85,7 +87,11 @@ function apiSource() {
       get(`/experiments/${enc(experiment)}/parallel`, new URLSearchParams({ metric, agg })),
     artifactUrl: (id, path) => withToken(`/api/runs/${enc(id)}/artifacts/${encPath(path)}`),
     preview: (id, path) => get(`/runs/${enc(id)}/artifacts/${encPath(path)}`, new URLSearchParams({ preview: "1" })),
-    logs: (id, stream, offset, limit) =>
-      get(`/runs/${enc(id)}/logs/${enc(stream)}`, new URLSearchParams({ offset: String(offset), limit: String(limit) })),
+    logs(id, stream, offset, limit) {
+      // no offset: the server answers the log's tail
+      const p = new URLSearchParams({ limit: String(limit) });
+      if (offset !== undefined && offset !== null) p.set("offset", String(offset));
+      return get(`/runs/${enc(id)}/logs/${enc(stream)}`, p);
+    },
   };
 }
