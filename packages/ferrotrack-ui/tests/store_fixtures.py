@@ -175,13 +175,18 @@ def html_run(root: Path, *, experiment: str = "exp") -> Built:
 
 
 def corrupt_run(root: Path, *, experiment: str = "exp") -> Built:
-    """A run with two segments, the second overwritten with bytes that are not Parquet."""
+    """A run whose metric ``loss`` has a readable segment (steps 0..9, values 0..9) followed
+    by a segment of the same rank holding bytes that are not Parquet (as a disk fault or a
+    foreign writer leaves one)."""
+    import re
+
     with ft.start_run("corrupt", experiment=experiment, root=root) as run:
         run.log_array("loss", np.arange(10, dtype=np.float64), steps=np.arange(10))
-        run.flush()
-        run.log_array("loss", np.arange(10, 20, dtype=np.float64), steps=np.arange(10, 20))
-    segments = sorted((Path(run.run_dir) / "metrics").glob("part-*.parquet"))
-    segments[-1].write_bytes(b"this is not parquet" * 10)
+    metrics = Path(run.run_dir) / "metrics"
+    seqs = [int(n) for p in metrics.glob("part-00000-*.parquet")
+            for n in re.findall(r"-(\d{10})", p.name)]  # fmt: skip
+    bad = metrics / f"part-00000-{max(seqs) + 1:010d}.parquet"
+    bad.write_bytes(b"this is not parquet" * 10)
     return _built(run)
 
 

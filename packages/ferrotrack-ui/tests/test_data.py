@@ -120,9 +120,104 @@ def test_corrupt_segment_shows_run_with_problem(root: Path) -> None:
     detail = run_detail(root, built.run_id)
     assert detail["run"]["name"] == "corrupt"
     assert any("Parquet" in p for p in detail["problems"])
-    answer = series(root, [built.run_id], "loss")["series"][0]
-    assert answer["problem"]
-    assert answer["x"] == []
+    for after in (None, "c"):  # a chart's first read, and a live poll from the start
+        answer = series(root, [built.run_id], "loss", after=after)["series"][0]
+        assert "part-00000-0000000002.parquet" in answer["problem"]
+        assert str(root) not in answer["problem"]
+        # the readable segment is still drawn: one bad file does not blank the chart
+        assert answer["x"] == list(range(10))
+        assert answer["y"] == [float(i) for i in range(10)]
+        assert answer["cursor"] == "c0-10"
+
+
+def test_corrupt_json_files_do_not_hide_other_runs(root: Path) -> None:
+    a, b, c = sf.make_runs(root, 3)
+    (a.folder / "params.json").write_text("{broken")
+    (b.folder / "run.json").write_text("[1, 2]")
+    rows = {r["run_id"]: r for r in runs_page(root, RunsQuery(limit=10))["runs"]}
+    assert len(rows) == 3
+    assert "params.json" in rows[a.run_id]["error"]
+    assert rows[a.run_id]["params"] == {}
+    assert "run.json" in rows[b.run_id]["error"]
+    assert rows[c.run_id]["error"] is None
+    assert rows[c.run_id]["params"]["layers"] == 4
+    detail = run_detail(root, a.run_id)
+    assert detail["problems"][0].startswith("params.json: not valid JSON")
+    assert run_detail(root, b.run_id)["problems"][0].startswith("run.json: expected")
+
+
+def test_series_matches_core_reader_across_ranks_and_compactions(root: Path) -> None:
+    """Only the asked name's rows, each once, from every rank, in x order (stable), the
+    same points as core's own reader; with 30 flushes the writer compacts meanwhile."""
+    import polars as pl
+
+    from ferrotrack.core.analysis.points import metrics
+
+    run = ft.start_run("ranks", experiment="exp", root=root)
+    other = ft.start_run(run_id=run.run_id, experiment="exp", root=root, rank=1, resume=True)
+    for k in range(30):
+        steps = np.arange(k * 50, (k + 1) * 50)
+        run.log_array("loss", steps * 1.0, steps=steps)
+        run.log_array("acc", -steps * 1.0, steps=steps)
+        other.log_array("loss", steps + 0.5, steps=steps[::-1].copy())
+        run.flush()
+        other.flush()
+    other.finish()
+    run.finish()
+    logged = metrics(root, runs=[run.run_id], names="loss").collect()
+    logged = logged.sort("rank", maintain_order=True)  # per rank in logged order
+    expect = logged.sort("step", maintain_order=True)
+    out = series(root, [run.run_id], "loss", points=100_000)["series"][0]
+    assert out["total"] == expect.height == 3000
+    assert out["x"] == expect["step"].to_list()
+    assert out["y"] == expect["value"].to_list()
+    wall = series(root, [run.run_id], "loss", x="wall", points=100_000)["series"][0]
+    by_time = logged.sort("timestamp", maintain_order=True)
+    ns = by_time["timestamp"].cast(pl.Int64).to_numpy()
+    assert wall["x"] == (ns / 1e6).tolist()  # milliseconds since the epoch
+    assert wall["y"] == by_time["value"].to_list()
+    assert decode_cursor(out["cursor"]) == {0: 3000, 1: 1500}
+
+
+def test_concurrent_requests_while_runs_are_written(root: Path) -> None:
+    """Several threads asking for pages (with ``since``) and series while runs are added
+    and logged: no error, and every thread's ``since`` answers, from its first cursor on,
+    name every run added (a cursor must never run ahead of the rows its answer holds)."""
+    import threading
+
+    [first] = sf.make_runs(root, 1)
+    live = ft.start_run("live", experiment="exp", root=root, flush_interval=0.05)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    seen: list[set[str]] = [set() for _ in range(4)]
+
+    def pages(i: int) -> None:
+        try:
+            cursor = runs_page(root, RunsQuery(limit=0))["cursor"]
+            while not stop.is_set():
+                page = runs_page(root, RunsQuery(since=cursor, limit=10_000))
+                seen[i].update(r["run_id"] for r in page["runs"])
+                cursor = page["cursor"]
+                series(root, [first.run_id, live.run_id], "train/loss", points=50)
+            page = runs_page(root, RunsQuery(since=cursor, limit=10_000))
+            seen[i].update(r["run_id"] for r in page["runs"])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=pages, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    added = [b.run_id for b in sf.make_runs(root, 4, experiment="more")]
+    for k in range(20):
+        live.log("train/loss", float(k), step=k)
+        live.flush()
+    stop.set()
+    for t in threads:
+        t.join(timeout=120)
+    live.finish()
+    assert errors == []
+    for got in seen:
+        assert set(added) <= got
 
 
 def test_compare_and_parallel(root: Path) -> None:
@@ -174,7 +269,7 @@ def test_live_cursor_round_trip(root: Path) -> None:
     first = series(root, [run.run_id], "loss", points=100_000)["series"][0]
     cursor = first["cursor"]
     parts.append(first["x"])
-    for chunk in range(5):
+    for chunk in range(20):  # past 8 small segments: the writer compacts while we read
         steps = np.arange(chunk * 1000, (chunk + 1) * 1000)
         run.log_array("loss", steps * 0.5, steps=steps)
         run.log_array("other", steps * 1.0, steps=steps)
@@ -186,7 +281,7 @@ def test_live_cursor_round_trip(root: Path) -> None:
     tail = series(root, [run.run_id], "loss", points=100_000, after=cursor)["series"][0]
     assert tail["x"] == []
     whole = [x for part in parts for x in part]
-    assert whole == list(range(5000))
+    assert whole == list(range(20_000))
     assert series(root, [run.run_id], "loss", points=100_000)["series"][0]["x"] == whole
 
 

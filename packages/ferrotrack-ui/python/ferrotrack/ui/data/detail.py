@@ -64,6 +64,15 @@ def _rows(root: str | os.PathLike[str], run_ids: list[str]) -> list[dict[str, An
     return out
 
 
+def _json_or_problem(folder: str, name: str, problems: list[str]) -> dict[str, Any]:
+    """A run's JSON file; a corrupt one is ``{}`` and a problem (named inside the run)."""
+    try:
+        return read_json(Path(folder) / name)
+    except StoreCorruptError as exc:
+        problems.append(str(exc).replace(str(Path(folder)) + os.sep, ""))
+        return {}
+
+
 def run_detail(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     """Everything the run page shows; a corrupt file is listed in ``problems``."""
     from ferrotrack.core._native import verify_run
@@ -73,12 +82,8 @@ def run_detail(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         [row] = _rows(root, [ref.run_id])
-        meta = read_json(Path(ref.folder) / "run.json")
-        try:
-            params = read_json(Path(ref.folder) / "params.json")
-        except StoreCorruptError as exc:
-            params = {}
-            problems.append(str(exc))
+        meta = _json_or_problem(ref.folder, "run.json", problems)
+        params = _json_or_problem(ref.folder, "params.json", problems)
         events = [
             {"time": iso(e.time), "kind": e.kind, "level": e.level, "name": e.name,
              "step": e.step, "message": e.message, "data": jsonable(e.data)}

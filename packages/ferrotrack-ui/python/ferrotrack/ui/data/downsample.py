@@ -31,6 +31,8 @@ def minmax_indices(
     lo, hi = float(x[0]), float(x[-1])
     if hi > lo:
         edges = lo + (hi - lo) * np.arange(1, buckets) / buckets
+        if x.dtype.kind in "iu":  # int edges: a float needle would cast all of x to float
+            edges = np.ceil(edges).astype(x.dtype)
         starts = np.concatenate(([0], np.searchsorted(x, edges, side="left")))
     else:
         starts = np.array([0])

@@ -1,14 +1,16 @@
 """The runs table: one JSON-ready row per run, kept per store and refreshed run by run.
 
 Reading 10,000 runs' ``run.json``, ``params.json`` and summaries costs most of a second;
-stat-ing their files costs a tenth of that. So an index per store keeps each run's row with
-the (size, mtime) of the files it came from, and re-reads only the runs whose files
-changed since the last call, in one batch through core's parallel readers. Each row
-remembers the generation at which it last changed, which is the cursor of ``since``.
+two stats per run cost a tenth of that. So an index per store keeps each run's entry with
+the stamp of its folder, and re-reads only the runs whose files changed since the last
+call, in one batch through core's native readers (files and summaries read on every core).
+Each entry remembers the generation at which it last changed, which is the cursor of
+``since``; its JSON row is built only when a page shows it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import secrets
@@ -18,9 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferrotrack.core.params import flatten
+from ferrotrack.core.errors import StoreCorruptError
 from ferrotrack.core.store.catalog import RunRef, effective_status, iter_run_refs
-from ferrotrack.core.store.jsonfile import read_json_objects
+from ferrotrack.core.store.jsonfile import parse_json_object
 from ferrotrack.core.store.layout import resolve_root
 from ferrotrack.ui.data._json import finite, iso, jsonable
 from ferrotrack.ui.errors import NotFound
@@ -49,79 +51,160 @@ class RunsQuery:
     since: str | None = None
 
 
-@dataclass
 class _Entry:
-    row: dict[str, Any]
-    stamp: tuple[int, ...]
-    gen: int
-    meta: Mapping[str, Any]
-    text: str
+    """One run of the index: what filters and sorts read, and its row, built when a page
+    first shows it (ISO times and the row dict for 10,000 runs cost more than the rest of
+    reading them)."""
+
+    __slots__ = ("_row", "_text", "ended", "error", "gen", "meta", "metrics", "name",
+                 "params", "ref", "stamp", "started", "status", "tags")  # fmt: skip
+
+    def __init__(  # noqa: PLR0917 (built in one place, from one run's files)
+        self,
+        ref: RunRef,
+        stamp: tuple[int, ...],
+        gen: int,
+        meta: Mapping[str, Any],
+        params: dict[str, Any],
+        metrics: dict[str, dict[str, Any]],
+        problem: str | None = None,
+    ) -> None:
+        self.ref, self.stamp, self.gen, self.meta = ref, stamp, gen, meta
+        self.params, self.metrics = params, metrics
+        started, ended = meta.get("started"), meta.get("ended")
+        self.started = started if type(started) is int else None
+        self.ended = ended if type(ended) is int else None
+        self.status = effective_status(meta)
+        tags = meta.get("tags")
+        self.tags = {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
+        self.name = str(meta.get("name") or ref.run_id[-8:])
+        error = meta.get("error")
+        message = None
+        if isinstance(error, dict):
+            message = f"{error.get('type', 'Error')}: {error.get('message', '')}"
+        self.error = message if problem is None else problem
+        self._row: dict[str, Any] | None = None
+        self._text: str | None = None
+
+    @property
+    def row(self) -> dict[str, Any]:
+        """The JSON-ready row (the contract's ``Row``)."""
+        if self._row is None:
+            duration = None
+            if self.started is not None and self.ended is not None:
+                duration = (self.ended - self.started) / 1e9
+            self._row = {
+                "run_id": self.ref.run_id,
+                "experiment": self.ref.experiment,
+                "name": self.name,
+                "status": self.status,
+                "start": iso(self.started),
+                "end": iso(self.ended),
+                "duration_s": duration,
+                "tags": self.tags,
+                "params": self.params,
+                "metrics": self.metrics,
+                "error": self.error,
+            }
+        return self._row
+
+    @property
+    def text(self) -> str:
+        """What ``q`` searches: name, id, experiment, tags, in lower case."""
+        if self._text is None:
+            tags = (f"{k}:{v}" for k, v in self.tags.items())
+            self._text = " ".join([self.name, self.ref.run_id, self.ref.experiment, *tags])
+            self._text = self._text.lower()
+        return self._text
+
+    def set_status(self, status: str, gen: int) -> None:
+        self.status, self.gen = status, gen
+        if self._row is not None:
+            self._row["status"] = status
 
 
 class RunsIndex:
-    """The rows of every run of one store, refreshed on each call for what changed."""
+    """The rows of every run of one store, refreshed on each call for what changed.
+
+    Thread-safe: a refresh holds the index's lock, and requests that arrive while one
+    runs share the next one (a refresh that started after they arrived sees all they
+    must see) instead of each stat-ing every run again.
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = resolve_root(root)
         self.token = secrets.token_hex(4)
         self._entries: dict[str, _Entry] = {}
+        self._order: list[_Entry] = []
         self._removed: dict[str, int] = {}
         self._gen = 0
         self._lock = threading.Lock()
+        self._last_start = -1.0
 
     @property
     def cursor(self) -> str:
         """The cursor of the index as it is now."""
-        return f"{self.token}-{self._gen}"
+        with self._lock:
+            return f"{self.token}-{self._gen}"
 
     def refresh(self) -> list[_Entry]:
         """Re-reads the runs whose files changed; returns every entry, statuses current."""
+        return self.snapshot()[0]
+
+    def snapshot(self) -> tuple[list[_Entry], str]:
+        """:meth:`refresh`, and the cursor of exactly that state (a later refresh by another
+        request must not lend this answer a cursor past rows it does not hold)."""
+        asked = time.monotonic()
         with self._lock:
-            refs = list(iter_run_refs(self.root))
-            stamps = [_stamp(r.folder) for r in refs]
-            changed = [
-                (ref, stamp)
-                for ref, stamp in zip(refs, stamps, strict=True)
-                if (e := self._entries.get(ref.folder)) is None or e.stamp != stamp
-            ]
-            if changed:
-                self._gen += 1
-                self._load(changed)
-            present = {r.folder for r in refs}
-            for folder in [f for f in self._entries if f not in present]:
-                self._removed[self._entries.pop(folder).row["run_id"]] = self._gen + 1
-                self._gen += 1
-            entries = [self._entries[r.folder] for r in refs]
-            now = time.time_ns()
-            for e in entries:
-                if e.meta.get("status") in (None, "running"):
-                    status = effective_status(e.meta, now_ns=now)
-                    if status != e.row["status"]:
-                        self._gen += 1
-                        e.row["status"], e.gen = status, self._gen
-            return entries
+            if self._last_start < asked:
+                self._last_start = time.monotonic()
+                self._refresh_locked()
+            return list(self._order), f"{self.token}-{self._gen}"
+
+    def _refresh_locked(self) -> None:
+        refs = list(iter_run_refs(self.root))
+        changed = []
+        for ref in refs:
+            stamp = _stamp(ref.folder)
+            e = self._entries.get(ref.folder)
+            if e is None or e.stamp != stamp:
+                changed.append((ref, stamp))
+        if changed:
+            self._gen += 1
+            self._load(changed)
+        present = {r.folder for r in refs}
+        for folder in [f for f in self._entries if f not in present]:
+            self._gen += 1
+            self._removed[self._entries.pop(folder).ref.run_id] = self._gen
+        entries = [self._entries[r.folder] for r in refs]
+        now = time.time_ns()
+        for e in entries:
+            if e.meta.get("status") in (None, "running"):
+                status = effective_status(e.meta, now_ns=now)
+                if status != e.status:
+                    self._gen += 1
+                    e.set_status(status, self._gen)
+        self._order = entries
 
     def _load(self, changed: list[tuple[RunRef, tuple[int, ...]]]) -> None:
+        from ferrotrack.core._native import read_files
         from ferrotrack.core.analysis.summaries import read_summaries
 
         refs = [r for r, _ in changed]
-        metas = read_json_objects([os.path.join(r.folder, "run.json") for r in refs])
-        params = read_json_objects([os.path.join(r.folder, "params.json") for r in refs])
-        summary = read_summaries(refs, columns=["count", "last", "min", "max", "last_step"])
-        per_run: list[dict[str, dict[str, Any]]] = [{} for _ in refs]
-        for rec in summary.iter_rows(named=True):
-            per_run[rec["run_idx"]][rec["name"]] = {
-                "last": finite(rec["last"]),
-                "min": finite(rec["min"]),
-                "max": finite(rec["max"]),
-                "count": rec["count"],
-                "last_step": rec["last_step"],
-            }
-        for (ref, stamp), meta, p, m in zip(changed, metas, params, per_run, strict=True):
-            row = row_of(ref, meta, p, m)
-            text = " ".join([row["name"], row["run_id"], row["experiment"],
-                             *(f"{k}:{v}" for k, v in row["tags"].items())]).lower()  # fmt: skip
-            self._entries[ref.folder] = _Entry(row, stamp, self._gen, meta, text)
+        metas = read_files([f"{r.folder}/run.json" for r in refs])
+        params = read_files([f"{r.folder}/params.json" for r in refs])
+        per_run = _metrics_of(read_summaries(refs, columns=list(STATS)),
+                              len(refs))  # fmt: skip
+        for (ref, stamp), meta_raw, params_raw, m in zip(
+            changed, metas, params, per_run, strict=True
+        ):
+            problems: list[str] = []
+            meta = _parse(meta_raw, ref, "run.json", problems)
+            p = _parse(params_raw, ref, "params.json", problems)
+            flat: dict[str, Any] = {}
+            _flatten(p, "", flat)
+            problem = "; ".join(problems) if problems else None
+            self._entries[ref.folder] = _Entry(ref, stamp, self._gen, meta, flat, m, problem)
 
     def changed_since(self, cursor: str | None) -> tuple[int, list[str]] | None:
         """The generation a cursor of this index stands for and the runs removed after it;
@@ -132,24 +215,77 @@ class RunsIndex:
         if token != self.token or not gen.isdigit():
             return None
         g = int(gen)
-        return g, sorted(run for run, at in self._removed.items() if at > g)
+        with self._lock:
+            return g, sorted(run for run, at in self._removed.items() if at > g)
+
+
+_DECODE = json.JSONDecoder().raw_decode
+
+
+def _parse(data: bytes | None, ref: RunRef, name: str, problems: list[str]) -> dict[str, Any]:
+    """A run's JSON file as a dict ({} when missing); a corrupt one is ``{}`` and a line in
+    ``problems`` (one bad file must not take the whole table down). The decoder is called
+    directly: ``json.loads``' own checks cost as much as parsing these small files."""
+    if data is None:
+        return {}
+    try:
+        text = data.decode()
+        obj, end = _DECODE(text)
+        if end != len(text) and text[end:].strip():
+            raise ValueError("extra data")
+    except ValueError:  # leading blanks, or not JSON: the full parser decides
+        try:
+            obj = parse_json_object(data, f"{ref.folder}/{name}")
+        except StoreCorruptError:
+            problems.append(f"{name} of this run is not a readable JSON object")
+            return {}
+    if not isinstance(obj, dict):
+        problems.append(f"{name} of this run is not a JSON object")
+        return {}
+    return obj
+
+
+def _flatten(params: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    """``flatten`` and ``jsonable`` in one pass: dotted keys, non-finite floats as None."""
+    for k, v in params.items():
+        key = prefix + str(k)
+        t = type(v)
+        if t is dict and v:
+            _flatten(v, key + ".", out)
+        elif t is float:
+            out[key] = v if v - v == 0 else None  # NaN and infinities fail v - v == 0
+        elif t is list or t is dict:
+            out[key] = jsonable(v)
+        else:
+            out[key] = v
+
+
+def _metrics_of(summary: Any, n: int) -> list[dict[str, dict[str, Any]]]:
+    """Per run (by ``run_idx``), each metric's last/min/max/count/last_step."""
+    per_run: list[dict[str, dict[str, Any]]] = [{} for _ in range(n)]
+    if summary.height == 0:
+        return per_run
+    cols = [summary.get_column(c).to_list()
+            for c in ("run_idx", "name", "last", "min", "max", "count", "last_step")]  # fmt: skip
+    for idx, name, last, lo, hi, count, step in zip(*cols, strict=True):
+        per_run[idx][name] = {"last": finite(last), "min": finite(lo), "max": finite(hi),
+                              "count": count, "last_step": step}  # fmt: skip
+    return per_run
 
 
 def _stamp(folder: str) -> tuple[int, ...]:
-    """(size, mtime) of the files a row comes from: run.json, params.json, summaries."""
-    out: list[int] = []
+    """What changes when a row's files change: the run folder's mtime (every file of the
+    store is replaced by a rename into it: run.json, params.json, summaries) and run.json's
+    own (size, mtime), for a run.json edited in place. Two stats, no listing."""
     try:
-        with os.scandir(folder) as it:
-            for entry in it:
-                name = entry.name
-                if name in ("run.json", "params.json") or (
-                    name.startswith("summary") and name.endswith(".parquet")
-                ):
-                    st = entry.stat()
-                    out += (hash(name), st.st_size, st.st_mtime_ns)
+        folder_st = os.stat(folder)
     except FileNotFoundError:
-        pass
-    return tuple(sorted(out))
+        return ()
+    try:
+        st = os.stat(f"{folder}/run.json")
+    except FileNotFoundError:
+        return (folder_st.st_mtime_ns,)
+    return (folder_st.st_mtime_ns, st.st_size, st.st_mtime_ns)
 
 
 def row_of(
@@ -159,28 +295,9 @@ def row_of(
     metrics: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """The JSON-ready row of one run (the contract's ``Row``)."""
-    started, ended = meta.get("started"), meta.get("ended")
-    duration = None
-    if isinstance(started, int) and isinstance(ended, int):
-        duration = (ended - started) / 1e9
-    error = meta.get("error")
-    message = None
-    if isinstance(error, dict):
-        message = f"{error.get('type', 'Error')}: {error.get('message', '')}"
-    tags = meta.get("tags")
-    return {
-        "run_id": ref.run_id,
-        "experiment": ref.experiment,
-        "name": str(meta.get("name") or ref.run_id[-8:]),
-        "status": effective_status(meta),
-        "start": iso(started),
-        "end": iso(ended),
-        "duration_s": duration,
-        "tags": {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
-        "params": jsonable(flatten(dict(params))),
-        "metrics": metrics,
-        "error": message,
-    }
+    flat: dict[str, Any] = {}
+    _flatten(params, "", flat)
+    return _Entry(ref, (), 0, meta, flat, metrics).row
 
 
 _INDEXES: dict[str, RunsIndex] = {}
@@ -201,13 +318,13 @@ def list_experiments(root: str | os.PathLike[str]) -> dict[str, Any]:
     """Every experiment with its count of runs, of running runs and of failed or crashed."""
     counts: dict[str, dict[str, Any]] = {}
     for e in index_for(root).refresh():
-        row = e.row
-        c = counts.setdefault(
-            row["experiment"], {"name": row["experiment"], "runs": 0, "running": 0, "failed": 0}
-        )
+        exp = e.ref.experiment
+        c = counts.get(exp)
+        if c is None:
+            c = counts[exp] = {"name": exp, "runs": 0, "running": 0, "failed": 0}
         c["runs"] += 1
-        c["running"] += row["status"] == "running"
-        c["failed"] += row["status"] in ("failed", "crashed")  # fmt: skip
+        c["running"] += e.status == "running"
+        c["failed"] += e.status in ("failed", "crashed")  # fmt: skip
     return {"experiments": [counts[k] for k in sorted(counts)]}
 
 
@@ -221,37 +338,50 @@ def _in_range(value: Any, bounds: tuple[float | None, float | None]) -> bool:
 
 
 def _matches(e: _Entry, query: RunsQuery, q: str | None) -> bool:
-    row = e.row
-    if query.experiment is not None and row["experiment"] != query.experiment:
+    if query.experiment is not None and e.ref.experiment != query.experiment:
         return False
-    if query.status is not None and row["status"] != query.status:
+    if query.status is not None and e.status != query.status:
         return False
-    tags = row["tags"]
+    tags = e.tags
     if any(tags.get(k) != v for k, v in query.tags.items()):
         return False
     if q is not None and q not in e.text:
         return False
-    params = row["params"]
+    params = e.params
     if any(not _in_range(params.get(k), b) for k, b in query.params.items()):
         return False
-    metrics = row["metrics"]
+    metrics = e.metrics
     return all(_in_range(metrics.get(k, {}).get("last"), b) for k, b in query.metrics.items())
 
 
+def _duration(e: _Entry) -> int | None:
+    return None if e.started is None or e.ended is None else e.ended - e.started
+
+
+_KEYS: dict[str, Any] = {
+    "start": lambda e: e.started,
+    "end": lambda e: e.ended,
+    "duration": _duration,
+    "name": lambda e: e.name,
+    "status": lambda e: e.status,
+    "experiment": lambda e: e.ref.experiment,
+    "run_id": lambda e: e.ref.run_id,
+}
+
+
 def _sort_key(sort: str) -> Any:
-    if sort in ("start", "end", "name", "status", "experiment", "run_id"):
-        return lambda row: row[sort]
-    if sort == "duration":
-        return lambda row: row["duration_s"]
+    """The key of an entry for ``sort`` (None: the entry goes last, whatever the order)."""
+    if sort in _KEYS:
+        return _KEYS[sort]
     if sort.startswith("params."):
         key = sort[len("params.") :]
-        return lambda row: _sortable(row["params"].get(key))
+        return lambda e: _sortable(e.params.get(key))
     if sort.startswith("metrics."):
         name, stat = sort[len("metrics.") :], "last"
         head, _, tail = name.rpartition(".")
         if head and tail in STATS:
             name, stat = head, tail
-        return lambda row: row["metrics"].get(name, {}).get(stat)
+        return lambda e: e.metrics.get(name, {}).get(stat)
     raise NotFound(
         f"sort {sort!r}: expected one of {', '.join(_SORTS)}, params.<key> or "
         "metrics.<name>[.last|.min|.max|.count|.last_step]"
@@ -272,38 +402,38 @@ def runs_page(root: str | os.PathLike[str], query: RunsQuery) -> dict[str, Any]:
     columns those rows have, and a ``cursor``; with ``query.since`` only the matching rows
     changed after that cursor (and ``removed``: ids of runs gone since)."""
     index = index_for(root)
-    entries = index.refresh()
+    key = _sort_key(query.sort)
+    entries, cursor = index.snapshot()
     q = query.q.lower() if query.q else None
-    rows = [e for e in entries if _matches(e, query, q)]
+    matching = [e for e in entries if _matches(e, query, q)]
     since = index.changed_since(query.since)
     removed: list[str] = []
     if since is not None:
         gen, removed = since
-        rows = [e for e in rows if e.gen > gen]
-    key = _sort_key(query.sort)
-    present = [e.row for e in rows if key(e.row) is not None]
-    missing = [e.row for e in rows if key(e.row) is None]
-    present.sort(key=key, reverse=query.desc)
-    ordered = present + missing
+        matching = [e for e in matching if e.gen > gen]
+    keyed = [(key(e), e) for e in matching]
+    present = [pair for pair in keyed if pair[0] is not None]
+    present.sort(key=lambda pair: pair[0], reverse=query.desc)
+    ordered = [e for _, e in present] + [e for k, e in keyed if k is None]
     offset, limit = max(0, query.offset), max(0, query.limit)
     out: dict[str, Any] = {
         "total": len(ordered),
         "offset": offset,
-        "runs": ordered[offset : offset + limit],
+        "runs": [e.row for e in ordered[offset : offset + limit]],
         "columns": _columns(ordered),
-        "cursor": index.cursor,
+        "cursor": cursor,
     }
     if query.since is not None:
         out["removed"] = removed
     return out
 
 
-def _columns(rows: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+def _columns(entries: Iterable[_Entry]) -> dict[str, list[str]]:
     params: set[str] = set()
     metrics: set[str] = set()
     tags: set[str] = set()
-    for row in rows:
-        params.update(row["params"])
-        metrics.update(row["metrics"])
-        tags.update(row["tags"])
+    for e in entries:
+        params.update(e.params)
+        metrics.update(e.metrics)
+        tags.update(e.tags)
     return {"params": sorted(params), "metrics": sorted(metrics), "tags": sorted(tags)}

@@ -9,6 +9,7 @@ are the ``cursor`` handed to the browser: ``after=cursor`` returns the points wr
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -22,6 +23,7 @@ from ferrotrack.core.errors import InvalidArgumentError, StoreCorruptError
 from ferrotrack.core.store.jsonfile import read_json
 from ferrotrack.ui.data.downsample import minmax_indices
 from ferrotrack.ui.data.locate import locate_run
+from ferrotrack.ui.data.segments import read_metric
 from ferrotrack.ui.errors import NotFound
 
 __all__ = ["XKind", "decode_cursor", "encode_cursor", "series"]
@@ -53,13 +55,15 @@ def decode_cursor(cursor: str) -> dict[int, int]:
 
 @dataclass
 class _Cached:
-    """One metric of one run: x (int64 steps or ns times) and y, sorted by x."""
+    """One metric of one run: x (int64 steps or ns times) and y, sorted by x; the rows read
+    per rank; the segment files' stamp then; the segments that could not be read."""
 
     x: np.ndarray
     y: np.ndarray
     rows: dict[int, int] = field(default_factory=dict)
     stamp: tuple[Any, ...] = ()
     has_nan: bool = False
+    problems: tuple[str, ...] = ()
 
     @property
     def nbytes(self) -> int:
@@ -68,6 +72,8 @@ class _Cached:
 
 _cache: OrderedDict[tuple[str, str, str], _Cached] = OrderedDict()
 _cache_lock = threading.Lock()
+_load_locks = tuple(threading.Lock() for _ in range(64))
+"""Striped locks: two requests for the same series read its segments once, not twice."""
 
 
 def _segments_stamp(folder: str) -> tuple[Any, ...]:
@@ -84,40 +90,14 @@ def _segments_stamp(folder: str) -> tuple[Any, ...]:
     return tuple(sorted(out))
 
 
-def _ranks(folder: str) -> list[int]:
-    from ferrotrack.core._native import live_segments
-
-    return sorted({rank for rank, *_ in live_segments(folder)[0]})
-
-
-def _read_new(
-    folder: str, name: str, column: str, rows: dict[int, int]
-) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
-    """The points of ``name`` past ``rows`` (per rank), in rank then logged order, and the
-    new rows per rank."""
-    import polars as pl
-
-    from ferrotrack.core._native import read_run
-
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    now = dict(rows)
-    for rank in _ranks(folder):
-        start = rows.get(rank, 0)
-        table = pl.DataFrame(read_run(folder, rank, start))
-        now[rank] = start + table.height
-        if table.height == 0:
-            continue
-        part = table.filter(pl.col("name") == name)  # on the codes: no string per row
-        xs.append(part.get_column(column).to_physical().to_numpy())
-        ys.append(part.get_column("value").to_numpy())
-    if not xs:
-        return np.empty(0, np.int64), np.empty(0, np.float64), now
-    return np.concatenate(xs), np.concatenate(ys), now
-
-
-def _sorted(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if x.size > 1 and not bool((x[1:] >= x[:-1]).all()):
+def _sorted(
+    x: np.ndarray, y: np.ndarray, ordered: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """x ascending (stable: points of one x keep their logged order); ``ordered`` when
+    the caller knows whether it already is."""
+    if ordered is None:
+        ordered = x.size < 2 or bool((x[1:] >= x[:-1]).all())
+    if not ordered:
         order = np.argsort(x, kind="stable")
         return x[order], y[order]
     return x, y
@@ -126,30 +106,41 @@ def _sorted(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _load(folder: str, name: str, column: str) -> _Cached:
     """The cached series, brought up to date with what was written since it was read."""
     key = (folder, name, column)
-    stamp = _segments_stamp(folder)
-    with _cache_lock:
-        entry = _cache.get(key)
+    with _load_locks[hash(key) % len(_load_locks)]:
+        stamp = _segments_stamp(folder)
+        with _cache_lock:
+            entry = _cache.get(key)
+            if entry is not None:
+                _cache.move_to_end(key)
+                if entry.stamp == stamp:
+                    return entry
+        rows = {} if entry is None else entry.rows
+        got = read_metric(folder, name, column, rows)
+        if entry is not None and any(got.rows.get(r, 0) < n for r, n in rows.items()):
+            # fewer rows than already read: recovery set a segment aside; read it all again
+            entry, got = None, read_metric(folder, name, column, {})
+        x, y, ordered = got.x, got.y, got.ordered
+        problems = tuple(got.problems)
         if entry is not None:
-            _cache.move_to_end(key)
-            if entry.stamp == stamp:
-                return entry
-    rows = {} if entry is None else entry.rows
-    x, y, now = _read_new(folder, name, column, rows)
-    if entry is not None:
-        if x.size:
-            x, y = np.concatenate([entry.x, x]), np.concatenate([entry.y, y])
-        else:
-            x, y = entry.x, entry.y
-    x, y = _sorted(x, y)
-    fresh = _Cached(x, y, now, stamp, bool(np.isnan(y).any()))
-    with _cache_lock:
-        _cache[key] = fresh
-        _cache.move_to_end(key)
-        total = sum(e.nbytes for e in _cache.values())
-        while total > CACHE_BYTES and len(_cache) > 1:
-            _, old = _cache.popitem(last=False)
-            total -= old.nbytes
-    return fresh
+            problems = tuple(dict.fromkeys((*entry.problems, *problems)))
+            if x.size:
+                ordered = ordered and (entry.x.size == 0 or entry.x[-1] <= x[0])
+                x, y = np.concatenate([entry.x, x]), np.concatenate([entry.y, y])
+            else:
+                x, y = entry.x, entry.y
+        x, y = _sorted(x, y, ordered)
+        fresh = _Cached(x, y, got.rows, stamp, bool(np.isnan(y).any()), problems)
+        with _cache_lock:
+            if fresh.nbytes <= CACHE_BYTES:  # one series beyond the bound is not kept
+                _cache[key] = fresh
+                _cache.move_to_end(key)
+            else:
+                _cache.pop(key, None)
+            total = sum(e.nbytes for e in _cache.values())
+            while total > CACHE_BYTES:
+                _, old = _cache.popitem(last=False)
+                total -= old.nbytes
+        return fresh
 
 
 def _has_metric(folder: str, name: str) -> bool:
@@ -184,6 +175,24 @@ def _x_in(value: float | None, kind: str, origin: int) -> float | None:
     if kind == "relative":
         return value * 1e9 + origin
     return value
+
+
+_I64 = np.iinfo(np.int64)
+
+
+def _ceil(value: float) -> int:
+    """The least int64 x >= ``value``: searching the int64 x with a float would cast
+    every x to float first (a copy of the whole series per request). NaN: past the end."""
+    if math.isnan(value) or value > _I64.max:
+        return int(_I64.max)
+    return int(_I64.min) if value < _I64.min else math.ceil(value)
+
+
+def _floor(value: float) -> int:
+    """The greatest int64 x <= ``value`` (see :func:`_ceil`). NaN: before the start."""
+    if math.isnan(value) or value < _I64.min:
+        return int(_I64.min)
+    return int(_I64.max) if value > _I64.max else math.floor(value)
 
 
 def _y_out(y: np.ndarray) -> list[float | None]:
@@ -238,19 +247,23 @@ def series(
             if cursor is None:
                 cached = _load(ref.folder, name, column)
                 xs, ys, rows, nan = cached.x, cached.y, cached.rows, cached.has_nan
+                problems = list(cached.problems)
                 lo, hi = _x_in(x_min, x, origin), _x_in(x_max, x, origin)
-                a = 0 if lo is None else int(np.searchsorted(xs, lo, side="left"))
-                b = xs.size if hi is None else int(np.searchsorted(xs, hi, side="right"))
+                a = 0 if lo is None else int(np.searchsorted(xs, _ceil(lo), side="left"))
+                b = xs.size if hi is None else int(np.searchsorted(xs, _floor(hi), side="right"))
                 xs, ys = xs[a:b], ys[a:b]
                 found = found or cached.x.size > 0
             else:
-                xs, ys, rows = _read_new(ref.folder, name, column, decode_cursor(cursor))
-                nan = None
-                xs, ys = _sorted(xs, ys)
+                got = read_metric(ref.folder, name, column, decode_cursor(cursor))
+                xs, ys = _sorted(got.x, got.y, got.ordered)
+                rows, nan, problems = got.rows, None, got.problems
                 found = found or xs.size > 0
-        except StoreCorruptError as exc:
-            xs, ys, rows, nan = np.empty(0, np.int64), np.empty(0), {}, False
-            entry["problem"] = str(exc)
+        except StoreCorruptError as exc:  # the run kept being rewritten under the read
+            xs, ys, nan = np.empty(0, np.int64), np.empty(0), False
+            rows = decode_cursor(cursor) if cursor else {}
+            problems = [str(exc)]
+        if problems:
+            entry["problem"] = "; ".join(problems)
             found = True
         keep = minmax_indices(xs, ys, points, has_nan=nan)
         entry.update(

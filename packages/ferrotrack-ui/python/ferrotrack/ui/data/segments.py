@@ -1,0 +1,280 @@
+"""One metric of one run read straight from its segment files: three columns, one name.
+
+Core's ``read_run`` decodes every column of every segment (all metrics, four columns): on a
+10 M-point run that was most of a cold chart request. Here only ``name`` (dictionary codes,
+never a string per row), the x column and ``value`` are decoded, on a thread per segment
+(pyarrow drops the GIL while it decodes), and only the rows of the asked name are kept.
+
+Which files to read is core's decision (``live_segments``: the compaction rule of
+``docs/format.md``). A file listed that a compaction deletes before it is opened makes the
+read list again and start over, as core's readers do; rows are counted per rank in logged
+order, so the counts (the cursor of ``after``) mean the same before and after a compaction.
+A segment that cannot be read is skipped and named in ``problems``: the other segments'
+points are still returned.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ferrotrack.core.errors import StoreCorruptError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["Read", "read_metric"]
+
+LIVE_RETRIES = 50
+"""New listings a read may take while compactions keep replacing the files it listed."""
+_FOOTERS_MAX = 4096
+_footers: OrderedDict[tuple[str, int, int], int] = OrderedDict()
+_footers_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+@dataclass
+class Read:
+    """What :func:`read_metric` found: x and y in rank then logged order, the rows now read
+    per rank, one line per segment that could not be read, and whether x is ascending."""
+
+    x: np.ndarray
+    y: np.ndarray
+    rows: dict[int, int]
+    problems: list[str] = field(default_factory=list)
+    ordered: bool = True
+    """Whether x is ascending (checked per segment on the pool threads)."""
+
+
+class _Vanished(Exception):
+    """A listed segment is gone (a compaction merged it): list again."""
+
+
+@dataclass
+class _Part:
+    rank: int
+    path: str
+    skip: int  # rows of this segment already read (a cursor inside it)
+    rows: int | None  # rows in the file (None: footer unreadable)
+    problem: str | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=min(8, os.cpu_count() or 2), thread_name_prefix="ferrotrack-ui-read"
+            )
+        return _pool
+
+
+def _row_count(path: str) -> int:
+    """Rows of a segment from its footer, remembered per (path, size, mtime): segments are
+    immutable once renamed into place, so a live run's old files are not reopened."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise _Vanished(path) from None
+    key = (path, st.st_size, st.st_mtime_ns)
+    with _footers_lock:
+        n = _footers.get(key)
+        if n is not None:
+            _footers.move_to_end(key)
+            return n
+    try:
+        n = int(pq.read_metadata(path).num_rows)
+    except FileNotFoundError:
+        raise _Vanished(path) from None
+    except (OSError, pa.ArrowException) as exc:
+        if not os.path.exists(path):
+            raise _Vanished(path) from None
+        raise StoreCorruptError(f"{_short(path)}: not a readable Parquet file ({exc})") from None
+    with _footers_lock:
+        _footers[key] = n
+        while len(_footers) > _FOOTERS_MAX:
+            _footers.popitem(last=False)
+    return n
+
+
+def _short(path: str) -> str:
+    """``metrics/<file>``: how a problem names a segment (no store path in answers)."""
+    return "metrics/" + os.path.basename(path)
+
+
+def _plan(folder: str, rows: dict[int, int]) -> list[_Part]:
+    """The segments holding rows past ``rows`` (per rank), each with the rows to skip."""
+    from ferrotrack.core._native import live_segments
+
+    live, _ = live_segments(folder)
+    parts: list[_Part] = []
+    seen: dict[int, int] = {}
+    for rank, _lo, _hi, listed in live:
+        path = str(listed)
+        try:
+            n: int | None = _row_count(path)
+            problem = None
+        except StoreCorruptError as exc:
+            n, problem = None, str(exc)
+        start = seen.get(rank, 0)
+        count = n or 0
+        seen[rank] = start + count
+        wanted = rows.get(rank, 0)
+        if problem is not None:
+            parts.append(_Part(rank, path, 0, None, problem))
+        elif start + count > wanted:
+            parts.append(_Part(rank, path, max(0, wanted - start), count))
+        else:
+            parts.append(_Part(rank, path, count, count))  # all read before: counted only
+    return parts
+
+
+def _rows_of(chunk: pa.Array, name: str) -> np.ndarray | bool:
+    """Which rows of one chunk of the ``name`` column hold ``name``: True (all), False
+    (none) or a boolean mask, from the chunk's dictionary (no string per row)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(chunk.type):
+        values = chunk.dictionary.to_pylist()
+        codes = [i for i, v in enumerate(values) if v == name]
+        if not codes:
+            return False
+        if len(values) == 1 and chunk.null_count == 0:
+            return True
+        indices = chunk.indices.to_numpy(zero_copy_only=False)
+        mask = indices == codes[0] if len(codes) == 1 else np.isin(indices, codes)
+    else:  # a plain string column: not what the store writes, read all the same
+        mask = np.asarray(chunk.to_numpy(zero_copy_only=False) == name, dtype=bool)
+    if bool(mask.all()):
+        return True
+    return mask if bool(mask.any()) else False
+
+
+def _int64(chunk: pa.Array) -> np.ndarray:
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(chunk.type):
+        chunk = chunk.view(pa.int64())
+    return np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _read_part(part: _Part, name: str, column: str, x_out: np.ndarray, y_out: np.ndarray) -> int:
+    """Writes the (x, y) of ``name`` in one segment, past its first ``part.skip`` rows, to
+    the start of ``x_out``/``y_out`` (room for every row past ``skip``); returns how many.
+    Run on a pool thread: the decode and the copies leave the GIL."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(part.path, memory_map=True)
+        meta = file.metadata
+        groups: list[int] = []
+        offset = first = 0
+        for g in range(meta.num_row_groups):
+            n = meta.row_group(g).num_rows
+            if offset + n > part.skip:
+                if not groups:
+                    first = offset
+                groups.append(g)
+            offset += n
+        if not groups:
+            return 0
+        table = file.read_row_groups(groups, columns=["name", column, "value"], use_threads=False)
+    except FileNotFoundError:
+        raise _Vanished(part.path) from None
+    except (OSError, pa.ArrowException) as exc:
+        if not os.path.exists(part.path):
+            raise _Vanished(part.path) from None
+        raise StoreCorruptError(f"{_short(part.path)}: cannot be read ({exc})") from None
+    if part.skip > first:
+        table = table.slice(part.skip - first)
+    written = 0
+    for batch in table.to_batches():
+        names, xc, yc = batch.columns
+        keep = _rows_of(names, name)
+        if keep is False:
+            continue
+        x = _int64(xc)
+        y = np.asarray(yc.to_numpy(zero_copy_only=False), dtype=np.float64)
+        if keep is True:
+            n = x.size
+            x_out[written : written + n] = x
+            y_out[written : written + n] = y
+        else:
+            n = int(np.count_nonzero(keep))
+            np.compress(keep, x, out=x_out[written : written + n])
+            np.compress(keep, y, out=y_out[written : written + n])
+        written += n
+    return written
+
+
+def read_metric(folder: str, name: str, column: str, rows: dict[int, int]) -> Read:
+    """The points of metric ``name`` logged after ``rows`` (rows read per rank), x from
+    ``column`` (``step``, or ``timestamp`` as int64 ns), and the rows per rank now."""
+    for attempt in range(LIVE_RETRIES + 1):
+        try:
+            return _read_once(folder, name, column, rows)
+        except _Vanished as gone:
+            if attempt == LIVE_RETRIES:
+                raise StoreCorruptError(
+                    f"segment {_short(str(gone))} vanished and the run kept changing over "
+                    f"{LIVE_RETRIES} new listings"
+                ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_once(folder: str, name: str, column: str, rows: dict[int, int]) -> Read:
+    """One listing, its segments read on the pool into one pair of arrays: each segment
+    gets a slot as long as its rows (untouched pages of ``np.empty`` cost no memory), and
+    the slots are closed up after, when a segment held other metrics too."""
+    parts = _plan(folder, rows)
+    todo = [p for p in parts if p.problem is None and p.rows is not None and p.skip < p.rows]
+    sizes = [p.rows - p.skip for p in todo if p.rows is not None]
+    starts = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64))).tolist()
+    x = np.empty(starts[-1], np.int64)
+    y = np.empty(starts[-1], np.float64)
+
+    def one(i: int) -> tuple[int, bool, str | None]:
+        a, b = starts[i], starts[i + 1]
+        try:
+            n = _read_part(todo[i], name, column, x[a:b], y[a:b])
+        except StoreCorruptError as exc:
+            return 0, True, str(exc)
+        part = x[a : a + n]
+        return n, bool((part[1:] >= part[:-1]).all()), None  # checked here, on the pool
+
+    if len(todo) > 1:
+        results = list(_executor().map(one, range(len(todo))))
+    else:
+        results = [one(i) for i in range(len(todo))]
+    end = 0
+    ordered = True
+    for i, (n, in_order, problem) in enumerate(results):
+        if problem is not None:
+            todo[i].problem = problem
+        if n and end and x[end - 1] > x[starts[i]]:
+            ordered = False
+        ordered = ordered and in_order
+        if n and starts[i] != end:  # close the gap left by rows of other metrics
+            x[end : end + n] = x[starts[i] : starts[i] + n]
+            y[end : end + n] = y[starts[i] : starts[i] + n]
+        end += n
+    if end < x.size * 3 // 4:  # most slots held other metrics: keep only what is used
+        x, y = x[:end].copy(), y[:end].copy()
+    else:
+        x, y = x[:end], y[:end]
+    now = dict(rows)
+    for rank in {p.rank for p in parts}:
+        now[rank] = sum(p.rows or 0 for p in parts if p.rank == rank)
+    problems = [p.problem for p in parts if p.problem is not None]
+    return Read(x, y, now, problems, ordered)
