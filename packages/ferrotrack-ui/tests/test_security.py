@@ -61,6 +61,11 @@ def files_run(root: Path, tmp_path: Path) -> sf.Built:
         "rel.json",
         "notes.txt%00.png",
         "./notes.txt",
+        "%252e%252e/run.json",
+        "%2e%2e%2frun.json",
+        "%EF%BC%8E%EF%BC%8E/run.json",
+        "sub/%2e%2e/%2e%2e/run.json",
+        "%c0%ae%c0%ae/run.json",
     ],
 )
 def test_artifact_escapes_are_refused(
@@ -112,3 +117,42 @@ def test_token_is_required(root: Path) -> None:
         assert page.status_code == 200
         assert http.cookies.get("ferrotrack_token") == "s3cret"
         assert http.get("/api/runs").status_code == 200  # the page's own requests: cookie
+
+
+def test_artifact_swapped_for_a_symlink_after_the_check(
+    root: Path, files_run: sf.Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race: the path passes the checks, then the file (or a folder on its way) is
+    replaced by a symlink out of the run before it is opened. What is opened is checked."""
+    from ferrotrack.ui.data import files
+    from ferrotrack.ui.errors import NotFound
+
+    checked = files._checked
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "deep.txt").write_text("SECRET")
+
+    def swap_then_return(root_: Path, run_id: str, path: str) -> tuple[Path, Path]:
+        base, target = checked(root_, run_id, path)
+        moved = target.with_name(target.name + ".old")
+        if path == "notes.txt":
+            target.rename(moved)
+            os.symlink(tmp_path / "secret.txt", target)
+        else:  # sub/deep.txt: the folder becomes a link
+            target.parent.rename(target.parent.with_name("sub.old"))
+            os.symlink(outside, target.parent)
+        return base, target
+
+    monkeypatch.setattr(files, "_checked", swap_then_return)
+    for path in ("notes.txt", "sub/deep.txt"):
+        with pytest.raises(NotFound, match="refused"):
+            files.open_artifact(root, files_run.run_id, path)
+
+
+def test_not_found_does_not_name_the_store_folder(root: Path, server: UiServer) -> None:
+    sf.make_runs(root, 1)
+    for path in ("/api/runs/" + "0" * 32, "/api/runs/nope", "/api/compare?run=nope"):
+        answer = httpx.get(server.url + path)
+        assert answer.status_code == 404
+        assert str(root) not in answer.text
+        assert "in this store" in answer.json()["detail"]

@@ -19,7 +19,8 @@ _FULL_ID = re.compile(r"^[0-9a-f]{32}$")
 def locate_run(root: str | os.PathLike[str], run_id: str) -> RunRef:
     """The run ``run_id`` names: a full id is looked up per experiment folder (a stat each),
     anything else (a prefix, a name, ``experiment/id``) through core's :func:`find_run`.
-    Raises :class:`NotFound` with the reason."""
+    Raises :class:`NotFound` with the reason (not naming the store's folder: a client of
+    the server has no business knowing it)."""
     base = resolve_root(root)
     if _FULL_ID.match(run_id):
         try:
@@ -31,11 +32,11 @@ def locate_run(root: str | os.PathLike[str], run_id: str) -> RunRef:
                 folder = os.path.join(entry.path, f"run={run_id}")
                 if os.path.isdir(folder):
                     return RunRef(entry.name[len("experiment=") :], run_id, folder)
-        raise NotFound(f"no run {run_id!r} in {base}")
+        raise NotFound(f"no run {run_id!r} in this store")
     try:
         return find_run(run_id, base)
-    except (RunNotFoundError, InvalidArgumentError) as exc:
-        raise NotFound(str(exc)) from None
+    except (RunNotFoundError, InvalidArgumentError) as exc:  # the store's path stays private
+        raise NotFound(str(exc).replace(f" under {base}", " in this store")) from None
 
 
 def run_folder(root: str | os.PathLike[str], run_id: str) -> Path:

@@ -4,16 +4,18 @@
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import StringConstraints
 
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.ui import data
-from ferrotrack.ui.data.files import artifact_file, log_chunk, preview
+from ferrotrack.ui.data.files import log_chunk, open_artifact, preview
 from ferrotrack.ui.data.runs import RunsQuery
 from ferrotrack.ui.errors import NotFound
 
@@ -51,6 +53,14 @@ def _tag(spec: str) -> tuple[str, str]:
     if not sep or not key:
         raise InvalidArgumentError(f"tag={spec!r}: expected key:value")
     return key, value
+
+
+def _chunks(file: BinaryIO) -> Iterator[bytes]:
+    """The opened artifact in 256 KiB pieces (a sync iterator: Starlette reads it on its
+    thread pool), closed at the end or when the client goes away."""
+    with file:
+        while chunk := file.read(256 * 1024):
+            yield chunk
 
 
 def build_router(root: Path) -> APIRouter:
@@ -141,19 +151,18 @@ def build_router(root: Path) -> APIRouter:
         raw = request.scope.get("raw_path", b"").lower()
         if b"%2f" in raw or b"%5c" in raw or b"%00" in raw:
             raise NotFound(f"artifact path {path!r} refused: encoded '/' or '\\'")
-        file = artifact_file(root, run_id, path)
-        media = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        file, size = open_artifact(root, run_id, path)
+        name = path.rsplit("/", 1)[-1]
+        media = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if preview_ and media not in _INLINE_IMAGES:
+            with file:
+                return JSONResponse(preview(file, name, size))
+        headers = {"Content-Length": str(size), "Content-Security-Policy": _SANDBOX}
         if preview_:
-            if media in _INLINE_IMAGES:
-                return FileResponse(file, media_type=media, headers={"Cache-Control": "no-store"})
-            return JSONResponse(preview(file))
-        return FileResponse(
-            file,
-            media_type=media,
-            filename=file.name,
-            content_disposition_type="attachment",
-            headers={"Content-Security-Policy": _SANDBOX},
-        )
+            headers["Cache-Control"] = "no-store"
+        else:
+            headers["Content-Disposition"] = f"attachment; filename*=utf-8''{quote(name)}"
+        return StreamingResponse(_chunks(file), media_type=media, headers=headers)
 
     @api.get("/runs/{run_id}/logs/{stream}", summary="A slice or the tail of a run's log")
     def logs(
