@@ -58,6 +58,8 @@ def test_runs_table_matches_the_store(root: Path, page: Page) -> None:
             assert f"row-{by_id[bad]['status']}" in by_id[bad]["cls"]
             assert by_id[bad]["bg"] != normal["bg"]  # it stands out
         assert by_id[crashed.run_id]["status"] == "crashed"
+        # plotly.js (seconds to run) waits for a chart: the table is drawn without it
+        assert page.evaluate("() => window.Plotly === undefined")
 
         # sort by name, ascending then descending
         page.click('th[data-sort="name"]')

@@ -43,7 +43,7 @@ _DECLARATION = re.compile(r"^(?:async )?(?:function\*?|const|let|class)\s+([A-Za
 _SCRIPT_END = re.compile(r"</(script)", re.I)
 
 _STYLE_TAG = '<link rel="stylesheet" href="/static/app.css">'
-_PLOTLY_TAG = '<script src="/static/vendor/plotly.min.js"></script>'
+_PLOTLY_TAG = '<link rel="preload" id="plotly-js" href="/static/vendor/plotly.min.js" as="script">'
 _APP_TAG = '<script type="module" src="/static/app.js"></script>'
 
 
@@ -184,7 +184,10 @@ def render_report(data: Mapping[str, Any], *, static: Path | None = None) -> str
         raise BundleError("static/app.css must not contain '</style'")
     replacements = {
         _STYLE_TAG: f"<style>\n{css}\n</style>",
-        _PLOTLY_TAG: f"<script>{inline_script(plotly)}</script>",
+        # not run as the page loads: the page runs it when it draws its first chart
+        _PLOTLY_TAG: (
+            f'<script type="text/plain" id="plotly-inline">{inline_script(plotly)}</script>'
+        ),
         _APP_TAG: (
             f'<script type="application/json" id="{DATA_ELEMENT_ID}">{embed_json(data)}</script>\n'
             f'<script type="module">\n{inline_script(app)}\n</script>'

@@ -81,7 +81,6 @@ function startApp() {
   window.addEventListener("hashchange", route);
   window.addEventListener("error", (e) => showBanner(`page error: ${e.message}`));
   window.addEventListener("unhandledrejection", (e) => showBanner(`page error: ${e.reason && e.reason.message ? e.reason.message : e.reason}`));
-  if (!window.Plotly) showBanner("plotly.js did not load: charts cannot be drawn");
   route();
 }
 

@@ -1,7 +1,7 @@
 // One chart per metric: several runs overlaid, x by step / wall / relative time, smoothing,
 // log scale, zoom that asks the server for the finer points of the zoomed range, and live
 // appends of only the points written since the last answer.
-import { h, plotlyText, showBanner } from "./dom.js";
+import { h, loadPlotly, plotlyText, showBanner } from "./dom.js";
 import { localToWall, reducePoints, wallToLocal } from "./points.js";
 
 export const CHART_POINTS = 2000;
@@ -70,6 +70,7 @@ export function metricChart(source, { runIds, name, labels, options }) {
       x: opts.x, points: CHART_POINTS,
       xMin: range ? range[0] : null, xMax: range ? range[1] : null,
     });
+    await loadPlotly();
     if (mine !== generation) return;  // a newer fetch (zoom, x change) was made meanwhile
     xMode = opts.x;
     raw = new Map(answer.series.map((s) => [s.run_id, entry(s)]));

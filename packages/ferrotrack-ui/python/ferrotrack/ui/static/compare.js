@@ -1,7 +1,7 @@
 // Compare: several runs overlaid per metric, the params that differ side by side, and a
 // parallel-coordinates view of an experiment's params against a chosen metric.
 import { chartControls, lazyCharts, metricChart } from "./chart.js";
-import { fill, fmtValue, h, plotlyText, showBanner, statusBadge } from "./dom.js";
+import { fill, fmtValue, h, loadPlotly, plotlyText, showBanner, statusBadge } from "./dom.js";
 
 const compareDefaults = { x: "step", smoothing: 0, logY: false };
 
@@ -55,7 +55,8 @@ function parallelPanel(source, runs) {
         .filter((d) => new Set(d.values).size > 1 || answer.params.length <= 6);
       dims.push({ label: plotlyText(`${metricSelect.value} (${aggSelect.value})`), values: rows.map((r) => r.value) });
       note.textContent = `${rows.length} runs of ${expSelect.value}`;
-      window.Plotly.react(plot, [{ type: "parcoords", dimensions: dims,
+      const Plotly = await loadPlotly();
+      Plotly.react(plot, [{ type: "parcoords", dimensions: dims,
         line: { color: rows.map((r) => r.value), colorscale: "Viridis", showscale: true } }],
       { height: 380, margin: { l: 60, r: 60, t: 40, b: 20 } }, { displaylogo: false, responsive: true });
     } catch (err) {

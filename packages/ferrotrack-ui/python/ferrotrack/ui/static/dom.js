@@ -31,6 +31,35 @@ export function fill(el, ...children) {
   return el;
 }
 
+let plotlyLoading = null;
+
+/** plotly.js, run the first time a chart is drawn: its 3.5 MB take a second or two to
+ * run, which the runs table must not wait for. The page preloads the file (`#plotly-js`);
+ * a report holds its text inline (a script element that is not run until asked). */
+export function loadPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (plotlyLoading) return plotlyLoading;
+  plotlyLoading = new Promise((resolve, reject) => {
+    const failed = () => reject(new Error("plotly.js did not load: charts cannot be drawn"));
+    const script = document.createElement("script");
+    const inline = document.getElementById("plotly-inline");
+    if (inline) {
+      script.textContent = inline.textContent;  // runs as it is inserted
+      document.head.append(script);
+      if (window.Plotly) resolve(window.Plotly); else failed();
+      return;
+    }
+    const link = document.getElementById("plotly-js");
+    if (!link) { failed(); return; }
+    script.src = link.href;
+    script.onload = () => (window.Plotly ? resolve(window.Plotly) : failed());
+    script.onerror = failed;
+    document.head.append(script);
+  });
+  plotlyLoading.catch(() => { plotlyLoading = null; });  // a later chart may try again
+  return plotlyLoading;
+}
+
 /** Plotly reads a few tags (`<b>`, `<br>`) in names: entities keep names as text. */
 export function plotlyText(value) {
   return String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

@@ -1,7 +1,7 @@
 // A run: status with its error and traceback, params (nested), tags, events on a timeline,
 // a chart per metric, artifacts with preview and download, logs tailed while it runs.
 import { chartControls, lazyCharts, metricChart } from "./chart.js";
-import { fill, fmtBytes, fmtDuration, fmtTime, fmtValue, h, plotlyText, showBanner, statusBadge } from "./dom.js";
+import { fill, fmtBytes, fmtDuration, fmtTime, fmtValue, h, loadPlotly, plotlyText, showBanner, statusBadge } from "./dom.js";
 
 const LOG_CHUNK = 65536;
 const LOG_TAIL = 256 * 1024;  // what the page keeps of a log
@@ -31,9 +31,10 @@ function eventsTimeline(events) {
     h("tbody", {}, events.map((e) => h("tr", { class: `event-row level-${String(e.level || "").replace(/[^a-z]/gi, "")}` },
       h("td", {}, fmtTime(e.time)), h("td", {}, e.kind), h("td", {}, e.level ?? ""), h("td", {}, e.name ?? ""),
       h("td", { class: "event-data" }, e.data === null || e.data === undefined ? "" : JSON.stringify(e.data))))));
-  const draw = () => {
+  const draw = async () => {
     const kinds = [...new Set(events.map((e) => String(e.kind)))];
-    window.Plotly.newPlot(plot, kinds.map((kind) => {
+    const Plotly = await loadPlotly();
+    Plotly.newPlot(plot, kinds.map((kind) => {
       const mine = events.filter((e) => String(e.kind) === kind);
       return { type: "scatter", mode: "markers", name: plotlyText(kind), x: mine.map((e) => e.time),
         y: mine.map(() => plotlyText(kind)), text: mine.map((e) => plotlyText(`${e.name ?? ""} ${e.level ?? ""}`)),
@@ -173,7 +174,7 @@ export function runView(source, view, runId, { onLive }) {
       timeline ? section("Events", timeline.el) : null,
       (detail.artifacts || []).length ? section("Artifacts", artifactsPanel(source, run.run_id, detail.artifacts)) : null,
       logs ? section("Logs", logs.el) : null);
-    if (timeline) timeline.draw();
+    if (timeline) timeline.draw().catch((err) => showBanner(err.message));
     lazy = lazyCharts(charts);
     if (logs) logs.pull();
     view.dataset.loaded = "true";
