@@ -396,7 +396,7 @@ class _Logging(torch.utils.data.Dataset[torch.Tensor]):
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             self.writer.add_scalar("worker/item", float(i), i)
-        warned = plugin_warnings(seen, r"'pytorch'.*forked child process.*parent process")
+        warned = plugin_warnings(seen, r"'pytorch'.*no active run")
         return torch.tensor([float(i), float(self.plugin.dropped), float(warned)])
 
 

@@ -18,17 +18,14 @@ What goes where (the run active at the time of the call, :func:`ferrotrack.core.
 The hot path (``add_scalar``) hands the value straight to the run's native ``log``: no
 :class:`~ferrotrack.core.plugins.MetricData` per call.
 
-A forked child (a DataLoader worker) records nothing into a run it inherited: that run
-belongs to the parent process, and a child's copy of it is never written (its points would
-vanish in silence, and its metric-facts thread could deadlock on a lock held at the fork,
-hanging the worker's exit). Such calls are counted as dropped with one warning, in the
-child. A run the child starts itself is captured as usual.
+A forked child (a DataLoader worker) starts with no active run (core forgets the parent's
+runs in a child): its calls are counted as dropped with one warning, in the child; a run
+the child starts itself is captured as usual.
 """
 
 from __future__ import annotations
 
 import inspect
-import os
 import threading
 from collections.abc import Callable, Mapping
 from types import ModuleType
@@ -71,34 +68,6 @@ class PytorchConfig(BaseModel):
     write_tensorboard: bool = True
 
 
-# What the hot path asks for the run: the registry's current run, except in a forked child
-# where that run was inherited from the parent (see the module's docstring); a run the child
-# starts itself is captured as usual. A module global rather than a closure cell, so that
-# the fork hook can swap it for every wrapper at once.
-_current: Callable[[], Any] = active.current
-_inherited: tuple[Any, ...] = ()  # the runs open when this process was forked
-
-
-def _inherited_run(run: Any) -> bool:
-    return any(run is parent for parent in _inherited)
-
-
-def _current_in_a_child() -> Any:
-    run = active.current()
-    return None if run is not None and _inherited_run(run) else run
-
-
-def _after_fork_in_child() -> None:
-    global _current, _inherited
-    _inherited = tuple(active.open_runs())
-    if _inherited:
-        _current = _current_in_a_child
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 class _Inside(threading.local):
     """Set while a patched ``add_hparams`` runs: its own inner ``add_scalar`` calls must
     not log the metrics a second time."""
@@ -121,16 +90,6 @@ class _Capture:
     def run(self, what: str) -> Any:
         """The active run, or ``None`` after counting ``what`` as dropped."""
         run = active.current()
-        if run is not None and _inherited_run(run):
-            self.plugin.dropped += 1
-            self.warn(
-                "child",
-                f"{what} was called in a forked child process (pid {os.getpid()}): not "
-                "recorded, the active run belongs to the parent process (counted in the "
-                "plugin's 'dropped'; log from the main process)",
-                stacklevel=4,
-            )
-            return None
         if run is None:
             import ferrotrack.core as ft
 
@@ -278,7 +237,7 @@ def _add_scalar(original: Wrapper, capture: _Capture) -> Wrapper:
         )
         if inside.depth:
             return result
-        run = _current() or capture.run("add_scalar")
+        run = active.current() or capture.run("add_scalar")
         if run is None:
             return result
         if type(scalar_value) is float and walltime is None:  # the common case: straight on
