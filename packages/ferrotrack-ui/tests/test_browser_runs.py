@@ -128,7 +128,7 @@ def test_many_runs_are_paged(root: Path, page: Page) -> None:
 
 def test_markup_in_names_params_and_tags_is_text(root: Path, page: Page) -> None:
     run = html_run(root)
-    make_runs(root, 1)
+    other = make_runs(root, 1)[0]
     with UiServer(root) as server:
         page.add_init_script("window.__pwned = 0; window.alert = () => { window.__pwned += 1; };")
         page.goto(server.url + "/")
@@ -153,6 +153,21 @@ def test_markup_in_names_params_and_tags_is_text(root: Path, page: Page) -> None
         legend_or_title = page.locator(".chart-title").all_inner_texts()
         assert f"m{HTML_TEXT}" in legend_or_title
         assert page.locator("#view img").count() == 0
+        assert page.evaluate("() => window.__pwned") == 0
+
+        # plotly's legend and parallel coordinates draw the markup as text too
+        page.goto(f"{server.url}/#/compare?run={run.run_id}&run={other.run_id}")
+        loaded(page)
+        chart_data(page, f"m{HTML_TEXT}")
+        legend = page.locator(".chart-plot .legendtext").all_text_contents()
+        assert HTML_TEXT in legend
+        texts = wait_js(
+            page,
+            "() => { const p = document.querySelector('#parallel-plot');"
+            " return p.data ? [...p.querySelectorAll('text')].map((t) => t.textContent) : null; }",
+        )
+        assert HTML_TEXT in texts  # the param 'note' as a category
+        assert page.locator("img, image").count() == 0
         assert page.evaluate("() => window.__pwned") == 0
 
 
