@@ -6,7 +6,7 @@ import platform
 import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -46,6 +46,16 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def load_average(before: Sequence[float], after: Sequence[float]) -> str:
+    """The sentence every table ends with: the machine's load before and after the run
+    (the 2 cores are often shared, and ratios move with it)."""
+    spell = ", ".join
+    return (
+        f"Load average (1, 5, 15 min) before: {spell(f'{x:.2f}' for x in before)}; "
+        f"after: {spell(f'{x:.2f}' for x in after)}."
+    )
 
 
 def verdict(ok: bool) -> str:

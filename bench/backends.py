@@ -29,7 +29,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The tests' server starters (mlflow_server.py, postgres_server.py) start the same servers.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages/ferrotrack-backends/tests"))
-from _report import machine, verdict, write_section
+from _report import load_average, machine, verdict, write_section
 
 import ferrotrack.core as ft
 from ferrotrack.core.plugins import BackendPlugin
@@ -742,12 +742,11 @@ def report(tmp: Path, mlflow_uri: str, pg_url: str, *, quick: bool) -> None:
         "### What a mirror costs the loop\n\n" + overhead + "\n\n"
         "### Mirror throughput\n\n" + mirror + "\n\n"
         "### Import\n\n" + imports + "\n\n"
-        "### Catching up after `close()`\n\n" + catch + "\n\n"
-        "Load average (1, 5, 15 min) before: "
-        + ", ".join(f"{x:.2f}" for x in load_before)
-        + "; after: "
-        + ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        + ". The servers (MLflow, PostgreSQL, wandb-core) share the 2 cores with the loop, "
+        "### Catching up after `close()`\n\n"
+        + catch
+        + "\n\n"
+        + load_average(load_before, os.getloadavg())
+        + " The servers (MLflow, PostgreSQL, wandb-core) share the 2 cores with the loop, "
         "so the ratios of section 1 move by tens of percent between runs; compare them within "
         "one run.\n"
     )

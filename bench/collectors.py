@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, verdict, write_section
+from _report import load_average, machine, verdict, write_section
 
 TARGET = 1.0  # % of one core
 
@@ -99,11 +99,8 @@ def main() -> None:
             f"{collector.cpu * 1e3:.0f} ms, {per_sample_ms:.2f} ms per sample "
             f"| {thread_share:.2f} % | ≤ {TARGET:g} % | {verdict(thread_share <= TARGET)} |",
             "",
-            "Load average (1, 5, 15 min) before: "
-            + ", ".join(f"{x:.2f}" for x in load_before)
-            + "; after: "
-            + ", ".join(f"{x:.2f}" for x in load_after)
-            + ". Errors while sampling: "
+            load_average(load_before, load_after)
+            + " Errors while sampling: "
             + str(collector.errors)
             + ".",
         ]

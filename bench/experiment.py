@@ -29,7 +29,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, verdict, write_section
+from _report import load_average, machine, verdict, write_section
 
 import ferrotrack.core as ft
 from ferrotrack.core.settings import FerrotrackSettings
@@ -331,11 +331,8 @@ def main() -> None:
             *rows,
             "",
             *(f"{note}\n" for note in notes),
-            "Load average (1, 5, 15 min) before: "
-            + ", ".join(f"{x:.2f}" for x in load_before)
-            + "; after: "
-            + ", ".join(f"{x:.2f}" for x in load_after)
-            + ". Ratios are against the baseline taken in the same run; absolute times move "
+            load_average(load_before, load_after)
+            + " Ratios are against the baseline taken in the same run; absolute times move "
             "with the machine's load.",
         ]
     )

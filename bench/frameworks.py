@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, verdict, write_section
+from _report import load_average, machine, verdict, write_section
 
 TARGET = 1.05
 BATCH = 32
@@ -329,11 +329,7 @@ def main() -> None:
             "",
             *rows,
             "",
-            "Load average (1, 5, 15 min) before: "
-            + ", ".join(f"{x:.2f}" for x in load_before)
-            + "; after: "
-            + ", ".join(f"{x:.2f}" for x in load_after)
-            + ".",
+            load_average(load_before, load_after),
         ]
     )
     print(body)
