@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 
-from ferrotrack.core.plugins import MetricData, MetricType, PluginMetadata, PluginType
+from ferrotrack.core.plugins import (
+    CollectorPlugin,
+    MetricData,
+    MetricType,
+    PluginMetadata,
+    PluginType,
+)
 
 __all__ = [
     "DISTRIBUTION",
     "SECRET_WORDS",
     "CollectorConfig",
+    "FileCollector",
     "facts",
     "metadata",
     "redact_url",
@@ -117,3 +126,40 @@ def redact_url(url: str) -> str:
         if len(kept) != len(pairs):
             query = urlencode(kept)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class FileCollector(CollectorPlugin):
+    """A collector that hands the run a file (a patch, a package list): the file is written
+    to a temporary folder the run copies from, removed again at stop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def artifact(self, name: str, data: bytes) -> MetricData | None:
+        """``data`` as the artifact ``name`` (``<plugin>/<file name>`` in the run); ``None``
+        (reported once, the collector's facts still recorded) when it cannot be written."""
+        self.cleanup()
+        file_name = name.rsplit("/", 1)[-1]
+        try:
+            self._tmp = tempfile.TemporaryDirectory(prefix=f"ferrotrack-{self.name}-")
+            file = Path(self._tmp.name) / file_name
+            file.write_bytes(data)
+        except OSError as exc:
+            self.errors += 1
+            self.report_problem(
+                "artifact", f"could not write {file_name} (left out of the run): {exc}"
+            )
+            return None
+        return MetricData(name, str(file), MetricType.ARTIFACT, source=self.name)
+
+    def cleanup(self) -> None:
+        """Removes the temporary copy (the run keeps its own)."""
+        tmp, self._tmp = self._tmp, None
+        if tmp is not None:
+            tmp.cleanup()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stops and removes the temporary file."""
+        super().stop(timeout)
+        self.cleanup()

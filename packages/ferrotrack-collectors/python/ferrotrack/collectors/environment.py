@@ -15,21 +15,20 @@ import platform
 import re
 import socket
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from ferrotrack.collectors._common import (
     CollectorConfig,
+    FileCollector,
     facts,
     metadata,
     redact_url,
     secret_name,
 )
-from ferrotrack.core.plugins import CollectorPlugin, MetricData, MetricType, PluginMetadata
+from ferrotrack.core.plugins import MetricData, PluginMetadata
 
 __all__ = [
     "DEFAULT_ENV_VARS",
@@ -162,14 +161,10 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-class EnvironmentCollector(CollectorPlugin):
+class EnvironmentCollector(FileCollector):
     """Records where the run's Python runs, once, at start (see the module docstring)."""
 
     interval: float | None = None
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     @classmethod
     def get_metadata(cls) -> PluginMetadata:
@@ -207,34 +202,7 @@ class EnvironmentCollector(CollectorPlugin):
         config: EnvironmentConfig = self.config or EnvironmentConfig()
         out = facts("env", self.facts(), "environment")
         if config.packages:
-            self.cleanup()
-            try:
-                self._tmp = tempfile.TemporaryDirectory(prefix="ferrotrack-env-")
-                file = Path(self._tmp.name) / "requirements.txt"
-                file.write_text(requirements(), encoding="utf-8")
-            except OSError as exc:  # the facts are still recorded
-                self.errors += 1
-                self.report_problem(
-                    "artifact", f"could not write requirements.txt (left out): {exc}"
-                )
-                return out
-            out.append(
-                MetricData(
-                    "environment/requirements.txt",
-                    str(file),
-                    MetricType.ARTIFACT,
-                    source="environment",
-                )
-            )
+            listing = self.artifact("environment/requirements.txt", requirements().encode("utf-8"))
+            if listing is not None:
+                out.append(listing)
         return out
-
-    def cleanup(self) -> None:
-        """Removes the temporary copy of requirements.txt (the run keeps its own)."""
-        tmp, self._tmp = self._tmp, None
-        if tmp is not None:
-            tmp.cleanup()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stops and removes the temporary file."""
-        super().stop(timeout)
-        self.cleanup()

@@ -15,13 +15,18 @@ import subprocess
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from ferrotrack.collectors._common import CollectorConfig, facts, metadata, redact_url
-from ferrotrack.core.plugins import CollectorPlugin, MetricData, MetricType, PluginMetadata
+from ferrotrack.collectors._common import (
+    CollectorConfig,
+    FileCollector,
+    facts,
+    metadata,
+    redact_url,
+)
+from ferrotrack.core.plugins import MetricData, MetricType, PluginMetadata
 
 __all__ = ["GitCollector", "GitConfig", "RepoFacts", "repo_facts"]
 
@@ -241,14 +246,10 @@ def patch_text(found: RepoFacts, limit: int) -> tuple[bytes, bool]:
     return head + (found.patch[:limit] if cut else found.patch), cut
 
 
-class GitCollector(CollectorPlugin):
+class GitCollector(FileCollector):
     """Records the repository's state once, at start (see the module docstring)."""
 
     interval: float | None = None
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     @classmethod
     def get_metadata(cls) -> PluginMetadata:
@@ -286,32 +287,7 @@ class GitCollector(CollectorPlugin):
         if config.diff and found.dirty and not any(k == "diff" for k, _ in found.problems):
             data, cut = patch_text(found, config.max_diff_bytes)
             out.append(MetricData("git.diff_truncated", cut, MetricType.PARAMETER, source="git"))
-            file = self._write("diff.patch", data)
-            if file is not None:
-                out.append(MetricData("git/diff.patch", file, MetricType.ARTIFACT, source="git"))
+            patch = self.artifact("git/diff.patch", data)
+            if patch is not None:
+                out.append(patch)
         return out
-
-    def _write(self, name: str, data: bytes) -> str | None:
-        """``data`` in a temporary file the run copies; ``None`` (reported once, the facts
-        still recorded) when it cannot be written."""
-        self.cleanup()
-        try:
-            self._tmp = tempfile.TemporaryDirectory(prefix="ferrotrack-git-")
-            file = Path(self._tmp.name) / name
-            file.write_bytes(data)
-        except OSError as exc:
-            self.errors += 1
-            self.report_problem("artifact", f"could not write {name} (left out of the run): {exc}")
-            return None
-        return str(file)
-
-    def cleanup(self) -> None:
-        """Removes the temporary copy of the patch (the run keeps its own)."""
-        tmp, self._tmp = self._tmp, None
-        if tmp is not None:
-            tmp.cleanup()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stops and removes the temporary patch."""
-        super().stop(timeout)
-        self.cleanup()
