@@ -53,6 +53,10 @@ bench: setup
     {{py}} bench/log_throughput.py
     {{py}} bench/experiment.py
     {{py}} bench/run.py
+    {{py}} bench/collectors.py
+    {{py}} bench/frameworks.py
+    {{py}} bench/ui.py
+    {{py}} bench/ui_browser.py
     cargo bench -p ferrotrack-store --quiet -- --quick
 
 # Peer trackers side by side (installs them into .venv-peers/ on first use).
