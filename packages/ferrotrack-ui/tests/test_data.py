@@ -81,6 +81,29 @@ def test_since_returns_only_changed_runs(root: Path) -> None:
     assert runs_page(root, RunsQuery(since="stale-3"))["total"] == 4
 
 
+def test_change_within_one_tick_of_the_clock_is_seen(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run.json rewritten in the same clock tick as the index read it keeps its size and
+    times (simulated here by putting them back): the index must still see the change."""
+    import os
+
+    from ferrotrack.ui.data import runs as runs_module
+
+    monkeypatch.setattr(runs_module, "_RACY_NS", 600 * 10**9)  # a slow machine's margin
+    [run] = sf.make_runs(root, 1)
+    first = runs_page(root, RunsQuery())
+    assert first["runs"][0]["name"] == "run-0"
+    meta = run.folder / "run.json"
+    folder_st, meta_st = os.stat(run.folder), os.stat(meta)
+    meta.write_text(meta.read_text().replace('"run-0"', '"run-X"'))
+    os.utime(meta, ns=(meta_st.st_atime_ns, meta_st.st_mtime_ns))
+    os.utime(run.folder, ns=(folder_st.st_atime_ns, folder_st.st_mtime_ns))
+    later = runs_page(root, RunsQuery(since=first["cursor"]))
+    assert [r["name"] for r in later["runs"]] == ["run-X"]
+    assert runs_page(root, RunsQuery(since=later["cursor"]))["runs"] == []  # read, unchanged
+
+
 def test_running_then_crashed_and_failed(root: Path) -> None:
     run = ft.start_run("live", experiment="exp", root=root)
     run.log("loss", 1.0, step=0)
@@ -188,12 +211,14 @@ def test_concurrent_requests_while_runs_are_written(root: Path) -> None:
     [first] = sf.make_runs(root, 1)
     live = ft.start_run("live", experiment="exp", root=root, flush_interval=0.05)
     stop = threading.Event()
+    ready = threading.Barrier(5)  # the four threads hold a cursor before runs are added
     errors: list[BaseException] = []
     seen: list[set[str]] = [set() for _ in range(4)]
 
     def pages(i: int) -> None:
         try:
             cursor = runs_page(root, RunsQuery(limit=0))["cursor"]
+            ready.wait(timeout=120)
             while not stop.is_set():
                 page = runs_page(root, RunsQuery(since=cursor, limit=10_000))
                 seen[i].update(r["run_id"] for r in page["runs"])
@@ -207,6 +232,7 @@ def test_concurrent_requests_while_runs_are_written(root: Path) -> None:
     threads = [threading.Thread(target=pages, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
+    ready.wait(timeout=120)
     added = [b.run_id for b in sf.make_runs(root, 4, experiment="more")]
     for k in range(20):
         live.log("train/loss", float(k), step=k)

@@ -191,11 +191,12 @@ class RunsIndex:
         from ferrotrack.core.analysis.summaries import read_summaries
 
         refs = [r for r, _ in changed]
+        racy = time.time_ns() - _RACY_NS
         metas = read_files([f"{r.folder}/run.json" for r in refs])
         params = read_files([f"{r.folder}/params.json" for r in refs])
         per_run = _metrics_of(read_summaries(refs, columns=list(STATS)),
                               len(refs))  # fmt: skip
-        for (ref, stamp), meta_raw, params_raw, m in zip(
+        for (ref, seen), meta_raw, params_raw, m in zip(
             changed, metas, params, per_run, strict=True
         ):
             problems: list[str] = []
@@ -204,7 +205,13 @@ class RunsIndex:
             flat: dict[str, Any] = {}
             _flatten(p, "", flat)
             problem = "; ".join(problems) if problems else None
-            self._entries[ref.folder] = _Entry(ref, stamp, self._gen, meta, flat, m, problem)
+            # changed too recently to trust its time: read it again next time
+            stamp = _RACY if seen and seen[0] > racy else seen
+            gen = self._gen
+            old = self._entries.get(ref.folder)
+            if old is not None and (old.meta, old.params, old.metrics) == (meta, flat, m):
+                gen = old.gen  # read again, unchanged: not news for ``since``
+            self._entries[ref.folder] = _Entry(ref, stamp, gen, meta, flat, m, problem)
 
     def changed_since(self, cursor: str | None) -> tuple[int, list[str]] | None:
         """The generation a cursor of this index stands for and the runs removed after it;
@@ -271,6 +278,14 @@ def _metrics_of(summary: Any, n: int) -> list[dict[str, dict[str, Any]]]:
         per_run[idx][name] = {"last": finite(last), "min": finite(lo), "max": finite(hi),
                               "count": count, "last_step": step}  # fmt: skip
     return per_run
+
+
+_RACY_NS = 250_000_000
+_RACY = (-1,)
+"""The stamp of a run whose folder changed within ``_RACY_NS`` of being read: file times
+tick coarsely (a jiffy, up to 10 ms, on ext4), so a change in the same tick as the read
+would leave the time as it was and go unseen; such a run is read again until its time is
+old enough."""
 
 
 def _stamp(folder: str) -> tuple[int, ...]:
