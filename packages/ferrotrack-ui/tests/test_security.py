@@ -156,3 +156,17 @@ def test_not_found_does_not_name_the_store_folder(root: Path, server: UiServer) 
         assert answer.status_code == 404
         assert str(root) not in answer.text
         assert "in this store" in answer.json()["detail"]
+
+
+def test_log_that_is_a_symlink_is_not_read(root: Path, tmp_path: Path, server: UiServer) -> None:
+    built = sf.run_with_artifacts(root, tmp_path / "work")
+    secret = tmp_path / "secret-log.txt"
+    secret.write_text("SECRET")
+    stderr = built.folder / "logs" / "stderr.txt"
+    stderr.unlink()
+    os.symlink(secret, stderr)
+    assert httpx.get(f"{server.url}/api/runs/{built.run_id}").json()["logs"] == ["stdout"]
+    answer = httpx.get(f"{server.url}/api/runs/{built.run_id}/logs/stderr")
+    assert answer.status_code == 404
+    assert "SECRET" not in answer.text
+    assert httpx.get(f"{server.url}/api/runs/{built.run_id}/logs/stdout").status_code == 200

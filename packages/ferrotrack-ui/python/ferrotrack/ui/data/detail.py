@@ -64,6 +64,11 @@ def _rows(root: str | os.PathLike[str], run_ids: list[str]) -> list[dict[str, An
     return out
 
 
+def _regular(path: str) -> bool:
+    """A regular file, not a symlink (the log route does not follow one either)."""
+    return os.path.isfile(path) and not os.path.islink(path)
+
+
 def _json_or_problem(folder: str, name: str, problems: list[str]) -> dict[str, Any]:
     """A run's JSON file; a corrupt one is ``{}`` and a problem (named inside the run)."""
     try:
@@ -92,7 +97,7 @@ def run_detail(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     problems += [str(w.message) for w in caught]
     problems += [f"{os.path.relpath(p, ref.folder)}: {what}" for p, what in verify_run(ref.folder)]
     error = meta.get("error") if isinstance(meta.get("error"), dict) else {}
-    logs = [s for s in LOG_STREAMS if os.path.isfile(os.path.join(ref.folder, "logs", f"{s}.txt"))]
+    logs = [s for s in LOG_STREAMS if _regular(os.path.join(ref.folder, "logs", f"{s}.txt"))]
     return {
         "run": row,
         "params": jsonable(params),

@@ -123,13 +123,18 @@ def log_chunk(
     if offset is not None and offset < 0:
         raise InvalidArgumentError(f"offset={offset}: expected 0 or more")
     path = os.path.join(locate_run(root, run_id).folder, "logs", f"{stream}.txt")
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            start = max(0, size - limit) if offset is None else min(offset, size)
-            f.seek(start)
-            data = f.read(limit)
-    except FileNotFoundError:
+        fd = os.open(path, flags)  # a symlink planted as the log is not followed
+    except OSError:
         raise NotFound(f"run {run_id!r} has no {stream} log") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotFound(f"run {run_id!r} has no {stream} log")
+        size = st.st_size
+        start = max(0, size - limit) if offset is None else min(offset, size)
+        f.seek(start)
+        data = f.read(limit)
     return {"text": data.decode("utf-8", "replace"), "offset": start,
             "next_offset": start + len(data), "size": size}  # fmt: skip
