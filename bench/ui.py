@@ -308,12 +308,17 @@ def report(  # noqa: PLR0917 (the figures of one run, each its own)
         "send every point; ours sends at most `points` (2,000) per series, each bucket's "
         "first, last, lowest and highest, so the chart shows the same extremes.",
         "",
-        f"Cold vs warm: the first request of a series reads its points with core's live reader "
-        f"(all four columns of every segment of the run) and keeps them, sorted, in a cache "
-        f"bounded at 512 MB; later requests, zooms and live polls only search that "
-        f"array and downsample (numpy, per bucket). The index of the runs page re-reads only "
-        f"runs whose files changed (a stat of each run's `run.json`, `params.json` and "
-        f"summaries per request). Building the stores took {page['built']:.0f} s "
+        "Cold vs warm: the first request of a series reads, from each live segment of the "
+        "run, only the `name` column's dictionary codes, the x column and `value` (pyarrow, "
+        "a pool thread per segment, into one preallocated array), and keeps the sorted "
+        "points in a cache bounded at 512 MB; later requests, zooms and live polls only "
+        "search that array and downsample (numpy, per bucket). The runs page's index is "
+        "built from core's native readers (`run.json`/`params.json` read on every core, "
+        "summaries by `read_summaries`), each row's JSON made when a page shows it, and "
+        "re-reads only runs whose folder or `run.json` changed (two stats per run per "
+        "request). The first runs request waits for the index the server starts building "
+        "as it starts, then checks it once more. Building the stores took "
+        f"{page['built']:.0f} s "
         f"({page['n']:,} runs, most cloned folders) and {ours['built']:.0f} s "
         f"({ours['points']:,} points).",
         "",

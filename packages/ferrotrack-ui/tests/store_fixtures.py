@@ -203,12 +203,26 @@ def clone_runs(template: Built, n: int, *, experiment: str | None = None) -> lis
     for i in range(n):
         run_id = _new_id()
         target = exp_dir / f"run={run_id}"
-        shutil.copytree(template.folder, target, ignore=shutil.ignore_patterns(".locks"))
+        # hard links: store files are never changed in place (replaced by a rename), so
+        # the copies share the template's bytes and a store of 100,000 builds in minutes
+        shutil.copytree(template.folder, target, ignore=shutil.ignore_patterns(".locks"),
+                        copy_function=_link_or_copy)  # fmt: skip
+        for name in ("run.json", "params.json"):
+            (target / name).unlink()
         meta.update(run_id=run_id, name=f"clone-{i}", experiment=exp_dir.name[11:])
         (target / "run.json").write_text(json.dumps(meta))
         (target / "params.json").write_text(json.dumps({**params, "i": i}))
         ids.append(run_id)
     return ids
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """A hard link, or a copy where the file system refuses one (too many links: ext4
+    allows 65,000 per file; another device)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _new_id() -> str:

@@ -21,9 +21,9 @@ URL = re.compile(r"ferrotrack ui: (http://\S+)")
 
 
 @contextmanager
-def serve(root: Path, *args: str) -> Iterator[tuple[str, str]]:
-    """Runs ``ferrotrack --root root ui ARGS``; yields (the URL it printed, its stderr so
-    far) and stops it."""
+def serve(root: Path, *args: str, stderr: list[str] | None = None) -> Iterator[str]:
+    """Runs ``ferrotrack --root root ui ARGS``; yields the URL it printed and stops it
+    (then appends what it wrote to stderr to ``stderr``, when given)."""
     command = [sys.executable, "-m", "ferrotrack.core.cli", "--root", str(root), "ui", *args]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
@@ -35,11 +35,13 @@ def serve(root: Path, *args: str) -> Iterator[tuple[str, str]]:
             proc.kill()
             _, err = proc.communicate(timeout=30)
             pytest.fail(f"no URL printed: {line!r} {err!r}")
-        yield match.group(1), ""
+        yield match.group(1)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
-            proc.wait(timeout=30)
+        _, err = proc.communicate(timeout=30)
+        if stderr is not None:
+            stderr.append(err)
 
 
 def wait_up(url: str, **kwargs: object) -> httpx.Response:
@@ -58,7 +60,7 @@ def wait_up(url: str, **kwargs: object) -> httpx.Response:
 
 def test_loopback_by_default_without_token(root: Path) -> None:
     sf.make_runs(root, 2)
-    with serve(root) as (url, _):
+    with serve(root) as url:
         assert url.startswith("http://127.0.0.1:")
         assert "token" not in url
         answer = wait_up(url + "api/runs")
@@ -67,26 +69,36 @@ def test_loopback_by_default_without_token(root: Path) -> None:
 
 def test_non_loopback_host_gets_a_generated_token(root: Path) -> None:
     sf.make_runs(root, 1)
-    with serve(root, "--host", "0.0.0.0") as (url, _):
+    err: list[str] = []
+    with serve(root, "--host", "0.0.0.0", stderr=err) as url:
         match = re.match(r"http://0\.0\.0\.0:(\d+)/\?token=(\S+)$", url)
         assert match is not None, url
         port, token = match.groups()
+        assert len(token) >= 32
         base = f"http://127.0.0.1:{port}"
         assert wait_up(base + "/api/runs").status_code == 401
         auth = {"Authorization": f"Bearer {token}"}
         assert httpx.get(base + "/api/runs", headers=auth).json()["total"] == 1
+        page = httpx.get(base + "/", params={"token": token})
+        cookie = page.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert httpx.get(base + "/api/runs", params={"token": token[:-1]}).status_code == 401
+    assert token not in err[0]  # no access log carries it
 
 
 def test_given_token_and_insecure_flag(root: Path) -> None:
     sf.make_runs(root, 1)
-    with serve(root, "--token", "abc") as (url, _):
+    with serve(root, "--token", "abc") as url:
         assert url.endswith("/?token=abc")
         assert wait_up(url.split("?")[0] + "api/runs").status_code == 401
         assert httpx.get(url.split("?")[0] + "api/runs?token=abc").status_code == 200
-    with serve(root, "--host", "0.0.0.0", "--insecure-no-token") as (url, _):
+    err: list[str] = []
+    with serve(root, "--host", "0.0.0.0", "--insecure-no-token", stderr=err) as url:
         assert "token" not in url
         port = url.rsplit(":", 1)[1].strip("/")
         assert wait_up(f"http://127.0.0.1:{port}/api/runs").status_code == 200
+    assert "without a token: anyone who reaches it reads every run" in err[0]
 
 
 def test_bad_options_are_refused(root: Path) -> None:
