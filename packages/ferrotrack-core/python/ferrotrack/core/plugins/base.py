@@ -37,12 +37,17 @@ def validate_config(metadata: PluginMetadata, config: Mapping[str, Any] | BaseMo
     try:
         return model.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<config>'}: {e['msg']}"
-            for e in err.errors(include_input=False, include_url=False)
-        )
-        message = f"plugin {metadata.name!r}: invalid config: {problems}"
+        message = f"plugin {metadata.name!r}: invalid config: {validation_problems(err)}"
     raise InvalidArgumentError(message)
+
+
+def validation_problems(err: ValidationError, whole: str = "<config>") -> str:
+    """Each problem of ``err`` as ``dotted.key: message``, joined by ``; `` (never the
+    offending values: a config may hold secrets); ``whole`` names a problem of no key."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or whole}: {e['msg']}"
+        for e in err.errors(include_input=False, include_url=False)
+    )
 
 
 class PluginBase(abc.ABC):

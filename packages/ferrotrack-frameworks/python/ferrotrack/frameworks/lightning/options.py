@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ferrotrack.core.errors import InvalidArgumentError
+from ferrotrack.core.plugins.base import validation_problems
 
 __all__ = ["LoggerOptions", "checked_options"]
 
@@ -46,9 +47,6 @@ def checked_options(values: Mapping[str, Any]) -> LoggerOptions:
     try:
         return LoggerOptions.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<options>'}: {e['msg']}"
-            for e in err.errors(include_input=False, include_url=False)
-        )
+        problems = validation_problems(err, "<options>")
         message = f"FerrotrackLogger (framework 'lightning'): invalid option {problems}"
     raise InvalidArgumentError(message)
