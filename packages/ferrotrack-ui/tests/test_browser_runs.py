@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 from browser import browser_fixture, chart_data, loaded, page_fixture, shot, wait_js  # noqa: F401
+from held_build import HeldBuild
 from playwright.sync_api import Page
 from store_fixtures import HTML_TEXT, clone_runs, crashed_run, failed_run, html_run, make_runs
 from ui_server import UiServer
 
 import ferrotrack.core as ft
+from ferrotrack.ui.data import runs as runs_mod
+from ferrotrack.ui.data.runs import index_for
 
 pytestmark = pytest.mark.slow
 
@@ -179,3 +182,42 @@ def test_page_works_behind_a_token(root: Path, page: Page) -> None:
         assert {r["id"] for r in rows(page)} == {r.run_id for r in runs}
         page.locator(".run-link").first.click()
         assert chart_data(page, "train/loss")[0]["n"] == 20
+
+
+def test_newest_runs_show_while_the_store_is_read(
+    root: Path, page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store still being read shows its newest runs and says so, then every run without
+    a reload."""
+    monkeypatch.setattr(runs_mod, "FIRST_CHUNK", 4)
+    built = make_runs(root, 9)
+    build = HeldBuild(index_for(root))  # the server's warm-up thread builds it, held here
+    with UiServer(root) as server:
+        page.goto(server.url + "/")
+        loaded(page)
+        assert [r["name"] for r in rows(page)] == [b.name for b in reversed(built)][:4]
+        assert page.locator("#view").get_attribute("data-partial") == "true"
+        assert "reading the store: 4 of 9 runs" in page.locator("#runs-count").inner_text()
+        build.release()
+        wait_js(page, "() => document.querySelector('#view').dataset.partial === 'false'")
+        assert [r["name"] for r in wait_rows(page, 9)] == [b.name for b in reversed(built)]
+        assert page.locator("#runs-count").inner_text() == "1–9 of 9 runs"
+
+
+def test_sort_by_a_tag_column(root: Path, page: Page) -> None:
+    make_runs(root, 4)  # tag seed "0".."3"
+    with UiServer(root) as server:
+        page.goto(server.url + "/")
+        loaded(page)
+        page.click("#columns-chooser summary")
+        page.check('input[data-kind="tags"][data-name="seed"]')
+        page.click('th[data-sort="tags.seed"]')
+        wait_js(
+            page, "() => document.querySelector('tr.run-row .run-link').textContent === 'run-0'"
+        )
+        assert [r["name"] for r in rows(page)] == ["run-0", "run-1", "run-2", "run-3"]
+        page.click('th[data-sort="tags.seed"]')
+        wait_js(
+            page, "() => document.querySelector('tr.run-row .run-link').textContent === 'run-3'"
+        )
+        assert [r["name"] for r in rows(page)] == ["run-3", "run-2", "run-1", "run-0"]

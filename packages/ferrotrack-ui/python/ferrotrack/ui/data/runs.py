@@ -6,6 +6,11 @@ the stamp of its folder, and re-reads only the runs whose files changed since th
 call, in one batch through core's native readers (files and summaries read on every core).
 Each entry remembers the generation at which it last changed, which is the cursor of
 ``since``; its JSON row is built only when a page shows it.
+
+The first build reads the runs newest first, in chunks it publishes as it goes (500 runs,
+then four times more each time): a page asked for while it runs can be answered from the
+runs read so far (``partial``) instead of waiting for the whole store, so the newest runs
+show at once however large the store is.
 """
 
 from __future__ import annotations
@@ -27,10 +32,24 @@ from ferrotrack.core.store.layout import resolve_root
 from ferrotrack.ui.data._json import finite, iso, jsonable
 from ferrotrack.ui.errors import NotFound
 
-__all__ = ["RunsIndex", "RunsQuery", "index_for", "list_experiments", "row_of", "runs_page"]
+__all__ = [
+    "FIRST_ANSWER_WAIT_S",
+    "RunsIndex",
+    "RunsQuery",
+    "Snapshot",
+    "index_for",
+    "list_experiments",
+    "row_of",
+    "runs_page",
+]
 
 STATS = ("last", "min", "max", "count", "last_step")
 _SORTS = ("start", "end", "duration", "name", "status", "experiment", "run_id")
+FIRST_CHUNK = 500
+"""Runs the first build reads before it first publishes (a page holds at most 500)."""
+FIRST_ANSWER_WAIT_S = 0.25
+"""How long the server's runs page waits for the first build before answering from the
+runs read so far."""
 
 
 @dataclass(frozen=True)
@@ -123,12 +142,23 @@ class _Entry:
             self._row["status"] = status
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The index at one moment: its entries (newest run first), the cursor of exactly that
+    state, and while the first build runs, ``(runs read, runs found)``."""
+
+    entries: list[_Entry]
+    cursor: str
+    partial: tuple[int, int] | None = None
+
+
 class RunsIndex:
     """The rows of every run of one store, refreshed on each call for what changed.
 
     Thread-safe: a refresh holds the index's lock, and requests that arrive while one
     runs share the next one (a refresh that started after they arrived sees all they
-    must see) instead of each stat-ing every run again.
+    must see) instead of each stat-ing every run again. The first build is the exception:
+    it reads outside the lock, publishing each chunk, so a request may take what is read.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -139,7 +169,11 @@ class RunsIndex:
         self._removed: dict[str, int] = {}
         self._gen = 0
         self._lock = threading.Lock()
+        self._published = threading.Condition(self._lock)
         self._last_start = -1.0
+        self._built = False
+        self._building = False
+        self._found = 0
 
     @property
     def cursor(self) -> str:
@@ -149,20 +183,64 @@ class RunsIndex:
 
     def refresh(self) -> list[_Entry]:
         """Re-reads the runs whose files changed; returns every entry, statuses current."""
-        return self.snapshot()[0]
+        return self.snapshot().entries
 
-    def snapshot(self) -> tuple[list[_Entry], str]:
+    def snapshot(self, wait_s: float | None = None) -> Snapshot:
         """:meth:`refresh`, and the cursor of exactly that state (a later refresh by another
-        request must not lend this answer a cursor past rows it does not hold)."""
+        request must not lend this answer a cursor past rows it does not hold).
+
+        While the first build runs, waits for it; with ``wait_s``, at most that long (once
+        a chunk is read), then answers with the runs read so far (``partial``)."""
         asked = time.monotonic()
+        deadline = None if wait_s is None else asked + wait_s
         with self._lock:
-            if self._last_start < asked:
-                self._last_start = time.monotonic()
-                self._refresh_locked()
-            return list(self._order), f"{self.token}-{self._gen}"
+            while self._building:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0 and self._order:
+                    return self._snap_locked((len(self._order), self._found))
+                self._published.wait(left if left is not None and left > 0 else None)
+            if self._built:
+                if self._last_start < asked:
+                    self._last_start = time.monotonic()
+                    self._refresh_locked()
+                return self._snap_locked(None)
+            self._building = True  # this thread builds; the others wait or take chunks
+            self._last_start = time.monotonic()
+        try:
+            self._first_build()
+        finally:
+            with self._lock:
+                self._building = False
+                self._published.notify_all()
+        with self._lock:
+            return self._snap_locked(None)
+
+    def _snap_locked(self, partial: tuple[int, int] | None) -> Snapshot:
+        return Snapshot(list(self._order), f"{self.token}-{self._gen}", partial)
+
+    def _first_build(self) -> None:
+        """Reads every run, newest first, publishing each chunk as it is read."""
+        refs = _newest_first(iter_run_refs(self.root))
+        with self._lock:  # a build that failed half-way starts again from nothing
+            self._found, self._order, self._entries = len(refs), [], {}
+        start, size = 0, FIRST_CHUNK
+        while start < len(refs):
+            part = refs[start : start + size]
+            entries = self._read([(ref, _stamp(ref.folder)) for ref in part], 0)
+            with self._lock:
+                self._gen += 1
+                for e in entries:
+                    e.gen = self._gen
+                    self._entries[e.ref.folder] = e
+                self._order.extend(entries)
+                self._published.notify_all()
+            start, size = start + size, size * 4
+        with self._lock:
+            self._refresh_statuses_locked(self._order)
+            self._built = True
 
     def _refresh_locked(self) -> None:
-        refs = list(iter_run_refs(self.root))
+        refs = _newest_first(iter_run_refs(self.root))
         changed = []
         for ref in refs:
             stamp = _stamp(ref.folder)
@@ -171,12 +249,18 @@ class RunsIndex:
                 changed.append((ref, stamp))
         if changed:
             self._gen += 1
-            self._load(changed)
+            for e in self._read(changed, self._gen):
+                self._entries[e.ref.folder] = e
         present = {r.folder for r in refs}
         for folder in [f for f in self._entries if f not in present]:
             self._gen += 1
             self._removed[self._entries.pop(folder).ref.run_id] = self._gen
         entries = [self._entries[r.folder] for r in refs]
+        self._refresh_statuses_locked(entries)
+        self._order = entries
+
+    def _refresh_statuses_locked(self, entries: list[_Entry]) -> None:
+        """A running run whose heartbeat stopped is crashed now, not when it was read."""
         now = time.time_ns()
         for e in entries:
             if e.meta.get("status") in (None, "running"):
@@ -184,9 +268,10 @@ class RunsIndex:
                 if status != e.status:
                     self._gen += 1
                     e.set_status(status, self._gen)
-        self._order = entries
 
-    def _load(self, changed: list[tuple[RunRef, tuple[int, ...]]]) -> None:
+    def _read(self, changed: list[tuple[RunRef, tuple[int, ...]]], gen: int) -> list[_Entry]:
+        """The entries of ``changed`` runs read again (at generation ``gen``; an entry read
+        again but unchanged keeps its own: it is not news for ``since``)."""
         from ferrotrack.core._native import read_files
         from ferrotrack.core.analysis.summaries import read_summaries
 
@@ -196,6 +281,7 @@ class RunsIndex:
         params = read_files([f"{r.folder}/params.json" for r in refs])
         per_run = _metrics_of(read_summaries(refs, columns=list(STATS)),
                               len(refs))  # fmt: skip
+        out = []
         for (ref, seen), meta_raw, params_raw, m in zip(
             changed, metas, params, per_run, strict=True
         ):
@@ -207,11 +293,11 @@ class RunsIndex:
             problem = "; ".join(problems) if problems else None
             # changed too recently to trust its time: read it again next time
             stamp = _RACY if seen and seen[0] > racy else seen
-            gen = self._gen
             old = self._entries.get(ref.folder)
-            if old is not None and (old.meta, old.params, old.metrics) == (meta, flat, m):
-                gen = old.gen  # read again, unchanged: not news for ``since``
-            self._entries[ref.folder] = _Entry(ref, stamp, gen, meta, flat, m, problem)
+            same = old is not None and (old.meta, old.params, old.metrics) == (meta, flat, m)
+            out.append(_Entry(ref, stamp, old.gen if same and old else gen, meta, flat, m,
+                              problem))  # fmt: skip
+        return out
 
     def changed_since(self, cursor: str | None) -> tuple[int, list[str]] | None:
         """The generation a cursor of this index stands for and the runs removed after it;
@@ -286,6 +372,12 @@ _RACY = (-1,)
 tick coarsely (a jiffy, up to 10 ms, on ext4), so a change in the same tick as the read
 would leave the time as it was and go unseen; such a run is read again until its time is
 old enough."""
+
+
+def _newest_first(refs: Iterable[RunRef]) -> list[RunRef]:
+    """Runs by id, newest first (ids are UUIDv7: they sort by creation time), the order
+    the first build reads them in and the order equal sort keys keep."""
+    return sorted(refs, key=lambda r: r.run_id, reverse=True)
 
 
 def _stamp(folder: str) -> tuple[int, ...]:
@@ -391,6 +483,9 @@ def _sort_key(sort: str) -> Any:
     if sort.startswith("params."):
         key = sort[len("params.") :]
         return lambda e: _sortable(e.params.get(key))
+    if sort.startswith("tags."):
+        tag = sort[len("tags.") :]
+        return lambda e: e.tags.get(tag)
     if sort.startswith("metrics."):
         name, stat = sort[len("metrics.") :], "last"
         head, _, tail = name.rpartition(".")
@@ -398,8 +493,8 @@ def _sort_key(sort: str) -> Any:
             name, stat = head, tail
         return lambda e: e.metrics.get(name, {}).get(stat)
     raise NotFound(
-        f"sort {sort!r}: expected one of {', '.join(_SORTS)}, params.<key> or "
-        "metrics.<name>[.last|.min|.max|.count|.last_step]"
+        f"sort {sort!r}: expected one of {', '.join(_SORTS)}, params.<key>, tags.<key> "
+        "or metrics.<name>[.last|.min|.max|.count|.last_step]"
     )
 
 
@@ -412,15 +507,21 @@ def _sortable(value: Any) -> Any:
     return (1, 0, str(value))
 
 
-def runs_page(root: str | os.PathLike[str], query: RunsQuery) -> dict[str, Any]:
+def runs_page(
+    root: str | os.PathLike[str], query: RunsQuery, *, wait_s: float | None = None
+) -> dict[str, Any]:
     """One page of the runs table: ``total`` rows match, ``runs`` from ``offset``, the
     columns those rows have, and a ``cursor``; with ``query.since`` only the matching rows
-    changed after that cursor (and ``removed``: ids of runs gone since)."""
+    changed after that cursor (and ``removed``: ids of runs gone since).
+
+    While the store's first reading runs, waits for it, or with ``wait_s`` at most that
+    long: the answer then covers the runs read so far, newest first, and says so in
+    ``partial`` (``{"indexed": read, "of": found}``; None when every run is in)."""
     index = index_for(root)
     key = _sort_key(query.sort)
-    entries, cursor = index.snapshot()
+    snap = index.snapshot(wait_s)
     q = query.q.lower() if query.q else None
-    matching = [e for e in entries if _matches(e, query, q)]
+    matching = [e for e in snap.entries if _matches(e, query, q)]
     since = index.changed_since(query.since)
     removed: list[str] = []
     if since is not None:
@@ -431,12 +532,16 @@ def runs_page(root: str | os.PathLike[str], query: RunsQuery) -> dict[str, Any]:
     present.sort(key=lambda pair: pair[0], reverse=query.desc)
     ordered = [e for _, e in present] + [e for k, e in keyed if k is None]
     offset, limit = max(0, query.offset), max(0, query.limit)
+    partial = None
+    if snap.partial is not None:
+        partial = {"indexed": snap.partial[0], "of": snap.partial[1]}
     out: dict[str, Any] = {
         "total": len(ordered),
         "offset": offset,
         "runs": [e.row for e in ordered[offset : offset + limit]],
         "columns": _columns(ordered),
-        "cursor": cursor,
+        "cursor": snap.cursor,
+        "partial": partial,
     }
     if query.since is not None:
         out["removed"] = removed

@@ -16,7 +16,7 @@ from pydantic import StringConstraints
 from ferrotrack.core.errors import InvalidArgumentError
 from ferrotrack.ui import data
 from ferrotrack.ui.data.files import log_chunk, open_artifact, preview
-from ferrotrack.ui.data.runs import RunsQuery
+from ferrotrack.ui.data.runs import FIRST_ANSWER_WAIT_S, RunsQuery
 from ferrotrack.ui.errors import NotFound
 
 __all__ = ["CURSOR_PATTERN", "RANGE_PATTERN", "build_router", "parse_range"]
@@ -105,7 +105,7 @@ def build_router(root: Path) -> APIRouter:
             limit=limit,
             since=since,
         )
-        return JSONResponse(data.runs_page(root, query))
+        return JSONResponse(data.runs_page(root, query, wait_s=FIRST_ANSWER_WAIT_S))
 
     @api.get("/runs/{run_id}", summary="A run: params, events, metrics, artifacts, logs")
     def run(run_id: str) -> Response:

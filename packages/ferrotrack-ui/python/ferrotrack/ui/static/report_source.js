@@ -7,10 +7,11 @@ export class ReportMissing extends Error {}
 
 const METRIC_STATS = ["last", "min", "max", "count", "last_step"];
 
-/** The value a runs query sorts by: a Row field, `params.<key>` or
+/** The value a runs query sorts by: a Row field, `params.<key>`, `tags.<key>` or
  * `metrics.<name>[.<stat>]` (the last value when no stat is named). */
 export function rowValue(row, key) {
   if (key.startsWith("params.")) return row.params ? row.params[key.slice(7)] : undefined;
+  if (key.startsWith("tags.")) return row.tags ? row.tags[key.slice(5)] : undefined;
   if (key.startsWith("metrics.")) {
     let name = key.slice(8);
     let stat = "last";

@@ -23,6 +23,10 @@ const runsState = {
 /** The sort key of a param or metric column (what RunsQuery.sort takes). */
 export function paramSortKey(key) { return `params.${key}`; }
 export function metricSortKey(name, stat = "last") { return `metrics.${name}.${stat}`; }
+export function tagSortKey(key) { return `tags.${key}`; }
+
+/** How long a page answered from part of the store waits before asking again. */
+const PARTIAL_RETRY_MS = 250;
 
 /** Parses "key:value" into a tag filter; null when there is no colon. */
 export function parseTag(text) {
@@ -145,7 +149,7 @@ export function runsView(source, view, { onLive }) {
     const all = h("input", { type: "checkbox", id: "select-page", title: "select this page" });
     return h("thead", {}, h("tr", {}, h("th", { class: "col-select" }, all),
       FIXED.map((f) => th(f.label, f.key, `col-${f.key}`)),
-      cols.tags.map((t) => th(`#${t}`, null, "col-tag")),
+      cols.tags.map((t) => th(`#${t}`, tagSortKey(t), "col-tag")),
       cols.params.map((p) => th(p, paramSortKey(p), "col-param")),
       cols.metrics.map((m) => th(m, metricSortKey(m), "col-metric"))));
   }
@@ -177,10 +181,12 @@ export function runsView(source, view, { onLive }) {
     compareButton.textContent = `compare (${state.selected.size})`;
   }
 
-  function renderPager(total) {
+  function renderPager(total, partial) {
     const first = total === 0 ? 0 : q.offset + 1;
     const last = Math.min(q.offset + q.limit, total);
-    count.textContent = `${first}–${last} of ${total} runs`;
+    count.textContent = partial
+      ? `${first}–${last} of ${total} runs so far (reading the store: ${partial.indexed} of ${partial.of} runs, newest first)`
+      : `${first}–${last} of ${total} runs`;
     fill(pager,
       h("button", { id: "page-prev", disabled: q.offset === 0, onclick: () => { q.offset = Math.max(0, q.offset - q.limit); refresh(); } }, "‹ prev"),
       h("button", { id: "page-next", disabled: last >= total, onclick: () => { q.offset += q.limit; refresh(); } }, "next ›"),
@@ -205,6 +211,10 @@ export function runsView(source, view, { onLive }) {
     if (mine !== generation) return false;  // a newer request was made meanwhile
     cursor = answer.cursor || null;
     shown = answer.runs;
+    if (answer.partial) {
+      // the server is still reading the store: the newest runs are shown, the rest follow
+      setTimeout(() => { if (mine === generation) refresh(); }, PARTIAL_RETRY_MS);
+    }
     const signature = JSON.stringify([answer, state.columns]);
     if (signature === lastSignature) return answer.runs.some((r) => r.status === "running");
     lastSignature = signature;
@@ -225,10 +235,11 @@ export function runsView(source, view, { onLive }) {
       for (const b of body.querySelectorAll(".row-select")) b.checked = e.target.checked;
       updateCompare();
     });
-    renderPager(answer.total);
+    renderPager(answer.total, answer.partial);
     updateCompare();
     view.dataset.loaded = "true";
     view.dataset.total = String(answer.total);
+    view.dataset.partial = answer.partial ? "true" : "false";
     return answer.runs.some((r) => r.status === "running");
   }
 
