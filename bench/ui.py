@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages/ferrotrack-ui/tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages/ferrotrack-backends/tests"))
 from _report import machine, verdict, write_section
+from _ui_cli import cli_server
 
 from ferrotrack.ui.data.series import clear_cache
 
@@ -57,26 +58,36 @@ def rss_mb() -> float:
 
 
 def runs_page(work: Path, n: int) -> dict[str, Any]:
-    """The runs page over ``n`` runs (20 written, the rest cloned folders) through HTTP."""
+    """The runs page over ``n`` runs (20 written, the rest cloned folders) through HTTP: the
+    first request to ``ferrotrack ui`` (its own process) as soon as it prints its URL, and
+    how long until an answer holds every run; then the rest on the in-process server."""
     root = work / "runs"
     t0 = time.perf_counter()
     template = sf.make_runs(root, 20)
     sf.clone_runs(template[0], n - 20)
     built = time.perf_counter() - t0
-    before = rss_mb()
-    with UiServer(root) as server, httpx.Client(base_url=server.url, timeout=600) as http:
-        params: dict[str, Any] = {"limit": 100, "sort": "start"}
+    params: dict[str, Any] = {"limit": 100, "sort": "start"}
+    with cli_server(root) as (url, _), httpx.Client(base_url=url, timeout=600) as http:
         t0 = time.perf_counter()
         first = http.get("/api/runs", params=params).json()
         cold = time.perf_counter() - t0
-        assert first["total"] == n, first["total"]
+        answer = first
+        while answer["partial"] is not None:  # as the page does, a little more eagerly
+            time.sleep(0.05)
+            answer = http.get("/api/runs", params=params).json()
+        whole = time.perf_counter() - t0
+        assert answer["total"] == n, answer["total"]
+    before = rss_mb()
+    with UiServer(root) as server, httpx.Client(base_url=server.url, timeout=600) as http:
+        first_here = http.get("/api/runs", params=params).json()
         grown = rss_mb() - before
         warm, _ = timed(lambda: http.get("/api/runs", params=params).json(), 7)
         sort: dict[str, Any] = {"limit": 100, "sort": "metrics.train/loss.min", "q": "clone-1"}
         filtered, page = timed(lambda: http.get("/api/runs", params=sort).json(), 7)
-        cursor = first["cursor"]
+        cursor = first_here["cursor"]
         live, _ = timed(lambda: http.get("/api/runs", params={"since": cursor}).json(), 7)
-    return {"n": n, "built": built, "cold": cold, "warm": warm, "filtered": filtered,
+    return {"n": n, "built": built, "cold": cold, "partial": first["partial"],
+            "whole": whole, "warm": warm, "filtered": filtered,
             "filtered_total": page["total"], "since": live, "rss": grown}  # fmt: skip
 
 
@@ -251,6 +262,10 @@ def report(  # noqa: PLR0917 (the figures of one run, each its own)
     load_after: tuple[float, ...],
 ) -> None:
     ms = 1000.0
+    partial = "every run read"
+    if page["partial"] is not None:
+        partial = (f"answered over the newest {page['partial']['indexed']:,} runs read so "
+                   f"far of {page['partial']['of']:,}")  # fmt: skip
     lines = [
         "## Web UI (`bench/ui.py`)",
         "",
@@ -262,9 +277,11 @@ def report(  # noqa: PLR0917 (the figures of one run, each its own)
         "",
         "| measure | ours | peer (same run) | ratio | target | status |",
         "| --- | --- | --- | --- | --- | --- |",
-        f"| runs page, {page['n']:,} runs, first request as the server starts (waits for "
-        "the index it builds then) | "
+        f"| runs page, {page['n']:,} runs, first request to `ferrotrack ui` as it prints "
+        f"its URL ({partial}) | "
         f"{page['cold'] * ms:.0f} ms | | | ≤ 1 s | {verdict(page['cold'] <= 1.0)} |",
+        f"| … until an answer holds every run (asking again every 50 ms) | "
+        f"{page['whole'] * ms:.0f} ms | | | | |",
         f"| runs page, {page['n']:,} runs, next requests | {page['warm'] * ms:.0f} ms | | | "
         f"≤ 1 s | {verdict(page['warm'] <= 1.0)} |",
         f"| … searched (`q`) and sorted by a metric ({page['filtered_total']:,} match) | "
@@ -316,8 +333,10 @@ def report(  # noqa: PLR0917 (the figures of one run, each its own)
         "built from core's native readers (`run.json`/`params.json` read on every core, "
         "summaries by `read_summaries`), each row's JSON made when a page shows it, and "
         "re-reads only runs whose folder or `run.json` changed (two stats per run per "
-        "request). The first runs request waits for the index the server starts building "
-        "as it starts, then checks it once more. Building the stores took "
+        "request). The server starts reading the store as it starts, newest run first, "
+        "publishing 500 runs, then four times more at a time; a runs request waits at most "
+        "0.25 s for the whole store, then answers over the runs read so far (`partial`), "
+        "and the page asks again until every run is in. Building the stores took "
         f"{page['built']:.0f} s "
         f"({page['n']:,} runs, most cloned folders) and {ours['built']:.0f} s "
         f"({ours['points']:,} points).",
