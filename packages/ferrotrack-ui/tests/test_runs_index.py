@@ -101,3 +101,27 @@ def test_sort_by_tag(root: Path) -> None:
     page = runs_page(root, RunsQuery(sort="tags.seed", desc=False))
     assert [r["name"] for r in page["runs"]][:4] == ["run-0", "run-1", "run-2", "run-3"]
     assert page["runs"][-1]["name"] == "untagged"
+
+
+def test_a_page_on_an_unread_store_starts_the_build_and_answers_early(
+    root: Path, small_chunks: None
+) -> None:
+    sf.make_runs(root, 10)
+    index = RunsIndex(root)
+    build = HeldBuild(index, chunks=1)  # not started: the request's own build is held
+    snap = index.snapshot(wait_s=0)
+    assert snap.partial == (4, 10)
+    build.release()
+    assert len(index.refresh()) == 10
+
+
+def test_a_build_started_by_a_page_hands_its_failure_to_that_page(
+    root: Path, small_chunks: None
+) -> None:
+    sf.make_runs(root, 10)
+    index = RunsIndex(root)
+    HeldBuild(index, chunks=10, fail_at=1)
+    with pytest.raises(OSError, match="the disk went away"):
+        index.snapshot(wait_s=0)
+    assert index.snapshot(wait_s=0).partial == (4, 10)  # the next call reads it again
+    assert sorted(e.ref.run_id for e in index.refresh()) == sorted(_ids_newest_first(root))

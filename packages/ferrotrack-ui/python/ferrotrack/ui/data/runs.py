@@ -190,30 +190,50 @@ class RunsIndex:
         request must not lend this answer a cursor past rows it does not hold).
 
         While the first build runs, waits for it; with ``wait_s``, at most that long (once
-        a chunk is read), then answers with the runs read so far (``partial``)."""
+        a chunk is read), then answers with the runs read so far (``partial``). A call with
+        ``wait_s`` that finds no build running starts one on a thread of its own, so that
+        it can answer early too; one without builds in its own thread."""
         asked = time.monotonic()
         deadline = None if wait_s is None else asked + wait_s
+        started: list[BaseException] | None = None  # the failure of a build this call began
         with self._lock:
-            while self._building:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0 and self._order:
-                    return self._snap_locked((len(self._order), self._found))
-                self._published.wait(left if left is not None and left > 0 else None)
-            if self._built:
-                if self._last_start < asked:
-                    self._last_start = time.monotonic()
-                    self._refresh_locked()
-                return self._snap_locked(None)
-            self._building = True  # this thread builds; the others wait or take chunks
-            self._last_start = time.monotonic()
+            while True:
+                while self._building:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0 and self._order:
+                        return self._snap_locked((len(self._order), self._found))
+                    self._published.wait(left if left is not None and left > 0 else None)
+                if self._built:
+                    if self._last_start < asked:
+                        self._last_start = time.monotonic()
+                        self._refresh_locked()
+                    return self._snap_locked(None)
+                if started:
+                    raise started[0]
+                self._building = True  # this call builds; the others wait or take chunks
+                self._last_start = time.monotonic()
+                if wait_s is None:
+                    break
+                started = []
+                threading.Thread(target=self._build, args=(started,), daemon=True,
+                                 name="ferrotrack-ui-index").start()  # fmt: skip
+        self._build(None)
+        with self._lock:
+            return self._snap_locked(None)
+
+    def _build(self, failures: list[BaseException] | None) -> None:
+        """The first build, by a call that set ``_building``; its failure is raised, or
+        handed over in ``failures`` when it runs on a thread of its own."""
         try:
             self._first_build()
+        except BaseException as exc:
+            if failures is None:
+                raise
+            failures.append(exc)
         finally:
             with self._lock:
                 self._building = False
                 self._published.notify_all()
-        with self._lock:
-            return self._snap_locked(None)
 
     def _snap_locked(self, partial: tuple[int, int] | None) -> Snapshot:
         return Snapshot(list(self._order), f"{self.token}-{self._gen}", partial)
