@@ -1,7 +1,7 @@
 """Live views in a real browser: a compare view of two runs still logging asks for each run's
 new points with that run's own cursor, keeps a bounded number of points per series however
-long the runs log, and the runs table follows status changes with ``since=`` polls, all
-without a reload."""
+long the runs log, and the runs table follows status changes with ``since=`` polls; a run's
+page shows the events and artifacts a live run adds and its end; all without a reload."""
 
 from __future__ import annotations
 
@@ -29,8 +29,16 @@ root, folder, name = sys.argv[1], sys.argv[2], sys.argv[3]
 batch_size = int(sys.argv[4])
 run = ft.start_run(name, experiment="live", root=root)
 print(run.run_id, flush=True)
-batch = 0
+batch = extra = 0
 while not os.path.exists(os.path.join(folder, "stop")):
+    if os.path.exists(os.path.join(folder, f"extra-{extra}")):
+        note = os.path.join(folder, f"notes-{extra}.txt")
+        with open(note, "w") as f:
+            f.write(f"note {extra}")
+        run.log_artifact(note)
+        run.log_event("checkpoint", f"saved {extra}", step=extra, data={"file": f"m{extra}.pt"})
+        open(os.path.join(folder, f"extra-done-{extra}"), "w").close()
+        extra += 1
     if os.path.exists(os.path.join(folder, f"more-{batch}")):
         steps = np.arange(batch * batch_size, (batch + 1) * batch_size, dtype=np.int64)
         run.log_array("loss", np.sin(steps / 100.0), steps=steps)
@@ -58,8 +66,8 @@ class Writer:
         self.run_id = self.proc.stdout.readline().strip()
         self.wait_done(0)
 
-    def wait_done(self, batch: int) -> None:
-        path = self.folder / f"done-{batch}"
+    def wait_done(self, batch: int, what: str = "done") -> None:
+        path = self.folder / f"{what}-{batch}"
         deadline = time.monotonic() + 60
         while not path.exists():
             assert self.proc.poll() is None, "the writer exited"
@@ -69,6 +77,11 @@ class Writer:
     def log_batch(self, batch: int) -> None:
         (self.folder / f"more-{batch}").touch()
         self.wait_done(batch)
+
+    def log_extra(self, k: int) -> None:
+        """An artifact ``notes-k.txt`` and a checkpoint event ``saved k``."""
+        (self.folder / f"extra-{k}").touch()
+        self.wait_done(k, "extra-done")
 
     def stop(self) -> None:
         (self.folder / "stop").touch()
@@ -165,3 +178,41 @@ def test_compare_of_live_runs_gets_each_runs_new_points(
         for w in (a, b):
             (w.folder / "stop").touch()
             w.proc.wait(timeout=60)
+
+
+ARTIFACTS = "() => [...document.querySelectorAll('tr.artifact-row')].map((r) => r.dataset.path)"
+EVENTS = "() => [...document.querySelectorAll('#run-events tr.event-row')].length"
+
+
+def test_run_page_follows_new_events_artifacts_and_the_end(
+    root: Path, tmp_path: Path, page: Page
+) -> None:
+    w = Writer(root, tmp_path / "w", "live-extras")
+    try:
+        with UiServer(root) as server:
+            page.goto(f"{server.url}/#/run/{w.run_id}")
+            loaded(page)
+            page.evaluate("() => { window.__still_here = true; }")
+            assert page.evaluate(ARTIFACTS) == []
+            assert page.locator("#run-events").is_hidden()
+            w.log_extra(0)
+            wait_js(page, f"() => ({ARTIFACTS})().includes('notes-0.txt')", timeout=5.0)
+            wait_js(page, f"() => ({EVENTS})() === 1", timeout=5.0)
+            assert page.locator("#run-events").is_visible()
+            w.log_extra(1)
+            wait_js(page, f"() => ({EVENTS})() === 2", timeout=5.0)
+            assert sorted(page.evaluate(ARTIFACTS)) == ["notes-0.txt", "notes-1.txt"]
+            page.click('tr.artifact-row[data-path="notes-1.txt"] .artifact-show')
+            wait_js(page, "() => document.querySelector('#artifact-preview pre')")
+            assert page.locator("#artifact-preview pre").inner_text() == "note 1"
+            w.stop()
+            wait_js(
+                page,
+                "() => document.querySelector('.run-status .status').dataset.status === 'finished'",
+                timeout=10.0,
+            )
+            assert "·" in page.locator(".run-status").inner_text()  # its duration now
+            assert page.evaluate("() => window.__still_here") is True  # no reload
+    finally:
+        (w.folder / "stop").touch()
+        w.proc.wait(timeout=60)

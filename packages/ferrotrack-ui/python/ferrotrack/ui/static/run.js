@@ -45,7 +45,9 @@ function eventsTimeline(events) {
   return { el: h("div", {}, plot, h("details", {}, h("summary", {}, `${events.length} events`), list)), draw };
 }
 
-function artifactsPanel(source, runId, artifacts) {
+/** Artifacts listed with preview and download; `update` redraws the list when the run has
+ * written more (the preview shown stays). */
+function artifactsPanel(source, runId) {
   const preview = h("div", { class: "artifact-preview", id: "artifact-preview" });
   async function show(artifact) {
     const url = source.artifactUrl(runId, artifact.path);
@@ -67,16 +69,49 @@ function artifactsPanel(source, runId, artifacts) {
       fill(preview, h("p", { class: "error" }, `${artifact.path}: ${err.message}`));
     }
   }
-  const rows = artifacts.map((a) => {
+  const row = (a) => {
     const url = source.artifactUrl(runId, a.path);
     return h("tr", { class: "artifact-row", dataset: { path: a.path } },
       h("td", {}, a.path), h("td", { class: "num" }, fmtBytes(a.size)), h("td", {}, a.kind),
       h("td", {}, a.kind !== "binary" && source.live ? h("button", { class: "artifact-show", onclick: () => show(a) }, "preview") : null,
         url ? h("a", { href: url, download: a.path.split("/").pop(), class: "artifact-download" }, "download") : null));
-  });
-  return h("div", {}, h("table", { class: "artifacts-table" },
+  };
+  const body = h("tbody", {});
+  let shown = null;
+  function update(artifacts) {
+    const signature = JSON.stringify(artifacts);
+    if (signature === shown) return;
+    shown = signature;
+    fill(body, artifacts.map(row));
+  }
+  const el = h("div", {}, h("table", { class: "artifacts-table" },
     h("thead", {}, h("tr", {}, h("th", {}, "path"), h("th", {}, "size"), h("th", {}, "kind"), h("th", {}, ""))),
-    h("tbody", {}, rows)), preview);
+    body), preview);
+  return { el, update };
+}
+
+/** The events timeline and list; `update` redraws them when the run has logged more. */
+function eventsPanel() {
+  const el = h("div", { id: "run-events" });
+  let shown = null;
+  function update(events) {
+    const last = events.length ? events[events.length - 1] : null;
+    const signature = `${events.length}:${last ? last.time : ""}`;
+    if (signature === shown) return;
+    shown = signature;
+    if (!events.length) { fill(el); return; }
+    const timeline = eventsTimeline(events);
+    fill(el, timeline.el);
+    timeline.draw().catch((err) => showBanner(err.message));
+  }
+  return { el, update };
+}
+
+/** A panel titled `title` that `show(false)` hides (a live run's events or artifacts
+ * appear once it has some). */
+function panelSection(title, el) {
+  const box = section(title, el);
+  return { box, show: (visible) => { box.hidden = !visible; } };
 }
 
 /** The tail of a log: the first read asks for the last LOG_TAIL bytes, later ones for what
@@ -140,6 +175,35 @@ export function runView(source, view, runId, { onLive }) {
     }
   }
 
+  let events = null;
+  let artifacts = null;
+  let head = null;
+
+  /** Name, status, error and traceback, tags: redrawn when the status changes. */
+  function renderHead(run, detail) {
+    const statusLine = h("div", { class: "run-status" }, statusBadge(run.status),
+      run.start ? ` started ${fmtTime(run.start)}` : "", run.duration_s !== null && run.duration_s !== undefined ? ` · ${fmtDuration(run.duration_s)}` : "");
+    const error = detail.error || run.error;
+    fill(head,
+      h("h1", { class: "run-name", id: "run-name" }, run.name || run.run_id),
+      h("div", { class: "run-id muted" }, `${run.experiment} · ${run.run_id}`),
+      statusLine,
+      error ? h("div", { class: "run-error", id: "run-error" }, h("strong", {}, "error: "), error) : null,
+      detail.traceback ? h("details", { class: "traceback", open: true }, h("summary", {}, "traceback"), h("pre", { id: "run-traceback" }, detail.traceback)) : null,
+      h("div", { class: "tags", id: "run-tags" }, Object.entries(run.tags || {}).map(([k, v]) => h("span", { class: "tag" }, `${k}: ${fmtValue(v)}`))),
+      h("a", { href: `#/compare?run=${encodeURIComponent(run.run_id)}`, class: "muted" }, "compare with…"));
+  }
+
+  /** What a live run adds besides points: events and artifacts, drawn when they change. */
+  function renderAdded(detail) {
+    const ev = detail.events || [];
+    events.panel.update(ev);
+    events.section.show(ev.length > 0);
+    const files = detail.artifacts || [];
+    artifacts.panel.update(files);
+    artifacts.section.show(files.length > 0);
+  }
+
   async function load() {
     const detail = await source.run(runId);
     const run = detail.run;
@@ -154,27 +218,21 @@ export function runView(source, view, runId, { onLive }) {
     chartsBox = h("div", { class: "charts", id: "run-charts" }, charts.map((c) => c.el));
     noMetrics = charts.length ? null : h("p", { class: "muted", id: "no-metrics" }, "No metrics logged yet.");
     chartsBox.append(...(noMetrics ? [noMetrics] : []));
-    const statusLine = h("div", { class: "run-status" }, statusBadge(run.status),
-      run.start ? ` started ${fmtTime(run.start)}` : "", run.duration_s !== null && run.duration_s !== undefined ? ` · ${fmtDuration(run.duration_s)}` : "");
-    const error = detail.error || run.error;
-    const events = detail.events || [];
-    const timeline = events.length ? eventsTimeline(events) : null;
+    head = h("div", { class: "run-head" });
+    renderHead(run, detail);
+    const eventsList = eventsPanel();
+    events = { panel: eventsList, section: panelSection("Events", eventsList.el) };
+    const files = artifactsPanel(source, run.run_id);
+    artifacts = { panel: files, section: panelSection("Artifacts", files.el) };
     logs = (detail.logs || []).length && source.live ? logsPanel(source, run.run_id, detail.logs) : null;
     fill(view,
-      h("div", { class: "run-head" },
-        h("h1", { class: "run-name", id: "run-name" }, run.name || run.run_id),
-        h("div", { class: "run-id muted" }, `${run.experiment} · ${run.run_id}`),
-        statusLine,
-        error ? h("div", { class: "run-error", id: "run-error" }, h("strong", {}, "error: "), error) : null,
-        detail.traceback ? h("details", { class: "traceback", open: true }, h("summary", {}, "traceback"), h("pre", { id: "run-traceback" }, detail.traceback)) : null,
-        h("div", { class: "tags", id: "run-tags" }, Object.entries(run.tags || {}).map(([k, v]) => h("span", { class: "tag" }, `${k}: ${fmtValue(v)}`))),
-        h("a", { href: `#/compare?run=${encodeURIComponent(run.run_id)}`, class: "muted" }, "compare with…")),
+      head,
       section("Metrics", controls.el, chartsBox),
       section("Params", h("div", { id: "run-params" }, paramsTree(detail.params || {}))),
-      timeline ? section("Events", timeline.el) : null,
-      (detail.artifacts || []).length ? section("Artifacts", artifactsPanel(source, run.run_id, detail.artifacts)) : null,
+      events.section.box,
+      artifacts.section.box,
       logs ? section("Logs", logs.el) : null);
-    if (timeline) timeline.draw().catch((err) => showBanner(err.message));
+    renderAdded(detail);
     lazy = lazyCharts(charts);
     if (logs) logs.pull();
     view.dataset.loaded = "true";
@@ -190,9 +248,10 @@ export function runView(source, view, runId, { onLive }) {
       if (logs) await logs.pull();
       const detail = await source.run(runId);
       addCharts(detail.metrics || []);
+      renderAdded(detail);
       const badge = view.querySelector(".run-status .status");
       if (badge && detail.run.status !== badge.dataset.status) {
-        badge.replaceWith(statusBadge(detail.run.status));
+        renderHead(detail.run, detail);
         if (detail.run.status !== "running") {  // its last points and lines
           for (const c of charts) await c.poll();
           if (logs) await logs.pull();
