@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ferrotrack.core.testing import stop_process
+
 __all__ = ["cli_server"]
 
 _URL = re.compile(r"ferrotrack ui: (http://\S+)")
@@ -40,9 +42,4 @@ def cli_server(root: Path, *, timeout: float = 60.0) -> Iterator[tuple[str, floa
         assert match is not None
         yield match.group(1).rstrip("/"), time.perf_counter() - t0
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import pytest
 
+from ferrotrack.core.testing import stop_process
+
 __all__ = [
     "INSTALL_HINT",
     "SlurmCluster",
@@ -141,14 +143,8 @@ class SlurmCluster:
                 self.wait_queue_empty(timeout=15.0)
         for name in reversed(DAEMONS):
             proc = self.processes.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            if proc is not None:
+                stop_process(proc)
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ __all__ = [
     "promised_output",
     "python_blocks",
     "run_doc_blocks",
+    "stop_process",
 ]
 
 _PROCESS_VARIABLES = ("FERROTRACK_RUN_DIR", "RANK", "LOCAL_RANK", "FERROTRACK_RANK")
@@ -142,3 +144,18 @@ def imported_names(text: str) -> dict[str, str]:
             for alias in node.names:
                 names[alias.asname or alias.name.split(".")[0]] = alias.name
     return names
+
+
+def stop_process(
+    proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float = 10.0
+) -> None:
+    """Ends a server or daemon a test or benchmark started: SIGTERM, so it can clean up,
+    then SIGKILL if it is still there after ``timeout`` seconds; reaps it either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
