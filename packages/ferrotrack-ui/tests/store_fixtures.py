@@ -235,3 +235,47 @@ def remove_all(root: Path) -> None:
     """Deletes a store built here (for the benchmark's temporary stores)."""
     if os.path.isdir(root):
         shutil.rmtree(root)
+
+
+def damaged_run(root: Path, *, experiment: str = "exp", column: str = "value") -> Built:
+    """A finished run whose metrics ``acc`` and ``loss`` (steps 0..9, value = step) sit in
+    a good segment, followed by a segment of the same rank that ferrotrack wrote, holding
+    ``loss`` steps 10..209, whose footer reads but whose ``column`` chunk has 16 bytes
+    overwritten in its middle (a disk fault inside the data): the file keeps its length and
+    footer, and reading that column fails. The bad file is ``part-00000-<seq>.parquet``,
+    the run's last segment (the builder checks that the damage is one a reader notices)."""
+    import io
+    import re
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    with ft.start_run("damaged", experiment=experiment, root=root) as run:
+        steps = np.arange(10, dtype=np.int64)
+        run.log_array("loss", steps.astype(np.float64), steps=steps)
+        run.log_array("acc", steps.astype(np.float64), steps=steps)
+    metrics = Path(run.run_dir) / "metrics"
+    seqs = [int(n) for p in metrics.glob("part-00000-*.parquet")
+            for n in re.findall(r"-(\d{10})", p.name)]  # fmt: skip
+    bad = metrics / f"part-00000-{max(seqs) + 1:010d}.parquet"
+    with tempfile.TemporaryDirectory() as scratch:
+        with ft.start_run("source", experiment="scratch", root=scratch) as source:
+            for step in range(10, 210):
+                source.log("loss", float(step), step=step)
+        [written] = (Path(source.run_dir) / "metrics").glob("part-*.parquet")
+        good = written.read_bytes()
+    meta = pq.ParquetFile(io.BytesIO(good)).metadata
+    names = [meta.row_group(0).column(c).path_in_schema for c in range(meta.num_columns)]
+    chunk = meta.row_group(0).column(names.index(column))
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    middle = start + chunk.total_compressed_size // 2
+    for at in range(middle - 8, start + chunk.total_compressed_size - 16):
+        data = good[:at] + b"\xff" * 16 + good[at + 16 :]
+        assert len(data) == len(good)
+        try:
+            pq.ParquetFile(io.BytesIO(data)).read(columns=[column])
+        except Exception:  # the damage shows: keep it
+            bad.write_bytes(data)
+            pq.read_metadata(bad)  # the footer still reads
+            return _built(run)
+    raise RuntimeError(f"no 16-byte damage of the {column!r} chunk made it unreadable")

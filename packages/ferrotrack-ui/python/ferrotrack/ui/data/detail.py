@@ -13,6 +13,7 @@ from ferrotrack.core.store.jsonfile import read_json
 from ferrotrack.ui.data._json import iso, jsonable
 from ferrotrack.ui.data.locate import locate_run
 from ferrotrack.ui.data.runs import index_for
+from ferrotrack.ui.data.segments import segment_problems
 from ferrotrack.ui.errors import NotFound
 
 __all__ = ["artifact_kind", "compare", "list_artifacts", "parallel", "run_detail"]
@@ -79,7 +80,8 @@ def _json_or_problem(folder: str, name: str, problems: list[str]) -> dict[str, A
 
 
 def run_detail(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
-    """Everything the run page shows; a corrupt file is listed in ``problems``."""
+    """Everything the run page shows; a corrupt file (a JSON file, an event line, a
+    segment's footer or its data pages) is listed in ``problems``."""
     from ferrotrack.core._native import verify_run
 
     ref = locate_run(root, run_id)
@@ -96,6 +98,10 @@ def run_detail(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
         ]  # fmt: skip
     problems += [str(w.message) for w in caught]
     problems += [f"{os.path.relpath(p, ref.folder)}: {what}" for p, what in verify_run(ref.folder)]
+    try:  # footers that read over data pages that do not: verify_run checks footers only
+        problems += segment_problems(ref.folder)
+    except StoreCorruptError as exc:
+        problems.append(str(exc).replace(str(Path(ref.folder)) + os.sep, ""))
     error = meta.get("error") if isinstance(meta.get("error"), dict) else {}
     logs = [s for s in LOG_STREAMS if _regular(os.path.join(ref.folder, "logs", f"{s}.txt"))]
     return {

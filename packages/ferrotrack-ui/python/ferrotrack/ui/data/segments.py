@@ -10,7 +10,11 @@ Which files to read is core's decision (``live_segments``: the compaction rule o
 read list again and start over, as core's readers do; rows are counted per rank in logged
 order, so the counts (the cursor of ``after``) mean the same before and after a compaction.
 A segment that cannot be read is skipped and named in ``problems``: the other segments'
-points are still returned.
+points are still returned. That includes a segment whose footer reads but whose data pages
+do not decode (a disk fault inside a column chunk): any failure while decoding one file is
+that file's problem, never the request's. :func:`segment_problems` finds such segments for a
+run's page without a chart having to read them first (each file checked once: segments are
+immutable).
 """
 
 from __future__ import annotations
@@ -29,13 +33,15 @@ from ferrotrack.core.errors import StoreCorruptError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["Read", "read_metric"]
+__all__ = ["Read", "read_metric", "segment_problems"]
 
 LIVE_RETRIES = 50
 """New listings a read may take while compactions keep replacing the files it listed."""
 _FOOTERS_MAX = 4096
 _footers: OrderedDict[tuple[str, int, int], int] = OrderedDict()
 _footers_lock = threading.Lock()
+_checked: OrderedDict[tuple[str, int, int], str | None] = OrderedDict()
+"""Per (path, size, mtime): None when every page of the segment decoded, else the problem."""
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -51,6 +57,8 @@ class Read:
     problems: list[str] = field(default_factory=list)
     ordered: bool = True
     """Whether x is ascending (checked per segment on the pool threads)."""
+    extra: np.ndarray | None = None
+    """The ``extra`` column asked for (int64), row for row with x; None when not asked."""
 
 
 class _Vanished(Exception):
@@ -168,10 +176,45 @@ def _int64(chunk: pa.Array) -> np.ndarray:
     return np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _read_part(part: _Part, name: str, column: str, x_out: np.ndarray, y_out: np.ndarray) -> int:
+def _read_part(
+    part: _Part,
+    name: str,
+    column: str,
+    x_out: np.ndarray,
+    y_out: np.ndarray,
+    *,
+    e_out: np.ndarray | None = None,
+    extra: str | None = None,
+) -> int:
     """Writes the (x, y) of ``name`` in one segment, past its first ``part.skip`` rows, to
-    the start of ``x_out``/``y_out`` (room for every row past ``skip``); returns how many.
-    Run on a pool thread: the decode and the copies leave the GIL."""
+    the start of ``x_out``/``y_out`` (room for every row past ``skip``), and column
+    ``extra`` to ``e_out`` when asked; returns how many. Run on a pool thread: the decode
+    and the copies leave the GIL. A file that fails to decode raises StoreCorruptError."""
+    try:
+        return _decode_part(part, name, column, x_out, y_out, e_out=e_out, extra=extra)
+    except (_Vanished, StoreCorruptError):
+        raise
+    except FileNotFoundError:
+        raise _Vanished(part.path) from None
+    except Exception as exc:  # any failure to decode a damaged file (a broken page, a
+        # name that is not UTF-8, a count that disagrees) is the file's problem
+        if not os.path.exists(part.path):
+            raise _Vanished(part.path) from None
+        problem = _unreadable(part.path, exc)
+        _remember_damage(part.path, problem)
+        raise StoreCorruptError(problem) from None
+
+
+def _decode_part(
+    part: _Part,
+    name: str,
+    column: str,
+    x_out: np.ndarray,
+    y_out: np.ndarray,
+    *,
+    e_out: np.ndarray | None,
+    extra: str | None,
+) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -189,41 +232,52 @@ def _read_part(part: _Part, name: str, column: str, x_out: np.ndarray, y_out: np
             offset += n
         if not groups:
             return 0
-        table = file.read_row_groups(groups, columns=["name", column, "value"], use_threads=False)
+        columns = ["name", column, "value"] if extra is None else ["name", column, "value", extra]
+        table = file.read_row_groups(groups, columns=columns, use_threads=False)
     except FileNotFoundError:
         raise _Vanished(part.path) from None
     except (OSError, pa.ArrowException) as exc:
         if not os.path.exists(part.path):
             raise _Vanished(part.path) from None
-        raise StoreCorruptError(f"{_short(part.path)}: cannot be read ({exc})") from None
+        problem = _unreadable(part.path, exc)
+        _remember_damage(part.path, problem)
+        raise StoreCorruptError(problem) from None
     if part.skip > first:
         table = table.slice(part.skip - first)
     written = 0
     for batch in table.to_batches():
-        names, xc, yc = batch.columns
+        names, xc, yc = batch.columns[:3]
         keep = _rows_of(names, name)
         if keep is False:
             continue
         x = _int64(xc)
         y = np.asarray(yc.to_numpy(zero_copy_only=False), dtype=np.float64)
+        e = _int64(batch.columns[3]) if e_out is not None else None
         if keep is True:
             n = x.size
             x_out[written : written + n] = x
             y_out[written : written + n] = y
+            if e_out is not None:
+                e_out[written : written + n] = e
         else:
             n = int(np.count_nonzero(keep))
             np.compress(keep, x, out=x_out[written : written + n])
             np.compress(keep, y, out=y_out[written : written + n])
+            if e_out is not None and e is not None:
+                np.compress(keep, e, out=e_out[written : written + n])
         written += n
     return written
 
 
-def read_metric(folder: str, name: str, column: str, rows: dict[int, int]) -> Read:
+def read_metric(
+    folder: str, name: str, column: str, rows: dict[int, int], *, extra: str | None = None
+) -> Read:
     """The points of metric ``name`` logged after ``rows`` (rows read per rank), x from
-    ``column`` (``step``, or ``timestamp`` as int64 ns), and the rows per rank now."""
+    ``column`` (``step``, or ``timestamp`` as int64 ns), and the rows per rank now; with
+    ``extra`` (an int64 column, e.g. ``timestamp``) that column too, in ``Read.extra``."""
     for attempt in range(LIVE_RETRIES + 1):
         try:
-            return _read_once(folder, name, column, rows)
+            return _read_once(folder, name, column, rows, extra)
         except _Vanished as gone:
             if attempt == LIVE_RETRIES:
                 raise StoreCorruptError(
@@ -233,7 +287,9 @@ def read_metric(folder: str, name: str, column: str, rows: dict[int, int]) -> Re
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _read_once(folder: str, name: str, column: str, rows: dict[int, int]) -> Read:
+def _read_once(
+    folder: str, name: str, column: str, rows: dict[int, int], extra: str | None = None
+) -> Read:
     """One listing, its segments read on the pool into one pair of arrays: each segment
     gets a slot as long as its rows (untouched pages of ``np.empty`` cost no memory), and
     the slots are closed up after, when a segment held other metrics too."""
@@ -243,11 +299,13 @@ def _read_once(folder: str, name: str, column: str, rows: dict[int, int]) -> Rea
     starts = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64))).tolist()
     x = np.empty(starts[-1], np.int64)
     y = np.empty(starts[-1], np.float64)
+    e = np.empty(starts[-1], np.int64) if extra is not None else None
 
     def one(i: int) -> tuple[int, bool, str | None]:
         a, b = starts[i], starts[i + 1]
         try:
-            n = _read_part(todo[i], name, column, x[a:b], y[a:b])
+            out = None if e is None else e[a:b]
+            n = _read_part(todo[i], name, column, x[a:b], y[a:b], e_out=out, extra=extra)
         except StoreCorruptError as exc:
             return 0, True, str(exc)
         part = x[a : a + n]
@@ -268,13 +326,99 @@ def _read_once(folder: str, name: str, column: str, rows: dict[int, int]) -> Rea
         if n and starts[i] != end:  # close the gap left by rows of other metrics
             x[end : end + n] = x[starts[i] : starts[i] + n]
             y[end : end + n] = y[starts[i] : starts[i] + n]
+            if e is not None:
+                e[end : end + n] = e[starts[i] : starts[i] + n]
         end += n
     if end < x.size * 3 // 4:  # most slots held other metrics: keep only what is used
         x, y = x[:end].copy(), y[:end].copy()
+        e = None if e is None else e[:end].copy()
     else:
         x, y = x[:end], y[:end]
+        e = None if e is None else e[:end]
     now = dict(rows)
     for rank in {p.rank for p in parts}:
         now[rank] = sum(p.rows or 0 for p in parts if p.rank == rank)
     problems = [p.problem for p in parts if p.problem is not None]
-    return Read(x, y, now, problems, ordered)
+    return Read(x, y, now, problems, ordered, e)
+
+
+def _unreadable(path: str, exc: Exception) -> str:
+    """How a problem names a segment whose data does not decode (the same line from a
+    chart's read and from the run page's check)."""
+    import pyarrow as pa
+
+    what = str(exc).strip()
+    if not isinstance(exc, OSError | pa.ArrowException):
+        what = f"{type(exc).__name__}: {what}"
+    return f"{_short(path)}: cannot be read ({what})"
+
+
+def _stamp(path: str) -> tuple[str, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (path, st.st_size, st.st_mtime_ns)
+
+
+def _remember(key: tuple[str, int, int], problem: str | None) -> None:
+    with _footers_lock:
+        _checked[key] = problem
+        _checked.move_to_end(key)
+        while len(_checked) > _FOOTERS_MAX:
+            _checked.popitem(last=False)
+
+
+def _remember_damage(path: str, problem: str) -> None:
+    """A chart's read that failed on ``path`` spares the run page a check of it."""
+    key = _stamp(path)
+    if key is not None:
+        _remember(key, problem)
+
+
+def _check_data(path: str) -> str | None:
+    """Decodes every page of one segment (all columns): the problem, or None. A file that
+    is gone (merged by a compaction meanwhile) has none: its rows are in the new one."""
+    import pyarrow.parquet as pq
+
+    key = _stamp(path)
+    if key is None:
+        return None
+    with _footers_lock:
+        if key in _checked:
+            return _checked[key]
+    problem = None
+    try:
+        file = pq.ParquetFile(path, memory_map=True)
+        for g in range(file.metadata.num_row_groups):
+            file.read_row_group(g, use_threads=False)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # whatever a damaged file raises is its problem
+        if not os.path.exists(path):
+            return None
+        problem = _unreadable(path, exc)
+    _remember(key, problem)
+    return problem
+
+
+def segment_problems(folder: str) -> list[str]:
+    """The run's live segments whose footer reads but whose data does not decode, one line
+    each (``metrics/<file>: cannot be read (...)``). Each file is decoded once per server
+    (on the pool, a thread per segment) and its answer kept: segments never change once
+    in place. A file whose footer is unreadable is left to core's ``verify_run``."""
+    from ferrotrack.core._native import live_segments
+
+    paths = []
+    for _rank, _lo, _hi, listed in live_segments(folder)[0]:
+        path = str(listed)
+        try:
+            _row_count(path)
+        except (StoreCorruptError, _Vanished):
+            continue
+        paths.append(path)
+    if len(paths) > 1:
+        found = list(_executor().map(_check_data, paths))
+    else:
+        found = [_check_data(p) for p in paths]
+    return [p for p in found if p is not None]
