@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import ferrotrack.core as ft
+from ferrotrack.ui.data import series
+from ferrotrack.ui.report.build import EXACT, collect_report, decode_times, encode_times
 from ferrotrack.ui.report.bundle import (
     BundleError,
     bundle_modules,
@@ -107,3 +111,35 @@ def test_static_code_never_writes_markup() -> None:
         code = path.read_text()
         for api in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert api not in code, f"{path.name} uses {api}"
+
+
+NS = st.integers(-(2**63), 2**63 - 1)
+
+
+@given(st.lists(NS, max_size=50), NS)
+def test_point_times_read_back(times: list[int], origin: int) -> None:
+    encoded = encode_times(times, origin)
+    assert decode_times(json.loads(embed_json(encoded))) == (times, origin)
+    # every number JavaScript reads is exact; larger differences travel as text
+    assert all(isinstance(d, str) or abs(d) <= EXACT for d in encoded["d"])
+    assert isinstance(encoded["origin"], str)
+
+
+def test_report_embeds_the_times_of_its_points(root: Path) -> None:
+    with ft.start_run("timed", root=root) as run:
+        for step in (*range(30, 60), *range(30)):  # logged out of step order
+            run.log("loss", float(step), step=step)
+    data = collect_report(root, points=1000)
+    entry = data["series"][run.run_id]["loss"]
+    assert entry["x"] == list(range(60))  # the step axis, as before
+    times, origin = decode_times(entry["times"])
+    assert origin == json.loads((Path(run.run_dir) / "run.json").read_text())["started"]
+    for kind in ("wall", "relative"):
+        server = series(root, [run.run_id], "loss", x=kind)["series"][0]
+        pairs = sorted(zip(times, entry["y"], strict=True), key=lambda p: p[0])
+        wall = [t / 1e6 if kind == "wall" else (t - origin) / 1e9 for t, _ in pairs]
+        assert wall == server["x"]
+        assert [y for _, y in pairs] == server["y"]
+    # what the times add to the file: a few bytes a point (differences, not whole times)
+    size = len(embed_json(entry["times"]))
+    assert size < 12 * len(times) + 40

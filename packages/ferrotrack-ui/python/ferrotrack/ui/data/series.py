@@ -214,6 +214,7 @@ def series(
     x_max: float | None = None,
     points: int = 2000,
     after: Sequence[str | None] | str | None = None,
+    times: bool = False,
 ) -> dict[str, Any]:
     """Metric ``name`` of each run: at most ``points`` points of [x_min, x_max] (first,
     last, lowest and highest of each bucket), or with ``after`` (one cursor, or one per
@@ -225,6 +226,11 @@ def series(
     since the run started). ``x_min``/``x_max`` are in the same unit. Non-finite values are
     null. Raises :class:`NotFound` for an unknown run, or when no run has the metric (nor
     is still running, so may log it yet).
+
+    ``times`` (with ``x="step"``, no ``after``): each entry also holds ``t``, the time each
+    returned point was logged (int ns since the epoch), and ``origin``, the run's start in
+    ns (what ``relative`` counts from; 0 when unknown): a report draws its time axes from
+    these. Read from the segments, not the cache (a report reads each series once).
     """
     if x not in X_KINDS:
         raise InvalidArgumentError(f"x={x!r}: expected one of {', '.join(X_KINDS)}")
@@ -232,34 +238,36 @@ def series(
         raise InvalidArgumentError(f"points={points!r}: expected an int of at least 4")
     if not run_ids:
         raise InvalidArgumentError("series: give at least one run")
+    if times and (x != "step" or after is not None):
+        raise InvalidArgumentError("series: times=True needs x='step' and no after")
     afters = _afters(after, len(run_ids))
     refs = [locate_run(root, r) for r in run_ids]
     column = "step" if x == "step" else "timestamp"
     out = []
     found = False
     for ref, cursor in zip(refs, afters, strict=True):
-        origin = 0
-        if x == "relative":
-            started = read_json_path(ref.folder).get("started")
-            origin = started if isinstance(started, int) else 0
+        origin = _origin(ref.folder) if x == "relative" or times else 0
         entry: dict[str, Any] = {"run_id": ref.run_id, "problem": None}
+        ts: np.ndarray | None = None
         try:
             if cursor is None:
-                cached = _load(ref.folder, name, column)
-                xs, ys, rows, nan = cached.x, cached.y, cached.rows, cached.has_nan
-                problems = list(cached.problems)
-                lo, hi = _x_in(x_min, x, origin), _x_in(x_max, x, origin)
-                a = 0 if lo is None else int(np.searchsorted(xs, _ceil(lo), side="left"))
-                b = xs.size if hi is None else int(np.searchsorted(xs, _floor(hi), side="right"))
-                xs, ys = xs[a:b], ys[a:b]
-                found = found or cached.x.size > 0
+                if times:
+                    xs, ys, ts, rows, problems = _with_times(ref.folder, name)
+                    nan = None
+                else:
+                    cached = _load(ref.folder, name, column)
+                    xs, ys, rows, nan = cached.x, cached.y, cached.rows, cached.has_nan
+                    problems = list(cached.problems)
+                found = found or xs.size > 0
+                a, b = _span(xs, _x_in(x_min, x, origin), _x_in(x_max, x, origin))
+                xs, ys, ts = xs[a:b], ys[a:b], None if ts is None else ts[a:b]
             else:
                 got = read_metric(ref.folder, name, column, decode_cursor(cursor))
                 xs, ys = _sorted(got.x, got.y, got.ordered)
                 rows, nan, problems = got.rows, None, got.problems
                 found = found or xs.size > 0
         except StoreCorruptError as exc:  # the run kept being rewritten under the read
-            xs, ys, nan = np.empty(0, np.int64), np.empty(0), False
+            xs, ys, nan, ts = np.empty(0, np.int64), np.empty(0), False, None
             rows = decode_cursor(cursor) if cursor else {}
             problems = [str(exc)]
         if problems:
@@ -274,6 +282,8 @@ def series(
             y=_y_out(ys[keep]),
             cursor=encode_cursor(rows),
         )
+        if times:
+            entry.update(t=[] if ts is None else ts[keep].tolist(), origin=origin)
         out.append(entry)
     fresh = afters == [None] * len(refs)
     if (
@@ -284,6 +294,32 @@ def series(
         shown = ", ".join(r.run_id for r in refs[:5])
         raise NotFound(f"no metric {name!r} in run(s) {shown}")
     return {"name": name, "x": x, "series": out}
+
+
+def _origin(folder: str) -> int:
+    """The run's start (ns since the epoch; 0 when unknown): what ``relative`` counts from."""
+    started = read_json_path(folder).get("started")
+    return started if isinstance(started, int) else 0
+
+
+def _span(xs: np.ndarray, lo: float | None, hi: float | None) -> tuple[int, int]:
+    """The rows of sorted ``xs`` within [lo, hi] (a bound of None is open)."""
+    a = 0 if lo is None else int(np.searchsorted(xs, _ceil(lo), side="left"))
+    b = xs.size if hi is None else int(np.searchsorted(xs, _floor(hi), side="right"))
+    return a, b
+
+
+def _with_times(
+    folder: str, name: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int], list[str]]:
+    """Steps, values and times (ns) of metric ``name``, sorted by step (stable), the rows
+    read per rank and the segments that could not be read."""
+    got = read_metric(folder, name, "step", {}, extra="timestamp")
+    ts = got.extra if got.extra is not None else np.zeros_like(got.x)
+    if got.ordered:
+        return got.x, got.y, ts, got.rows, got.problems
+    order = np.argsort(got.x, kind="stable")
+    return got.x[order], got.y[order], ts[order], got.rows, got.problems
 
 
 def read_json_path(folder: str) -> dict[str, Any]:

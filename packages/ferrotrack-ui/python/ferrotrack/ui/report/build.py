@@ -11,7 +11,15 @@ from typing import Any
 
 from ferrotrack.core.errors import InvalidArgumentError
 
-__all__ = ["DEFAULT_DETAILED", "DEFAULT_POINTS", "PAGE", "collect_report", "write_report"]
+__all__ = [
+    "DEFAULT_DETAILED",
+    "DEFAULT_POINTS",
+    "PAGE",
+    "collect_report",
+    "decode_times",
+    "encode_times",
+    "write_report",
+]
 
 DEFAULT_POINTS = 1000
 """Points per series in a report (a chart still shows each bucket's extremes)."""
@@ -19,6 +27,8 @@ DEFAULT_DETAILED = 200
 """Runs whose page (params, events, charts) a report holds; the table lists every run."""
 PAGE = 1000
 """Rows read per runs_page call."""
+EXACT = 2**53
+"""Integers JavaScript's numbers hold exactly; a time difference beyond is written as text."""
 
 
 def collect_report(
@@ -71,12 +81,14 @@ def collect_report(
         mine = all_series.setdefault(run_id, {})
         for name in detail["metrics"]:
             try:
-                answer = series(root, [run_id], name, points=points)
+                answer = series(root, [run_id], name, points=points, times=True)
             except NotFound:
                 continue
-            mine[name] = answer["series"][0]
+            entry = answer["series"][0]
+            entry["times"] = encode_times(entry.pop("t"), entry.pop("origin"))
+            mine[name] = entry
     return {
-        "format": 1,
+        "format": 2,
         "title": title or _title(experiment, runs),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "experiments": {"experiments": _experiments(rows)},
@@ -85,6 +97,33 @@ def collect_report(
         "details": details,
         "series": all_series,
     }
+
+
+def encode_times(times: Sequence[int], origin: int) -> dict[str, Any]:
+    """The times (int ns since the epoch) of a series' points as a report embeds them:
+    ``{"origin": "<ns>", "d": [first - origin, second - first, ...]}``. Differences take
+    7 to 10 digits where whole times take 19, and the page adds them up as BigInt, so its
+    wall and relative x are the server's to the last bit. ``origin`` (the run's start) is
+    text: a JSON number past 2**53 would lose digits in JavaScript; so is a difference
+    beyond that."""
+    d: list[int | str] = []
+    last = origin
+    for t in times:
+        step = int(t) - last
+        d.append(step if -EXACT <= step <= EXACT else str(step))
+        last = int(t)
+    return {"origin": str(int(origin)), "d": d}
+
+
+def decode_times(encoded: dict[str, Any]) -> tuple[list[int], int]:
+    """The times and origin :func:`encode_times` wrote (what report_source.js computes)."""
+    origin = int(encoded["origin"])
+    out = []
+    t = origin
+    for step in encoded["d"]:
+        t += int(step)
+        out.append(t)
+    return out, origin
 
 
 def write_report(data: dict[str, Any], output: str | os.PathLike[str]) -> Path:

@@ -193,7 +193,6 @@ export function chartControls(source, initial, onChange) {
   const opts = { ...initial };
   const xSelect = h("select", { class: "ctl-x", onchange: (e) => { opts.x = e.target.value; onChange(opts, "x"); } },
     ["step", "wall", "relative"].map((v) => h("option", { value: v, selected: v === opts.x }, v)));
-  if (!source.live) xSelect.disabled = true;  // a report embeds the step axis only
   const smoothing = h("input", { class: "ctl-smoothing", type: "range", min: "0", max: "0.99",
     step: "0.01", value: String(opts.smoothing),
     oninput: (e) => { opts.smoothing = Number(e.target.value); smoothValue.textContent = e.target.value; onChange(opts, "smoothing"); } });

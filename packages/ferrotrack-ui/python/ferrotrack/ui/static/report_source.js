@@ -85,6 +85,32 @@ export function differingKeys(params) {
   }).sort();
 }
 
+/** The times of a series' points (BigInt ns since the epoch) from the report's encoding:
+ * the run's start as text, then each point's difference from the one before. */
+export function pointTimes(times) {
+  let t = BigInt(times.origin);
+  return times.d.map((d) => { t += BigInt(d); return t; });
+}
+
+/** A point's time as the server's x: `wall` ms since the epoch, `relative` seconds since
+ * the run started. Number(BigInt) rounds as numpy's int64 -> float64 does: the same values. */
+export function timeAsX(t, origin, kind) {
+  return kind === "wall" ? Number(t) / 1e6 : Number(t - origin) / 1e9;
+}
+
+/** An embedded (step-ordered) series drawn against time: x from its points' times and
+ * the points in time order (a stable sort, as the server's). */
+function byTime(entry, kind) {
+  if (!entry.times) {
+    return { ...entry, x: [], y: [], problem: "this report holds no times for this series" };
+  }
+  const ts = pointTimes(entry.times);
+  const origin = BigInt(entry.times.origin);
+  const order = ts.map((_, i) => i).sort((i, j) => (ts[i] < ts[j] ? -1 : ts[i] > ts[j] ? 1 : 0));
+  return { ...entry, x: order.map((i) => timeAsX(ts[i], origin, kind)),
+    y: order.map((i) => entry.y[i]) };
+}
+
 export function reportSource(data) {
   const rows = data.runs || [];
   const byId = new Map(rows.map((row) => [row.run_id, row]));
@@ -120,13 +146,14 @@ export function reportSource(data) {
       if (!detail) throw new ReportMissing(`run ${id}: its details are not in this report`);
       return detail;
     },
-    async series(ids, name) {
+    async series(ids, name, opts = {}) {
+      const x = opts.x || "step";
       const series = [];
       for (const id of ids) {
         const entry = data.series && data.series[id] && data.series[id][name];
-        if (entry) series.push(entry);
+        if (entry) series.push(x === "step" ? entry : byTime(entry, x));
       }
-      return { name, x: "step", series };
+      return { name, x, series };
     },
     async compare(ids) {
       const runs = ids.map(need);
