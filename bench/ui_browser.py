@@ -155,6 +155,47 @@ def heap(cdp: Any) -> dict[str, float]:
     return {"used": usage["usedSize"] / 2**20, "nodes": metrics.get("Nodes", 0.0)}
 
 
+def heap_by_constructor(cdp: Any) -> dict[str, tuple[int, int]]:
+    """A heap snapshot after a garbage collection, summed per constructor (objects,
+    closures, native objects) or per node type (strings, arrays, code, ...): the count and
+    bytes of each. Two of them tell what a growing heap holds more of."""
+    chunks: list[str] = []
+
+    def take(event: dict[str, str]) -> None:
+        chunks.append(event["chunk"])
+
+    cdp.on("HeapProfiler.addHeapSnapshotChunk", take)
+    cdp.send("HeapProfiler.collectGarbage")
+    cdp.send("HeapProfiler.takeHeapSnapshot", {"reportProgress": False})
+    cdp.remove_listener("HeapProfiler.addHeapSnapshotChunk", take)
+    snapshot = json.loads("".join(chunks))
+    meta = snapshot["snapshot"]["meta"]
+    fields: list[str] = meta["node_fields"]
+    types: list[str] = meta["node_types"][0]
+    width, at_type, at_name = len(fields), fields.index("type"), fields.index("name")
+    at_size = fields.index("self_size")
+    nodes: list[int] = snapshot["nodes"]
+    strings: list[str] = snapshot["strings"]
+    out: dict[str, tuple[int, int]] = {}
+    for i in range(0, len(nodes), width):
+        kind = types[nodes[i + at_type]]
+        name = strings[nodes[i + at_name]] if kind in ("object", "closure", "native") else ""
+        key = f"{name} ({kind})" if name else f"({kind})"
+        count, size = out.get(key, (0, 0))
+        out[key] = (count + 1, size + nodes[i + at_size])
+    return out
+
+
+def grown(first: dict[str, tuple[int, int]], last: dict[str, tuple[int, int]], top: int = 6
+          ) -> list[tuple[str, int, int]]:  # fmt: skip
+    """The ``top`` entries whose bytes grew most from ``first`` to ``last``: (name, change
+    of count, change of bytes)."""
+    changes = [(key, last.get(key, (0, 0))[0] - first.get(key, (0, 0))[0],
+                last.get(key, (0, 0))[1] - first.get(key, (0, 0))[1])
+               for key in set(first) | set(last)]  # fmt: skip
+    return sorted(changes, key=lambda c: -c[2])[:top]
+
+
 def live(work: Path, browser: Browser, rate: float, seconds: float) -> dict[str, Any]:
     root = work / "live"
     out = work / "writer.json"
@@ -179,9 +220,15 @@ def live(work: Path, browser: Browser, rate: float, seconds: float) -> dict[str,
         )
         page.evaluate(WATCH_LAST)
         start = time.monotonic()
+        early: dict[str, tuple[int, int]] | None = None
+        late: dict[str, tuple[int, int]] = {}
+        early_at = late_at = 0.0
         while writer.poll() is None:
             samples.append((time.monotonic() - start, heap(cdp)))
+            if early is None and samples[-1][0] >= min(60.0, seconds / 3):
+                early_at, early = samples[-1][0], heap_by_constructor(cdp)
             page.wait_for_timeout(10_000 if seconds > 60 else 5_000)
+        late_at, late = time.monotonic() - start, heap_by_constructor(cdp)
         samples.append((time.monotonic() - start, heap(cdp)))
         seen: list[list[float]] = page.evaluate("() => window.__seen")
         context.close()
@@ -198,7 +245,8 @@ def live(work: Path, browser: Browser, rate: float, seconds: float) -> dict[str,
     points = records[-1][1] + 1 if records else 0
     return {"rate": points / written["seconds"], "seconds": written["seconds"],
             "points": points, "lags": sorted(lags), "heap": samples,
-            "max_drawn": max((n for _, _, n in seen), default=0)}  # fmt: skip
+            "max_drawn": max((n for _, _, n in seen), default=0),
+            "grown": grown(early or {}, late), "snapshots": (early_at, late_at)}  # fmt: skip
 
 
 def main() -> None:
@@ -272,6 +320,8 @@ def report(
         f"| live: most points one trace held | {firehose['max_drawn']:,} | ≤ 4,000 "
         f"| {verdict(firehose['max_drawn'] <= 4000)} |",
     ]
+    growth_text = "; ".join(f"{name} {count:+,} ({size / 1024:+,.0f} KiB)"
+                            for name, count, size in firehose["grown"])  # fmt: skip
     trail = ", ".join(f"{t:.0f}s {h['used']:.1f} MB/{h['nodes']:.0f} nodes" for t, h in heap)
     body = f"""## Web UI in a browser (`bench/ui_browser.py`)
 
@@ -291,6 +341,10 @@ What was run: {minutes:.1f} minutes of live logging (the issue asks 10: `--minut
 {chr(10).join(rows)}
 
 Heap samples (time, JS heap, DOM nodes): {trail}.
+
+What the heap held more of at {firehose["snapshots"][1]:.0f} s than at
+{firehose["snapshots"][0]:.0f} s (two heap snapshots, each after a garbage collection; the
+largest growths): {growth_text}.
 
 Load average (1, 5, 15 min) before: {", ".join(f"{v:.2f}" for v in load_before)}; after:
 {", ".join(f"{v:.2f}" for v in load_after)}. Building the {table["n"]:,}-run store took
