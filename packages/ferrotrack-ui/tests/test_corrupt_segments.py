@@ -187,3 +187,24 @@ def test_run_page_shows_banner_and_charts(root: Path, page: Page) -> None:
         note = page.locator('.chart-card[data-metric="loss"] .chart-note')
         assert BAD in note.inner_text()
         assert "error" in str(note.get_attribute("class"))
+
+
+def test_segments_past_the_budget_are_checked_after_the_answer(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run too large to decode before the page answers: the answer comes at once, and
+    a later one names the damage the check after it found."""
+    import time
+
+    from ferrotrack.ui.data import segments
+
+    built = damaged_run(root)
+    monkeypatch.setattr(segments, "SYNC_CHECK_BYTES", 0)
+    first = segment_problems(str(built.folder))
+    assert first == []  # nothing was decoded before answering
+    deadline = time.monotonic() + 30
+    while not (later := segment_problems(str(built.folder))):
+        assert time.monotonic() < deadline, "the check after the answer never reported"
+        time.sleep(0.01)
+    assert len(later) == 1
+    assert BAD in later[0]

@@ -402,23 +402,58 @@ def _check_data(path: str) -> str | None:
     return problem
 
 
+SYNC_CHECK_BYTES = 256 * 2**20
+"""Bytes of segments not checked yet that a run page's request decodes before it answers
+(≈ 40 M points, half a second here); the rest is decoded on the pool after the answer, and
+a later request names what that found, so a run of billions of points opens at once."""
+
+_pending: set[str] = set()
+_pending_lock = threading.Lock()
+
+
 def segment_problems(folder: str) -> list[str]:
     """The run's live segments whose footer reads but whose data does not decode, one line
     each (``metrics/<file>: cannot be read (...)``). Each file is decoded once per server
     (on the pool, a thread per segment) and its answer kept: segments never change once
-    in place. A file whose footer is unreadable is left to core's ``verify_run``."""
+    in place. Past :data:`SYNC_CHECK_BYTES` of new files, the others are decoded after
+    this call returns. A file whose footer is unreadable is left to core's ``verify_run``."""
     from ferrotrack.core._native import live_segments
 
-    paths = []
+    now: list[str] = []
+    later: list[str] = []
+    budget = SYNC_CHECK_BYTES
     for _rank, _lo, _hi, listed in live_segments(folder)[0]:
         path = str(listed)
         try:
             _row_count(path)
         except (StoreCorruptError, _Vanished):
             continue
-        paths.append(path)
-    if len(paths) > 1:
-        found = list(_executor().map(_check_data, paths))
+        key = _stamp(path)
+        if key is None:
+            continue
+        with _footers_lock:
+            known = key in _checked
+        if known or key[1] <= budget:
+            budget -= 0 if known else key[1]
+            now.append(path)
+        else:
+            later.append(path)
+    if len(now) > 1:
+        found = list(_executor().map(_check_data, now))
     else:
-        found = [_check_data(p) for p in paths]
+        found = [_check_data(p) for p in now]
+    for path in later:
+        with _pending_lock:
+            if path in _pending:
+                continue
+            _pending.add(path)
+        _executor().submit(_check_later, path)
     return [p for p in found if p is not None]
+
+
+def _check_later(path: str) -> None:
+    try:
+        _check_data(path)
+    finally:
+        with _pending_lock:
+            _pending.discard(path)
