@@ -221,3 +221,34 @@ def test_sort_by_a_tag_column(root: Path, page: Page) -> None:
             page, "() => document.querySelector('tr.run-row .run-link').textContent === 'run-3'"
         )
         assert [r["name"] for r in rows(page)] == ["run-3", "run-2", "run-1", "run-0"]
+
+
+def test_metric_min_and_max_columns(root: Path, page: Page) -> None:
+    make_runs(root, 4)  # train/loss of run i: max i + 1 (step 0), min and last (i + 1) / 20
+    with UiServer(root) as server:
+        page.goto(server.url + "/")
+        loaded(page)
+        page.click("#columns-chooser summary")
+        page.uncheck('input[data-kind="metrics"][data-name="train/loss"][data-stat="last"]')
+        page.check('input[data-kind="metrics"][data-name="train/loss"][data-stat="max"]')
+        page.check('input[data-kind="metrics"][data-name="train/loss"][data-stat="min"]')
+        header = 'th[data-sort="metrics.train/loss.max"]'
+        page.wait_for_selector(header)
+        page.click("#columns-chooser summary")  # closed: it lies over the table's head
+        assert page.locator(header).inner_text() == "train/loss (max)"
+        assert page.locator('th[data-sort="metrics.train/loss.last"]').count() == 0
+        page.click(header)  # ascending
+        wait_js(
+            page, "() => document.querySelector('tr.run-row .run-link').textContent === 'run-0'"
+        )
+        cells = page.evaluate(
+            """() => [...document.querySelectorAll('tr.run-row')].map((r) =>
+                [...r.querySelectorAll('td.col-metric')].map((c) => c.textContent))"""
+        )
+        heads = page.evaluate(
+            "() => [...document.querySelectorAll('th.col-metric')].map((t) => t.dataset.sort)"
+        )
+        at_max = heads.index("metrics.train/loss.max")
+        at_min = heads.index("metrics.train/loss.min")
+        assert [float(c[at_max]) for c in cells] == [1.0, 2.0, 3.0, 4.0]
+        assert [float(c[at_min]) for c in cells] == [0.05, 0.1, 0.15, 0.2]

@@ -4,6 +4,7 @@
 import { debounce, fill, fmtDuration, fmtTime, fmtValue, h, safeClass, showBanner, statusBadge } from "./dom.js";
 
 const STATUSES = ["running", "finished", "failed", "killed", "crashed"];
+const COLUMN_STATS = ["last", "min", "max"];
 const PAGE_SIZES = [50, 100, 200, 500];
 const STABLE_SORTS = new Set(["start", "name", "experiment", "run_id"]);  // a change keeps the order
 const FIXED = [
@@ -113,11 +114,29 @@ export function runsView(source, view, { onLive }) {
       Object.entries(q.metrics).map(([k, r]) => chip(`${k} in ${range(r)}`, () => delete q.metrics[k])));
   }
 
+  /** The columns shown: param keys, tag keys, and metric columns `{ name, stat }` (a
+   * metric's last value, or its min or max). */
   function chosenColumns(cols) {
     if (!state.columns) {
-      state.columns = { params: cols.params.slice(0, 4), metrics: cols.metrics.slice(0, 4), tags: [] };
+      state.columns = { params: cols.params.slice(0, 4), tags: [],
+        metrics: cols.metrics.slice(0, 4).map((name) => ({ name, stat: "last" })) };
     }
     return state.columns;
+  }
+
+  function metricGroup(chosen, names) {
+    const has = (name, stat) => chosen.metrics.some((m) => m.name === name && m.stat === stat);
+    const toggle = (name, stat, on) => {
+      chosen.metrics = chosen.metrics.filter((m) => m.name !== name || m.stat !== stat);
+      if (on) chosen.metrics.push({ name, stat });
+      lastSignature = "";
+      refresh();
+    };
+    return h("fieldset", {}, h("legend", {}, "metrics (last, min, max)"),
+      names.map((name) => h("div", { class: "column-option" }, COLUMN_STATS.map((stat) =>
+        h("input", { type: "checkbox", title: `${name}: ${stat}`, checked: has(name, stat),
+          dataset: { kind: "metrics", name, stat }, onchange: (e) => toggle(name, stat, e.target.checked) })),
+      ` ${name}`)));
   }
 
   function renderColumnChooser(cols) {
@@ -131,7 +150,7 @@ export function runsView(source, view, { onLive }) {
             lastSignature = "";
             refresh();
           } }), name)));
-    fill(columnsBox, group("params", cols.params), group("metrics", cols.metrics), group("tags", cols.tags));
+    fill(columnsBox, group("params", cols.params), metricGroup(chosen, cols.metrics), group("tags", cols.tags));
     const current = rangeColumn.value;
     fill(rangeColumn, h("option", { value: "" }, "range on…"),
       cols.params.map((p) => h("option", { value: `param:${p}`, selected: current === `param:${p}` }, `param ${p}`)),
@@ -151,7 +170,7 @@ export function runsView(source, view, { onLive }) {
       FIXED.map((f) => th(f.label, f.key, `col-${f.key}`)),
       cols.tags.map((t) => th(`#${t}`, tagSortKey(t), "col-tag")),
       cols.params.map((p) => th(p, paramSortKey(p), "col-param")),
-      cols.metrics.map((m) => th(m, metricSortKey(m), "col-metric"))));
+      cols.metrics.map((m) => th(m.stat === "last" ? m.name : `${m.name} (${m.stat})`, metricSortKey(m.name, m.stat), "col-metric"))));
   }
 
   function row(run, cols) {
@@ -170,9 +189,9 @@ export function runsView(source, view, { onLive }) {
       cols.tags.map((t) => h("td", { class: "col-tag" }, fmtValue((run.tags || {})[t]))),
       cols.params.map((p) => h("td", { class: "col-param num" }, fmtValue((run.params || {})[p]))),
       cols.metrics.map((m) => {
-        const s = stats(m);
+        const s = stats(m.name);
         return h("td", { class: "col-metric num", title: s ? `min ${fmtValue(s.min)} · max ${fmtValue(s.max)} · ${s.count} points` : "" },
-          s ? fmtValue(s.last) : "");
+          s ? fmtValue(s[m.stat]) : "");
       }));
   }
 
