@@ -7,6 +7,7 @@ mid-build is decided by the test, not by timing.
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import store_fixtures as sf
 from held_build import WAIT, HeldBuild
 
 import ferrotrack.core as ft
-from ferrotrack.ui.data import RunsQuery, runs_page
+from ferrotrack.ui.data import RunsQuery, compare, run_detail, runs_page
 from ferrotrack.ui.data import runs as runs_mod
 from ferrotrack.ui.data.runs import RunsIndex, index_for
 
@@ -125,3 +126,30 @@ def test_a_build_started_by_a_page_hands_its_failure_to_that_page(
         index.snapshot(wait_s=0)
     assert index.snapshot(wait_s=0).partial == (4, 10)  # the next call reads it again
     assert sorted(e.ref.run_id for e in index.refresh()) == sorted(_ids_newest_first(root))
+
+
+def test_a_runs_page_does_not_wait_for_the_store(root: Path, small_chunks: None) -> None:
+    """A run's detail and a compare read only their runs: they answer while the first
+    build is held, for a run it has not read yet."""
+    built = sf.make_runs(root, 10)
+    build = HeldBuild(index_for(root), chunks=1)
+    build.thread.start()
+    runs_page(root, RunsQuery(), wait_s=0)  # the first chunk (the newest 4) is out
+    oldest = built[0]
+    detail = run_detail(root, oldest.run_id)
+    assert detail["run"]["name"] == oldest.name
+    assert detail["run"]["metrics"]["train/loss"]["count"] == 20
+    both = compare(root, [oldest.run_id, built[1].run_id])
+    assert [r["name"] for r in both["runs"]] == ["run-0", "run-1"]
+    assert build.thread.is_alive()  # still held: nothing above waited for it
+    build.release()
+    assert runs_page(root, RunsQuery(limit=100))["total"] == 10
+
+
+def test_a_run_read_again_when_it_changes(root: Path) -> None:
+    [b] = sf.make_runs(root, 1)
+    assert run_detail(root, b.run_id)["run"]["tags"]["team"] == "red"
+    meta = json.loads((b.folder / "run.json").read_text())
+    meta["tags"]["team"] = "green"
+    (b.folder / "run.json").write_text(json.dumps(meta) + " ")  # another size: a new stamp
+    assert run_detail(root, b.run_id)["run"]["tags"]["team"] == "green"

@@ -53,16 +53,10 @@ def list_artifacts(folder: str) -> list[dict[str, Any]]:
 
 
 def _rows(root: str | os.PathLike[str], run_ids: list[str]) -> list[dict[str, Any]]:
-    """The index's rows of these runs, in order (the index refreshed once)."""
+    """The index's rows of these runs, in order, each read again if it changed (only
+    these runs: a run's page polled every second must not stat the whole store)."""
     refs = [locate_run(root, r) for r in run_ids]
-    rows = {(e.row["experiment"], e.row["run_id"]): e.row for e in index_for(root).refresh()}
-    out = []
-    for given, ref in zip(run_ids, refs, strict=True):
-        row = rows.get((ref.experiment, ref.run_id))
-        if row is None:  # deleted between the two looks
-            raise NotFound(f"no run {given!r}")
-        out.append(row)
-    return out
+    return [e.row for e in index_for(root).entries_of(refs)]
 
 
 def _regular(path: str) -> bool:

@@ -21,7 +21,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,6 +234,26 @@ class RunsIndex:
             with self._lock:
                 self._building = False
                 self._published.notify_all()
+
+    def entries_of(self, refs: Sequence[RunRef]) -> list[_Entry]:
+        """The entries of these runs only, each read again if its files changed: a run's
+        page neither waits for the store's first reading nor stats every run of it."""
+        with self._lock:
+            changed = []
+            for ref in refs:
+                stamp = _stamp(ref.folder)
+                if not stamp:  # deleted since it was found
+                    raise NotFound(f"no run {ref.run_id!r} in this store")
+                e = self._entries.get(ref.folder)
+                if e is None or e.stamp != stamp:
+                    changed.append((ref, stamp))
+            if changed:
+                self._gen += 1
+                for e in self._read(changed, self._gen):
+                    self._entries[e.ref.folder] = e
+            entries = [self._entries[ref.folder] for ref in refs]
+            self._refresh_statuses_locked(entries)
+            return entries
 
     def _snap_locked(self, partial: tuple[int, int] | None) -> Snapshot:
         return Snapshot(list(self._order), f"{self.token}-{self._gen}", partial)
