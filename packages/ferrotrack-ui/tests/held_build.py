@@ -38,7 +38,7 @@ class HeldBuild:
                 assert self.gate.wait(WAIT), "the test never released the build"
             return read(changed, gen)
 
-        index._read = held_read  # type: ignore[method-assign,assignment]
+        index._read = held_read  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self._run, daemon=True)
         """Builds the index when started; a server's own warm-up thread may build instead."""
 
