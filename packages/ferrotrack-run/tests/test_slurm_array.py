@@ -112,6 +112,11 @@ def test_cancel_all_ends_the_whole_array(root: Path, slurm_cluster: SlurmCluster
     for model in models:
         assert model.tracked_run is not None
         assert model.tracked_run.status == "killed", model.tracked_run.tags
+    # the two pending tasks never started: the array was cancelled whole, before a running
+    # task's cancel could free a slot for one (its launch could escape the cancel)
+    runs = [m.tracked_run for m in models if m.tracked_run is not None]
+    started = [(run.run_dir / "logs" / "slurm_started").exists() for run in runs]
+    assert sorted(started) == [False, False, True, True]
     wait_for("nothing is left running", lambda: not processes_with(marker), 10)
 
 

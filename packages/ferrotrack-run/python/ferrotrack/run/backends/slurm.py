@@ -749,9 +749,16 @@ class SlurmBackend(CommandBackend):
 
     def cancel_all(self) -> None:
         """Cancels every job and array job this backend has running and waits until squeue
-        lists none of them."""
+        lists none of them.
+
+        Whole jobs and arrays are cancelled first, in one ``scancel``: asking each
+        execution to end first made the watcher cancel running array tasks one by one, and
+        the controller could start a pending task in a slot so freed just before its array
+        was cancelled, a launch its cancel could miss (a command left running)."""
         with self._lock:
             jobs = [*self._jobs.values(), *self._arrays]
+        with contextlib.suppress(SlurmError):
+            _scancel(jobs)  # what it could not do, the wait below reports
         super().cancel_all()
         left = _cancel_and_wait(jobs)
         if left:
