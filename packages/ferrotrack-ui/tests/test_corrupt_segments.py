@@ -208,3 +208,22 @@ def test_segments_past_the_budget_are_checked_after_the_answer(
         time.sleep(0.01)
     assert len(later) == 1
     assert BAD in later[0]
+
+
+def test_a_footer_column_name_that_is_not_utf8_is_named(root: Path) -> None:
+    """A damaged byte in a column's name inside the footer: pyarrow raises
+    UnicodeDecodeError reading the metadata; that is the file's problem, not a 500 (found
+    by the property test above on a fresh-clone run)."""
+    built = damaged_run(root)
+    path = bad_file(built)
+    original = path.read_bytes()
+    footer = len(original) - 8 - int.from_bytes(original[-8:-4], "little")
+    at = original.index(b"value", footer)  # the schema: the footer's first names
+    path.write_bytes(original[:at] + b"\x80" + original[at + 1 :])
+    os.utime(path, ns=(next(STAMPS), next(STAMPS)))
+    clear_cache()
+    detail = run_detail(root, built.run_id)
+    assert any(BAD in p for p in detail["problems"])
+    for name in ("acc", "loss"):
+        got = series(root, [built.run_id], name)["series"][0]
+        assert set(zip(*GOOD, strict=True)) <= set(zip(got["x"], got["y"], strict=True))

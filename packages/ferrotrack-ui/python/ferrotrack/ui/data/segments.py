@@ -104,7 +104,8 @@ def _row_count(path: str) -> int:
         n = int(pq.read_metadata(path).num_rows)
     except FileNotFoundError:
         raise _Vanished(path) from None
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, pa.ArrowException, ValueError) as exc:  # ValueError: a damaged
+        # footer's column names that are not UTF-8 (UnicodeDecodeError)
         if not os.path.exists(path):
             raise _Vanished(path) from None
         raise StoreCorruptError(f"{_short(path)}: not a readable Parquet file ({exc})") from None
@@ -236,7 +237,7 @@ def _decode_part(
         table = file.read_row_groups(groups, columns=columns, use_threads=False)
     except FileNotFoundError:
         raise _Vanished(part.path) from None
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, pa.ArrowException, ValueError) as exc:  # ValueError: text not UTF-8
         if not os.path.exists(part.path):
             raise _Vanished(part.path) from None
         problem = _unreadable(part.path, exc)
