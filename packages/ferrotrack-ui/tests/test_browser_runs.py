@@ -204,12 +204,17 @@ def test_newest_runs_show_while_the_store_is_read(
         assert page.locator("#runs-count").inner_text() == "1–9 of 9 runs"
 
 
+def open_columns(page: Page, url: str) -> None:
+    """The runs page, drawn, with its columns chooser open."""
+    page.goto(url + "/")
+    loaded(page)
+    page.click("#columns-chooser summary")
+
+
 def test_sort_by_a_tag_column(root: Path, page: Page) -> None:
     make_runs(root, 4)  # tag seed "0".."3"
     with UiServer(root) as server:
-        page.goto(server.url + "/")
-        loaded(page)
-        page.click("#columns-chooser summary")
+        open_columns(page, server.url)
         page.check('input[data-kind="tags"][data-name="seed"]')
         page.click('th[data-sort="tags.seed"]')
         wait_js(
@@ -226,9 +231,7 @@ def test_sort_by_a_tag_column(root: Path, page: Page) -> None:
 def test_metric_min_and_max_columns(root: Path, page: Page) -> None:
     make_runs(root, 4)  # train/loss of run i: max i + 1 (step 0), min and last (i + 1) / 20
     with UiServer(root) as server:
-        page.goto(server.url + "/")
-        loaded(page)
-        page.click("#columns-chooser summary")
+        open_columns(page, server.url)
         page.uncheck('input[data-kind="metrics"][data-name="train/loss"][data-stat="last"]')
         page.check('input[data-kind="metrics"][data-name="train/loss"][data-stat="max"]')
         page.check('input[data-kind="metrics"][data-name="train/loss"][data-stat="min"]')

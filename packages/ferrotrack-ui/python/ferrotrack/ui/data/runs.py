@@ -239,18 +239,7 @@ class RunsIndex:
         """The entries of these runs only, each read again if its files changed: a run's
         page neither waits for the store's first reading nor stats every run of it."""
         with self._lock:
-            changed = []
-            for ref in refs:
-                stamp = _stamp(ref.folder)
-                if not stamp:  # deleted since it was found
-                    raise NotFound(f"no run {ref.run_id!r} in this store")
-                e = self._entries.get(ref.folder)
-                if e is None or e.stamp != stamp:
-                    changed.append((ref, stamp))
-            if changed:
-                self._gen += 1
-                for e in self._read(changed, self._gen):
-                    self._entries[e.ref.folder] = e
+            self._read_changed_locked(refs, raise_if_gone=True)
             entries = [self._entries[ref.folder] for ref in refs]
             self._refresh_statuses_locked(entries)
             return entries
@@ -279,11 +268,15 @@ class RunsIndex:
             self._refresh_statuses_locked(self._order)
             self._built = True
 
-    def _refresh_locked(self) -> None:
-        refs = _newest_first(iter_run_refs(self.root))
+    def _read_changed_locked(self, refs: Sequence[RunRef], *, raise_if_gone: bool = False) -> None:
+        """Reads again, at a new generation, the runs of ``refs`` whose files changed (two
+        stats each). A folder gone meanwhile is read as empty, or with ``raise_if_gone``
+        is a :class:`NotFound`."""
         changed = []
         for ref in refs:
             stamp = _stamp(ref.folder)
+            if not stamp and raise_if_gone:
+                raise NotFound(f"no run {ref.run_id!r} in this store")
             e = self._entries.get(ref.folder)
             if e is None or e.stamp != stamp:
                 changed.append((ref, stamp))
@@ -291,6 +284,10 @@ class RunsIndex:
             self._gen += 1
             for e in self._read(changed, self._gen):
                 self._entries[e.ref.folder] = e
+
+    def _refresh_locked(self) -> None:
+        refs = _newest_first(iter_run_refs(self.root))
+        self._read_changed_locked(refs)
         present = {r.folder for r in refs}
         for folder in [f for f in self._entries if f not in present]:
             self._gen += 1
