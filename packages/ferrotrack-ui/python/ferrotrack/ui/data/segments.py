@@ -90,11 +90,9 @@ def _row_count(path: str) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise _Vanished(path) from None
-    key = (path, st.st_size, st.st_mtime_ns)
+    key = _stamp(path)
+    if key is None:
+        raise _Vanished(path)
     with _footers_lock:
         n = _footers.get(key)
         if n is not None:
@@ -216,33 +214,24 @@ def _decode_part(
     e_out: np.ndarray | None,
     extra: str | None,
 ) -> int:
-    import pyarrow as pa
+    """:func:`_read_part`'s work; whatever it raises, :func:`_read_part` names."""
     import pyarrow.parquet as pq
 
-    try:
-        file = pq.ParquetFile(part.path, memory_map=True)
-        meta = file.metadata
-        groups: list[int] = []
-        offset = first = 0
-        for g in range(meta.num_row_groups):
-            n = meta.row_group(g).num_rows
-            if offset + n > part.skip:
-                if not groups:
-                    first = offset
-                groups.append(g)
-            offset += n
-        if not groups:
-            return 0
-        columns = ["name", column, "value"] if extra is None else ["name", column, "value", extra]
-        table = file.read_row_groups(groups, columns=columns, use_threads=False)
-    except FileNotFoundError:
-        raise _Vanished(part.path) from None
-    except (OSError, pa.ArrowException, ValueError) as exc:  # ValueError: text not UTF-8
-        if not os.path.exists(part.path):
-            raise _Vanished(part.path) from None
-        problem = _unreadable(part.path, exc)
-        _remember_damage(part.path, problem)
-        raise StoreCorruptError(problem) from None
+    file = pq.ParquetFile(part.path, memory_map=True)
+    meta = file.metadata
+    groups: list[int] = []
+    offset = first = 0
+    for g in range(meta.num_row_groups):
+        n = meta.row_group(g).num_rows
+        if offset + n > part.skip:
+            if not groups:
+                first = offset
+            groups.append(g)
+        offset += n
+    if not groups:
+        return 0
+    columns = ["name", column, "value"] if extra is None else ["name", column, "value", extra]
+    table = file.read_row_groups(groups, columns=columns, use_threads=False)
     if part.skip > first:
         table = table.slice(part.skip - first)
     written = 0

@@ -90,17 +90,20 @@ def _segments_stamp(folder: str) -> tuple[Any, ...]:
     return tuple(sorted(out))
 
 
+def _stable_order(x: np.ndarray, ordered: bool | None = None) -> np.ndarray | None:
+    """The permutation that puts x ascending (stable: points of one x keep their logged
+    order), or None when it already is; ``ordered`` when the caller knows which."""
+    if ordered is None:
+        ordered = x.size < 2 or bool((x[1:] >= x[:-1]).all())
+    return None if ordered else np.argsort(x, kind="stable")
+
+
 def _sorted(
     x: np.ndarray, y: np.ndarray, ordered: bool | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """x ascending (stable: points of one x keep their logged order); ``ordered`` when
-    the caller knows whether it already is."""
-    if ordered is None:
-        ordered = x.size < 2 or bool((x[1:] >= x[:-1]).all())
-    if not ordered:
-        order = np.argsort(x, kind="stable")
-        return x[order], y[order]
-    return x, y
+    """x ascending, y with it (see :func:`_stable_order`)."""
+    order = _stable_order(x, ordered)
+    return (x, y) if order is None else (x[order], y[order])
 
 
 def _load(folder: str, name: str, column: str) -> _Cached:
@@ -316,9 +319,9 @@ def _with_times(
     read per rank and the segments that could not be read."""
     got = read_metric(folder, name, "step", {}, extra="timestamp")
     ts = got.extra if got.extra is not None else np.zeros_like(got.x)
-    if got.ordered:
+    order = _stable_order(got.x, got.ordered)
+    if order is None:
         return got.x, got.y, ts, got.rows, got.problems
-    order = np.argsort(got.x, kind="stable")
     return got.x[order], got.y[order], ts[order], got.rows, got.problems
 
 

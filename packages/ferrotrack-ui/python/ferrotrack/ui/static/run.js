@@ -107,11 +107,12 @@ function eventsPanel() {
   return { el, update };
 }
 
-/** A panel titled `title` that `show(false)` hides (a live run's events or artifacts
- * appear once it has some). */
-function panelSection(title, el) {
-  const box = section(title, el);
-  return { box, show: (visible) => { box.hidden = !visible; } };
+/** `panel` (events or artifacts) in a section titled `title`, hidden while the run has
+ * none of them: a live run's appear once it has some. */
+function panelSection(title, panel) {
+  const box = section(title, panel.el);
+  const update = (items) => { panel.update(items); box.hidden = items.length === 0; };
+  return { box, update };
 }
 
 /** The tail of a log: the first read asks for the last LOG_TAIL bytes, later ones for what
@@ -196,12 +197,8 @@ export function runView(source, view, runId, { onLive }) {
 
   /** What a live run adds besides points: events and artifacts, drawn when they change. */
   function renderAdded(detail) {
-    const ev = detail.events || [];
-    events.panel.update(ev);
-    events.section.show(ev.length > 0);
-    const files = detail.artifacts || [];
-    artifacts.panel.update(files);
-    artifacts.section.show(files.length > 0);
+    events.update(detail.events || []);
+    artifacts.update(detail.artifacts || []);
   }
 
   async function load() {
@@ -220,17 +217,15 @@ export function runView(source, view, runId, { onLive }) {
     chartsBox.append(...(noMetrics ? [noMetrics] : []));
     head = h("div", { class: "run-head" });
     renderHead(run, detail);
-    const eventsList = eventsPanel();
-    events = { panel: eventsList, section: panelSection("Events", eventsList.el) };
-    const files = artifactsPanel(source, run.run_id);
-    artifacts = { panel: files, section: panelSection("Artifacts", files.el) };
+    events = panelSection("Events", eventsPanel());
+    artifacts = panelSection("Artifacts", artifactsPanel(source, run.run_id));
     logs = (detail.logs || []).length && source.live ? logsPanel(source, run.run_id, detail.logs) : null;
     fill(view,
       head,
       section("Metrics", controls.el, chartsBox),
       section("Params", h("div", { id: "run-params" }, paramsTree(detail.params || {}))),
-      events.section.box,
-      artifacts.section.box,
+      events.box,
+      artifacts.box,
       logs ? section("Logs", logs.el) : null);
     renderAdded(detail);
     lazy = lazyCharts(charts);
